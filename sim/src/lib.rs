@@ -1,0 +1,293 @@
+//! genesys-sim: a protocol-faithful simulator of the Genesys Cloud Notifications API and the REST endpoints a
+//! notifications consumer uses to resync, for testing presence-gateway without a Genesys org.
+//!
+//! Everything follows `/work/shared/genesys/PROTOCOL.md`; where that document says a behaviour is unknown,
+//! the choice made here is written at the place it is implemented (search for "unknown" / "choice").
+//!
+//! ```text
+//!   test / bench / demo ──Sim API──┐                 ┌── REST + OAuth  (api_base: http://ip:port)
+//!   POST /sim/{step,advance,fault}─┤                 │     rest.rs (hyper) → api.rs (routes)
+//!                                  ▼                 │
+//!        scheduler (10 ms) ──▶ hub.rs (one lock) ◀───┤
+//!        generate.rs ──events──▶ model.rs (world + truth)
+//!                                  │ bounded queues of frames
+//!                                  ▼
+//!                            ws.rs socket tasks ───── streaming host (connectUri: ws://ip:port2/channels/{id})
+//! ```
+//!
+//! # Layout
+//! - `lib.rs`      — [`Sim`]: start, the control API, the scheduler task.
+//! - `config.rs`   — [`SimConfig`] and its defaults.
+//! - `clock.rs`    — sim time (scaled real time + `advance` offsets) and ISO-8601 formatting.
+//! - `ids.rs`      — UUID, channel id and token shapes.
+//! - `model.rs`    — the org (agents, queues, groups, presence definitions), its state and [`Truth`].
+//! - `generate.rs` — deterministic seeded events applied to the world, returned as notifications.
+//! - `payload.rs`  — JSON shapes of event bodies and REST entities (casing rules live there).
+//! - `topics.rs`   — topic grammar, combined topics, case-insensitive matching.
+//! - `hub.rs`      — tokens, rate limits, channels, subscriptions, sockets, timers, faults, delivery.
+//! - `fault.rs`    — [`Fault`] and hostile frame construction.
+//! - `api.rs`      — REST routes as pure functions over the hub.
+//! - `rest.rs`     — the hyper HTTP/1.1 server, `/sim/*` control routes.
+//! - `ws.rs`       — the WebSocket server: handshake checks, one task per socket.
+//! - `error.rs`    — Genesys `ErrorBody` errors.
+//! - `stats.rs`    — [`SimStats`] counters.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod api;
+mod clock;
+mod config;
+mod error;
+mod fault;
+mod generate;
+mod hub;
+mod ids;
+mod model;
+mod payload;
+mod rest;
+mod stats;
+mod topics;
+mod ws;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::SimConfig;
+pub use fault::Fault;
+pub use model::{AgentTruth, ConversationTruth, QueueTruth, Truth};
+pub use stats::SimStats;
+
+use clock::Clock;
+use hub::Hub;
+use stats::Counters;
+
+/// How often the scheduler checks timers (real time). Sim-time timers fire within this much real time of
+/// being due (or at once on [`Sim::advance`]).
+const SCHEDULER_PERIOD: Duration = Duration::from_millis(10);
+
+/// Shared state of one running simulator.
+pub(crate) struct Inner {
+    clock: Clock,
+    hub: Mutex<Hub>,
+    counters: Arc<Counters>,
+    api_addr: SocketAddr,
+    ws_addr: SocketAddr,
+    /// Current `Silence` state, watched by socket tasks (they stop reading while silenced).
+    silence_rx: watch::Receiver<bool>,
+    /// Dropped with the last [`Sim`] handle: every listener and the scheduler watch it and stop.
+    _shutdown: watch::Sender<()>,
+}
+
+impl Inner {
+    /// The hub, recovering from a poisoned lock (a panicking test thread must not wedge the others; the hub's
+    /// invariants hold between statements that could panic).
+    fn hub(&self) -> MutexGuard<'_, Hub> {
+        self.hub.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+}
+
+/// A running simulator. Cheap to clone; the servers stop when the last clone is dropped.
+#[derive(Clone)]
+pub struct Sim {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("api", &self.inner.api_addr)
+            .field("ws", &self.inner.ws_addr)
+            .finish()
+    }
+}
+
+impl Sim {
+    /// Binds the REST port (`cfg.bind`) and an ephemeral WebSocket port on the same IP, and spawns the servers
+    /// and the scheduler on the current tokio runtime.
+    pub async fn start(cfg: SimConfig) -> std::io::Result<Sim> {
+        let api_listener = TcpListener::bind(cfg.bind).await?;
+        let ws_listener = TcpListener::bind(SocketAddr::new(cfg.bind.ip(), 0)).await?;
+        let api_addr = reachable(api_listener.local_addr()?);
+        let ws_addr = reachable(ws_listener.local_addr()?);
+        let clock = Clock::new(cfg.clock_speed);
+        let counters = Arc::new(Counters::default());
+        let (silence_tx, silence_rx) = watch::channel(false);
+        let (shutdown_tx, shutdown_rx) = watch::channel(());
+        let hub = Hub::new(
+            cfg,
+            clock.now_ms(),
+            format!("ws://{ws_addr}"),
+            Arc::clone(&counters),
+            silence_tx,
+        );
+        let inner = Arc::new(Inner {
+            clock,
+            hub: Mutex::new(hub),
+            counters,
+            api_addr,
+            ws_addr,
+            silence_rx,
+            _shutdown: shutdown_tx,
+        });
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(rest::serve(api_listener, weak.clone(), shutdown_rx.clone()));
+        tokio::spawn(ws::serve(ws_listener, weak.clone(), shutdown_rx.clone()));
+        tokio::spawn(scheduler(weak, shutdown_rx));
+        tracing::info!(api = %api_addr, ws = %ws_addr, "genesys-sim started");
+        Ok(Sim { inner })
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Sim {
+        Sim { inner }
+    }
+
+    /// `http://ip:port` of the REST API and `/oauth/token` (the real service uses `api.` and `login.` hosts).
+    pub fn api_base(&self) -> String {
+        format!("http://{}", self.inner.api_addr)
+    }
+
+    /// `ws://ip:port` of the streaming host that `connectUri`s point at.
+    pub fn ws_base(&self) -> String {
+        format!("ws://{}", self.inner.ws_addr)
+    }
+
+    /// User ids in creation order.
+    pub fn users(&self) -> Vec<String> {
+        self.inner.hub().world.agent_order.clone()
+    }
+
+    /// Queue ids in creation order.
+    pub fn queues(&self) -> Vec<String> {
+        self.inner.hub().world.queue_order.clone()
+    }
+
+    /// Group ids in creation order.
+    pub fn groups(&self) -> Vec<String> {
+        self.inner
+            .hub()
+            .world
+            .groups
+            .iter()
+            .map(|g| g.id.clone())
+            .collect()
+    }
+
+    /// Members of a group (empty if unknown).
+    pub fn group_members(&self, group: &str) -> Vec<String> {
+        let hub = self.inner.hub();
+        hub.world
+            .groups
+            .iter()
+            .find(|g| g.id == group)
+            .map(|g| g.members.clone())
+            .unwrap_or_default()
+    }
+
+    /// Snapshot of the ground truth (also `GET /sim/truth`).
+    pub fn truth(&self) -> Truth {
+        self.inner.hub().world.truth()
+    }
+
+    /// Generates `n` seeded events now, applies them to the truth and delivers them to subscribed sockets.
+    /// Returns how many were generated (fewer only for an empty org).
+    pub fn step(&self, n: usize) -> usize {
+        let now = self.now_ms();
+        self.inner.hub().step(n, now)
+    }
+
+    /// Scripted presence change (presence + activity notifications; routing status untouched).
+    /// Unknown user or definition id: logged and ignored.
+    pub fn set_presence(&self, user: &str, definition_id: &str) {
+        let now = self.now_ms();
+        if !self.inner.hub().set_presence(user, definition_id, now) {
+            tracing::warn!(
+                user,
+                definition_id,
+                "set_presence ignored: unknown user or definition"
+            );
+        }
+    }
+
+    /// Scripted routing-status change (routingStatus + activity notifications). `status` is one of
+    /// `OFF_QUEUE, IDLE, INTERACTING, NOT_RESPONDING, COMMUNICATING` (case-insensitive); others are ignored.
+    pub fn set_routing(&self, user: &str, status: &str) {
+        let now = self.now_ms();
+        if !self.inner.hub().set_routing(user, status, now) {
+            tracing::warn!(user, status, "set_routing ignored: unknown user or status");
+        }
+    }
+
+    /// Sim clock, ms since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        self.inner.now_ms()
+    }
+
+    /// Jumps the sim clock forward by `d` and fires every timer due in that window before returning.
+    pub fn advance(&self, d: Duration) {
+        self.inner.clock.advance(d);
+        let now = self.now_ms();
+        self.inner.hub().tick(now);
+    }
+
+    /// Injects a fault (also `POST /sim/fault`).
+    pub fn fault(&self, f: Fault) {
+        let now = self.now_ms();
+        self.inner.hub().fault(f, now);
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> SimStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// The org's presence definitions: (id, system presence in UPPER_SNAKE), primary and custom ones.
+    pub fn presence_definitions(&self) -> Vec<(String, String)> {
+        model::PRESENCE_DEFS
+            .iter()
+            .map(|d| (d.id.to_owned(), d.upper_snake()))
+            .collect()
+    }
+
+    /// The configuration this sim runs with.
+    pub fn config(&self) -> SimConfig {
+        self.inner.hub().cfg.clone()
+    }
+}
+
+/// A listener address clients can dial: an unspecified IP (0.0.0.0 / ::) becomes loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        let ip = match addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        };
+        SocketAddr::new(ip, addr.port())
+    } else {
+        addr
+    }
+}
+
+/// Fires sim-time timers every [`SCHEDULER_PERIOD`] until the sim is dropped.
+async fn scheduler(sim: Weak<Inner>, mut shutdown: watch::Receiver<()>) {
+    let mut every = tokio::time::interval(SCHEDULER_PERIOD);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                let Some(inner) = sim.upgrade() else { break };
+                let now = inner.now_ms();
+                inner.hub().tick(now);
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The HTTP/1.1 server on the REST port: framing, body limits, dispatch to `api.rs`, and the `/sim/*` control
+//! routes (no auth): `GET /sim/truth`, `GET /sim/stats`, `GET /sim/population`, `POST /sim/step?n=N`,
+//! `POST /sim/advance?ms=N`, `POST /sim/fault` (Fault JSON), `POST /sim/presence?user=&definition=`,
+//! `POST /sim/routing?user=&status=`.
+//!
+//! Owns: sockets of the REST port and turning [`api::Response`]s into hyper responses. Does not own route
+//! semantics.
+
+use std::convert::Infallible;
+use std::sync::Weak;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api;
+use crate::stats::Counters;
+use crate::{Fault, Inner, Sim};
+
+/// Largest request body accepted (a 1000-topic subscription body is ~80 KB).
+const MAX_BODY_BYTES: usize = 4 << 20;
+
+/// Accepts REST connections until the sim is dropped.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    sim: Weak<Inner>,
+    mut shutdown: watch::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    // Out of fds or similar: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let weak = sim.clone();
+                let mut stop = shutdown.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let weak = weak.clone();
+                        async move { Ok::<_, Infallible>(handle(weak, req).await) }
+                    });
+                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = stop.changed() => {}
+                    }
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+async fn handle(sim: Weak<Inner>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+    };
+    let Some(inner) = sim.upgrade() else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "simulator stopped");
+    };
+    let sim = Sim::from_inner(inner);
+    let path = parts.uri.path().to_owned();
+    let query = api::parse_query(parts.uri.query().unwrap_or(""));
+    let authorization = parts
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let method = parts.method.as_str();
+    if let Some(control) = path.strip_prefix("/sim/") {
+        return sim_route(&sim, method, control, &query, &body);
+    }
+    let req = api::Request {
+        method,
+        path: &path,
+        query,
+        authorization,
+        body: &body,
+    };
+    let is_head = method == "HEAD";
+    let resp = if path == "/oauth/token" {
+        Counters::inc(&sim.inner.counters.rest_requests);
+        let now = sim.now_ms();
+        api::oauth(&mut sim.inner.hub(), &req, now)
+    } else if path.starts_with("/api/v2/") {
+        Counters::inc(&sim.inner.counters.rest_requests);
+        let now = sim.now_ms();
+        api::api(&mut sim.inner.hub(), &req, now)
+    } else {
+        return plain(StatusCode::NOT_FOUND, "not found");
+    };
+    render(resp, is_head)
+}
+
+fn render(resp: api::Response, head: bool) -> Response<Full<Bytes>> {
+    let body = match (&resp.body, head) {
+        (Some(v), false) => Bytes::from(v.to_string()),
+        _ => Bytes::new(),
+    };
+    let mut builder = Response::builder().status(resp.status);
+    if resp.body.is_some() {
+        builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
+    }
+    for (k, v) in resp.headers {
+        builder = builder.header(k, v);
+    }
+    builder
+        .body(Full::new(body))
+        .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "bad response"))
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = status;
+    r
+}
+
+fn json_ok(v: Value) -> Response<Full<Bytes>> {
+    render(
+        api::Response {
+            status: 200,
+            headers: Vec::new(),
+            body: Some(v),
+        },
+        false,
+    )
+}
+
+fn bad(message: String) -> Response<Full<Bytes>> {
+    render(
+        api::Response {
+            status: 400,
+            headers: Vec::new(),
+            body: Some(json!({ "message": message })),
+        },
+        false,
+    )
+}
+
+fn sim_route(
+    sim: &Sim,
+    method: &str,
+    route: &str,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Response<Full<Bytes>> {
+    let q = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    match (method, route) {
+        ("GET", "truth") => match serde_json::to_value(sim.truth()) {
+            Ok(v) => json_ok(v),
+            Err(e) => bad(e.to_string()),
+        },
+        ("GET", "stats") => match serde_json::to_value(sim.stats()) {
+            Ok(v) => json_ok(v),
+            Err(e) => bad(e.to_string()),
+        },
+        ("GET", "population") => json_ok(json!({
+            "users": sim.users(),
+            "queues": sim.queues(),
+            "groups": sim.groups(),
+            "presenceDefinitions": sim.presence_definitions(),
+            "nowMs": sim.now_ms(),
+        })),
+        ("POST", "step") => match q("n").unwrap_or("1").parse::<usize>() {
+            Ok(n) => json_ok(json!({ "generated": sim.step(n) })),
+            Err(e) => bad(format!("n: {e}")),
+        },
+        ("POST", "advance") => match q("ms").unwrap_or("0").parse::<u64>() {
+            Ok(ms) => {
+                sim.advance(Duration::from_millis(ms));
+                json_ok(json!({ "nowMs": sim.now_ms() }))
+            }
+            Err(e) => bad(format!("ms: {e}")),
+        },
+        ("POST", "fault") => match serde_json::from_slice::<Fault>(body) {
+            Ok(f) => {
+                sim.fault(f);
+                json_ok(json!({ "ok": true }))
+            }
+            Err(e) => bad(format!("fault: {e}")),
+        },
+        ("POST", "presence") => match (q("user"), q("definition")) {
+            (Some(u), Some(d)) => {
+                sim.set_presence(u, d);
+                json_ok(json!({ "ok": true }))
+            }
+            _ => bad("user and definition are required".to_owned()),
+        },
+        ("POST", "routing") => match (q("user"), q("status")) {
+            (Some(u), Some(s)) => {
+                sim.set_routing(u, s);
+                json_ok(json!({ "ok": true }))
+            }
+            _ => bad("user and status are required".to_owned()),
+        },
+        _ => plain(StatusCode::NOT_FOUND, "unknown /sim route"),
+    }
+}

@@ -1,0 +1,232 @@
+//! Wiring, and only wiring: opens the store, builds the table, creates the bounded channels
+//! and spawns the three stage tasks (upstream → state → publish) on one tracker; owns the
+//! shutdown sequence (cancel, drain with a grace timeout, flush sled, say what was left).
+//!
+//! ```text
+//!  Genesys Cloud ──wss──▶ upstream (decode inside) ──mpsc<Update>, board depth──▶ state
+//!                                                                                  │ table + sled
+//!                                           MQTT broker ◀── publish ◀──dirty set──┘
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, ConfigError};
+use crate::metrics::Metrics;
+use crate::monitor::Audit;
+use crate::publish::{BrokerSettings, Publisher};
+use crate::state::{Capacity, Shared, StateError, StateStage, Store, Table};
+use crate::tls::{self, TlsError};
+use crate::topics::Topics;
+use crate::upstream::{rest::Rest, socket::SocketSettings, Settings, Upstream, Watch};
+use crate::zones::{ZoneSpec, Zones};
+
+/// How long stages get to finish after shutdown is requested.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// sled flushes its log this often: the most a power cut can lose before resync repairs it.
+pub const SLED_FLUSH_MS: u64 = 500;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Config or board refused (exit 64).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The state store could not be opened.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A TLS configuration could not be built.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// A running gateway: handles for shutdown, tests and the demo view.
+pub struct Running {
+    /// Session counter of this boot.
+    pub session: u32,
+    /// The state table.
+    pub shared: Shared,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Topic names.
+    pub topics: Topics,
+    db: sled::Db,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Running {
+    /// Stops every stage, waits up to [`SHUTDOWN_GRACE`], flushes sled.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                tasks = self.tracker.len(),
+                backlog = self.shared.lock().dirty_len(),
+                "stages still running after the grace period"
+            );
+        }
+        if let Err(e) = self.db.flush_async().await {
+            tracing::error!(error = %e, "final sled flush failed");
+        }
+        tracing::info!(backlog = self.shared.lock().dirty_len(), "stopped");
+    }
+}
+
+/// Runs the gateway until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+    let running = start(config).await?;
+    shutdown.await;
+    running.stop().await;
+    Ok(())
+}
+
+/// Starts every stage and returns at once.
+pub async fn start(config: Config) -> Result<Running, AppError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    config.board.check_budget()?;
+    let cap = &config.board.capacity;
+    let metrics = Arc::new(Metrics::default());
+
+    let (store, quarantined) =
+        Store::open(&config.site.state_dir, cap.sled_cache_bytes, SLED_FLUSH_MS)?;
+    let (audit, audit_rx) = Audit::channel();
+    if quarantined {
+        audit.record(
+            "store",
+            "state store was unreadable: quarantined, rebuilding via resync",
+        );
+    }
+    let specs: Vec<ZoneSpec> = config
+        .zones
+        .iter()
+        .map(|z| ZoneSpec {
+            name: z.name.as_str().to_string(),
+            users: z.users.clone(),
+            queues: z.queues.clone(),
+            members_of_queues: z.members_of_queues,
+            waiting_warning: z.waiting_warning,
+            waiting_critical: z.waiting_critical,
+        })
+        .collect();
+    let zones = Arc::new(Zones::new(specs, &config.watch.queues));
+    let mut table = Table::new(
+        Capacity {
+            agents: cap.max_agents,
+            queues: cap.max_queues,
+        },
+        zones,
+        Some(store.records.clone()),
+        metrics.clone(),
+    );
+    let loaded = table.load();
+    tracing::info!(session = store.session, loaded, "state loaded from sled");
+    let shared = Shared::new(table);
+
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let (tx, rx) = mpsc::channel(cap.event_channel_depth);
+    let topics = Topics::new(&config.mqtt.topic_prefix, &config.site.id);
+
+    let mqtt_tls = match &config.mqtt.tls {
+        Some(t) => Some(tls::client_config(
+            t.ca_file.as_deref(),
+            t.client_auth
+                .as_ref()
+                .map(|c| (c.cert.as_path(), c.key.as_path())),
+        )?),
+        None => None,
+    };
+    let publisher = Publisher {
+        broker: BrokerSettings {
+            host: config.mqtt.host.clone(),
+            port: config.mqtt.port,
+            client_id: config.mqtt.client_id.clone(),
+            tls: mqtt_tls,
+            credentials: match (&config.mqtt.username, &config.mqtt.password) {
+                (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+                _ => None,
+            },
+            keep_alive: config.mqtt.keep_alive,
+            inflight: cap.mqtt_inflight,
+            request_depth: cap.mqtt_request_depth,
+        },
+        topics: topics.clone(),
+        session: store.session,
+        shared: shared.clone(),
+        metrics: metrics.clone(),
+        audit_rx,
+        audit: audit.clone(),
+        metrics_interval: config.mqtt.metrics_interval,
+        stale_ttl: config.board.stale_ttl,
+        db: Some(store.db.clone()),
+    };
+    tracker.spawn(publisher.run(cancel.clone()));
+
+    tracker.spawn(
+        StateStage {
+            shared: shared.clone(),
+            rx,
+        }
+        .run(cancel.clone()),
+    );
+
+    let g = &config.genesys;
+    let upstream_tls = tls::client_config(g.ca_file.as_deref(), None)?;
+    let upstream = Upstream {
+        settings: Settings {
+            socket: SocketSettings {
+                max_message: cap.ws_max_message_bytes,
+                max_frame: cap.ws_max_frame_bytes,
+                heartbeat_timeout: g.heartbeat_timeout,
+                ping_interval: g.ping_interval,
+            },
+            token_refresh_fraction: g.token_refresh_fraction,
+            rotate_before: g.channel_rotate_before,
+            backoff_min: g.backoff_min,
+            backoff_max: g.backoff_max,
+            max_topics: g.max_topics_per_channel,
+            max_agents: cap.max_agents,
+        },
+        rest: Rest::new(
+            upstream_tls.clone(),
+            g.api_base.as_str(),
+            g.login_base.as_str(),
+            g.client_id.clone(),
+            g.client_secret.clone(),
+            g.rest_budget_per_min,
+            cap.rest_max_body_bytes,
+            metrics.clone(),
+        ),
+        tls: upstream_tls,
+        watch: Watch {
+            users: config.watch.users.clone(),
+            queues: config.watch.queues.clone(),
+            groups: config.watch.groups.clone(),
+        },
+        tx,
+        metrics: metrics.clone(),
+        audit,
+    };
+    tracker.spawn(upstream.run(cancel.clone()));
+
+    Ok(Running {
+        session: store.session,
+        shared,
+        metrics,
+        topics,
+        db: store.db,
+        cancel,
+        tracker,
+    })
+}

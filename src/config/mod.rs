@@ -1,0 +1,1067 @@
+//! Configuration: the site config (`site.toml`), the board profile it names (`board/*.toml`)
+//! and the secrets (environment or a private secrets file), read in two stages (STYLE.md
+//! habit 8): [`Raw`] is deserialized and only that, then validated into the typed [`Config`]
+//! that the stages use. Also the CLI ([`cli`]). Owns every default and every range check;
+//! does not open sockets, create directories or start anything.
+//!
+//! # Layout
+//! - `raw.rs`: [`Raw`] serde structs (what the file says).
+//! - `mod.rs`: [`Config`] and its parts, validation, defaults, [`Config::summary`].
+//! - `board.rs`: [`Board`], [`Capacity`], worst-case [`MemoryEstimate`], the embedded boards.
+//! - `endpoint.rs`: Genesys [`REGIONS`] and [`BaseUrl`] (https, or http to loopback only).
+//! - `secret.rs`: [`Secret`], the [`Env`] seam, the secrets file and its mode check.
+//! - `error.rs`: [`ConfigError`], [`EXIT_USAGE`].
+//! - `cli.rs`: clap [`cli::Cli`] and [`cli::check_config`].
+//!
+//! Every error names the field (`genesys.api_base`, `watch.users[2]`, `zone[1].name`) and
+//! exits with [`EXIT_USAGE`] (64) before any socket opens.
+
+mod board;
+pub mod cli;
+mod endpoint;
+mod error;
+mod raw;
+mod secret;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use board::{
+    Board, BoardOrigin, Capacity, MemoryEstimate, MemoryLine, AGENT_RECORD_BYTES, EMBEDDED,
+    EVENT_BYTES, KEY_MAP_ENTRY_BYTES, MQTT_REQUEST_BYTES, QUEUE_RECORD_BYTES,
+    RUNTIME_OVERHEAD_BYTES, SLED_OVERHEAD_BYTES, ZONE_MEMBER_BYTES,
+};
+pub use endpoint::{region_domain, BaseUrl, REGIONS};
+pub use error::{ConfigError, EXIT_USAGE};
+pub use raw::{Raw, RawGenesys, RawMqtt, RawSite, RawWatch, RawZone};
+pub use secret::{Env, ProcessEnv, Secret, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_MQTT_PASSWORD};
+
+use crate::event::Id;
+use crate::limits::ZONE_NAME_LEN;
+
+/// Longest site id: it is one MQTT topic level, like a zone name.
+pub const SITE_ID_LEN: usize = 32;
+/// Longest MQTT topic prefix (it precedes site and zone in every topic).
+pub const TOPIC_PREFIX_LEN: usize = 64;
+/// Longest MQTT client id accepted (brokers must accept 23; most accept far more).
+pub const MQTT_CLIENT_ID_LEN: usize = 128;
+
+/// Defaults for every optional field, in one place (each says why).
+pub mod defaults {
+    /// No message (heartbeat, event, pong) for this long = dead socket. Genesys heartbeats
+    /// every ~30 s (COMM-HB), so 45 s tolerates one late heartbeat.
+    pub const HEARTBEAT_TIMEOUT_SECS: u64 = 45;
+    /// Our `{"message":"ping"}` period: keeps NAT state alive and gets a pong between heartbeats.
+    pub const PING_INTERVAL_SECS: u64 = 20;
+    /// Fetch a new token once 80 % of `expires_in` has passed (no refresh tokens for
+    /// client credentials, PROTOCOL.md §1).
+    pub const TOKEN_REFRESH_FRACTION: f64 = 0.8;
+    /// Replace a channel 1 h before its 24 h `expires`, leaving time for retries.
+    pub const CHANNEL_ROTATE_BEFORE_SECS: u64 = 3600;
+    /// First reconnect delay.
+    pub const BACKOFF_MIN_MS: u64 = 500;
+    /// Reconnect delay ceiling.
+    pub const BACKOFF_MAX_SECS: u64 = 30;
+    /// REST calls per minute: under Genesys' 300/min per token, leaving room for a human
+    /// using the same OAuth client.
+    pub const REST_BUDGET_PER_MIN: u32 = 240;
+    /// Genesys refuses more than 1000 topics per channel.
+    pub const MAX_TOPICS_PER_CHANNEL: usize = 1000;
+    /// Zone warning threshold (waiting interactions).
+    pub const WAITING_WARNING: u32 = 5;
+    /// Zone critical threshold (waiting interactions).
+    pub const WAITING_CRITICAL: u32 = 10;
+    /// MQTT port without TLS.
+    pub const MQTT_PORT: u16 = 1883;
+    /// MQTT port with TLS.
+    pub const MQTTS_PORT: u16 = 8883;
+    /// First MQTT topic level.
+    pub const TOPIC_PREFIX: &str = "presence";
+    /// MQTT keep alive.
+    pub const KEEP_ALIVE_SECS: u64 = 30;
+    /// Metrics report period.
+    pub const METRICS_INTERVAL_SECS: u64 = 10;
+    /// Name of the zone created when none is configured.
+    pub const IMPLICIT_ZONE: &str = "all";
+}
+
+/// The validated configuration every stage is built from.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `[site]`.
+    pub site: Site,
+    /// The board profile the site names, validated and budget-checked.
+    pub board: Board,
+    /// `[genesys]` plus the OAuth credentials.
+    pub genesys: Genesys,
+    /// Everything to subscribe to: `[watch]` plus every id a zone names.
+    pub watch: Watch,
+    /// Zones, at least one (the implicit `all` when none is configured).
+    pub zones: Vec<Zone>,
+    /// `[mqtt]` plus the password.
+    pub mqtt: Mqtt,
+}
+
+/// `[site]`, typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    /// `[a-z0-9-_]{1,32}`; one MQTT topic level.
+    pub id: String,
+    /// Where sled keeps state: the site's `state_dir` or the board's, relative paths resolved
+    /// against the config file's directory. Not created here.
+    pub state_dir: PathBuf,
+    /// The secrets file that was read, if any.
+    pub secrets_file: Option<PathBuf>,
+    /// The site config file, when loaded from one.
+    pub config_path: Option<PathBuf>,
+}
+
+/// `[genesys]`, typed, with the OAuth client credentials.
+#[derive(Clone, Debug)]
+pub struct Genesys {
+    /// The region key when the endpoints came from the table.
+    pub region: Option<String>,
+    /// `https://api.{env}` (or loopback `http://` for tests).
+    pub api_base: BaseUrl,
+    /// `https://login.{env}`.
+    pub login_base: BaseUrl,
+    /// Extra CA (PEM) to trust in addition to the compiled-in roots; checked to exist.
+    pub ca_file: Option<PathBuf>,
+    /// OAuth client id (`GENESYS_CLIENT_ID` or the secrets file).
+    pub client_id: Secret,
+    /// OAuth client secret (`GENESYS_CLIENT_SECRET` or the secrets file).
+    pub client_secret: Secret,
+    /// Silence on the WebSocket longer than this = reconnect.
+    pub heartbeat_timeout: Duration,
+    /// Period of our pings; shorter than `heartbeat_timeout`.
+    pub ping_interval: Duration,
+    /// Refresh a token after this fraction of its lifetime (0.1..=0.95).
+    pub token_refresh_fraction: f64,
+    /// Rotate a channel this long before its `expires`.
+    pub channel_rotate_before: Duration,
+    /// First reconnect delay.
+    pub backoff_min: Duration,
+    /// Largest reconnect delay (≥ `backoff_min`).
+    pub backoff_max: Duration,
+    /// REST requests per minute (1..=300).
+    pub rest_budget_per_min: u32,
+    /// Topics per channel (1..=1000).
+    pub max_topics_per_channel: usize,
+}
+
+/// What to subscribe to, as ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Watch {
+    /// Users: `[watch].users` then zone users not already listed; no duplicates.
+    pub users: Vec<Id>,
+    /// Queues: `[watch].queues` then zone queues not already listed; no duplicates.
+    pub queues: Vec<Id>,
+    /// Groups, expanded to users at runtime.
+    pub groups: Vec<Id>,
+}
+
+/// One display zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Zone {
+    /// `[a-z0-9-_]`, at most [`ZONE_NAME_LEN`]; one MQTT topic level.
+    pub name: heapless::String<ZONE_NAME_LEN>,
+    /// Queues shown in the zone.
+    pub queues: Vec<Id>,
+    /// Users listed explicitly (at most `capacity.max_zone_members`).
+    pub users: Vec<Id>,
+    /// Agents who are members of the zone's queues belong to the zone too.
+    pub members_of_queues: bool,
+    /// Waiting interactions at which the zone shows a warning (≥ 1).
+    pub waiting_warning: u32,
+    /// Waiting interactions at which the zone shows critical (≥ warning).
+    pub waiting_critical: u32,
+    /// True for the zone `all` made because no `[[zone]]` was configured.
+    pub implicit: bool,
+}
+
+/// `[mqtt]`, typed, with the password.
+#[derive(Clone, Debug)]
+pub struct Mqtt {
+    /// Broker host name or address.
+    pub host: String,
+    /// Broker port (default 1883, 8883 with TLS).
+    pub port: u16,
+    /// TLS settings; `None` = plain TCP.
+    pub tls: Option<MqttTls>,
+    /// User name, if the broker wants one.
+    pub username: Option<String>,
+    /// Password (`MQTT_PASSWORD` or the secrets file); only with a `username`.
+    pub password: Option<Secret>,
+    /// MQTT client id (default `presence-gateway-{site}`).
+    pub client_id: String,
+    /// First topic level(s): `[a-z0-9-_]` levels joined by `/` (so never a wildcard).
+    pub topic_prefix: String,
+    /// MQTT keep alive.
+    pub keep_alive: Duration,
+    /// Period of the health/metrics report.
+    pub metrics_interval: Duration,
+}
+
+/// TLS to the broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MqttTls {
+    /// CA (PEM) that signed the broker's certificate; `None` = compiled-in Mozilla roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key for mutual TLS.
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// A client certificate and its key (the key file must be private: mode & 0o077 == 0).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientAuth {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
+
+impl Config {
+    /// Reads the site config at `path` (relative names in it resolve against its directory),
+    /// its board and its secrets, and validates everything.
+    pub fn load(path: &Path, env: &dyn Env) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base_dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let raw = Raw::from_toml_str(&text, path)?;
+        let mut config = Config::from_raw(raw, base_dir, env)?;
+        config.site.config_path = Some(path.to_owned());
+        Ok(config)
+    }
+
+    /// Like [`Config::load`] for config text; `base_dir` stands in for the file's directory.
+    pub fn from_toml_str(
+        text: &str,
+        base_dir: &Path,
+        env: &dyn Env,
+    ) -> Result<Config, ConfigError> {
+        let raw = Raw::from_toml_str(text, Path::new("<inline>"))?;
+        Config::from_raw(raw, base_dir, env)
+    }
+
+    /// Stage two: validates a deserialized [`Raw`] into a `Config`.
+    pub fn from_raw(raw: Raw, base_dir: &Path, env: &dyn Env) -> Result<Config, ConfigError> {
+        let Raw {
+            site,
+            genesys,
+            watch,
+            zones,
+            mqtt,
+        } = raw;
+
+        check_name("site.id", &site.id, SITE_ID_LEN)?;
+        let board = Board::resolve(&site.board, base_dir)?;
+        let state_dir = base_dir.join(site.state_dir.as_ref().unwrap_or(&board.state_dir));
+        if site
+            .state_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            return Err(ConfigError::invalid("site.state_dir", "must not be empty"));
+        }
+
+        let secrets_path = site.secrets_file.as_ref().map(|p| base_dir.join(p));
+        let file = match &secrets_path {
+            Some(p) => secret::read_secrets_file(p)?,
+            None => secret::SecretsFile::default(),
+        };
+        let from = |var: &str, file_value: Option<String>| {
+            env.get(var)
+                .filter(|v| !v.is_empty())
+                .or(file_value.filter(|v| !v.is_empty()))
+        };
+        let hint = |var: &str, key: &str| match &secrets_path {
+            Some(p) => format!("set {var} in the environment or {key} in {}", p.display()),
+            None => format!(
+                "set {var} in the environment, or name a secrets_file in [site] holding {key}"
+            ),
+        };
+        let client_id = from(ENV_CLIENT_ID, file.client_id.clone())
+            .ok_or_else(|| ConfigError::missing(ENV_CLIENT_ID, hint(ENV_CLIENT_ID, "client_id")))?;
+        let client_secret =
+            from(ENV_CLIENT_SECRET, file.client_secret.clone()).ok_or_else(|| {
+                ConfigError::missing(ENV_CLIENT_SECRET, hint(ENV_CLIENT_SECRET, "client_secret"))
+            })?;
+        let mqtt_password = from(ENV_MQTT_PASSWORD, file.mqtt_password.clone());
+
+        let genesys = validate_genesys(genesys, base_dir, client_id, client_secret)?;
+        let (watch, zones) = validate_watch_and_zones(watch, zones, &board)?;
+        if watch.users.is_empty() && watch.queues.is_empty() && watch.groups.is_empty() {
+            return Err(ConfigError::invalid(
+                "watch",
+                "nothing to watch: list users, queues or groups in [watch] or in a [[zone]]",
+            ));
+        }
+        let mqtt = validate_mqtt(mqtt, base_dir, &site.id, mqtt_password)?;
+
+        Ok(Config {
+            site: Site {
+                id: site.id,
+                state_dir,
+                secrets_file: secrets_path,
+                config_path: None,
+            },
+            board,
+            genesys,
+            watch,
+            zones,
+            mqtt,
+        })
+    }
+
+    /// A human-readable description of the configuration without any secret value (for
+    /// `check-config` and the startup log).
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        // Writing to a String cannot fail; the results are ignored on purpose.
+        let site = &self.site;
+        let _ = writeln!(s, "site          {}", site.id);
+        if let Some(p) = &site.config_path {
+            let _ = writeln!(s, "config        {}", p.display());
+        }
+        let _ = writeln!(s, "state dir     {}", site.state_dir.display());
+        let b = &self.board;
+        let _ = writeln!(
+            s,
+            "board         {} ({}), target {}, budget {} MiB of {} MiB RAM, stale after {}s",
+            b.name,
+            b.origin,
+            b.target,
+            b.memory_budget_mib,
+            b.ram_mib,
+            b.stale_ttl.as_secs()
+        );
+        let c = &b.capacity;
+        let _ = writeln!(
+            s,
+            "capacity      {} agents, {} queues, {} zones × {} members, event channel {}, \
+             ws message {} B / frame {} B, rest body {} B, sled cache {} B, \
+             mqtt inflight {} / requests {}, republish {}/s",
+            c.max_agents,
+            c.max_queues,
+            c.max_zones,
+            c.max_zone_members,
+            c.event_channel_depth,
+            c.ws_max_message_bytes,
+            c.ws_max_frame_bytes,
+            c.rest_max_body_bytes,
+            c.sled_cache_bytes,
+            c.mqtt_inflight,
+            c.mqtt_request_depth,
+            c.republish_per_second
+        );
+        let g = &self.genesys;
+        let region = g.region.as_deref().map_or_else(
+            || "explicit endpoints".to_owned(),
+            |r| format!("region {r}"),
+        );
+        let _ = writeln!(
+            s,
+            "genesys       {region}: api {} login {}{}",
+            g.api_base,
+            g.login_base,
+            g.ca_file
+                .as_ref()
+                .map_or_else(String::new, |p| format!(", extra CA {}", p.display()))
+        );
+        let _ = writeln!(
+            s,
+            "              heartbeat timeout {}s, ping {}s, token refresh at {}% of lifetime, \
+             channel rotated {}s before expiry, backoff {}ms..{}s, {} REST/min, {} topics/channel",
+            g.heartbeat_timeout.as_secs(),
+            g.ping_interval.as_secs(),
+            percent(g.token_refresh_fraction),
+            g.channel_rotate_before.as_secs(),
+            g.backoff_min.as_millis(),
+            g.backoff_max.as_secs(),
+            g.rest_budget_per_min,
+            g.max_topics_per_channel
+        );
+        let _ = writeln!(
+            s,
+            "credentials   client id and secret set{}; mqtt password {}",
+            site.secrets_file
+                .as_ref()
+                .map_or_else(String::new, |p| format!(" (secrets file {})", p.display())),
+            if self.mqtt.password.is_some() {
+                "set"
+            } else {
+                "not set"
+            }
+        );
+        let w = &self.watch;
+        let _ = writeln!(
+            s,
+            "watch         {} users, {} queues, {} groups",
+            w.users.len(),
+            w.queues.len(),
+            w.groups.len()
+        );
+        let _ = writeln!(s, "zones         {}", self.zones.len());
+        for z in &self.zones {
+            let _ = writeln!(
+                s,
+                "  {:<12} {} queues, {} users{}{}, waiting warning ≥ {}, critical ≥ {}",
+                z.name.as_str(),
+                z.queues.len(),
+                z.users.len(),
+                if z.members_of_queues {
+                    " + queue members"
+                } else {
+                    ""
+                },
+                if z.implicit {
+                    " (implicit: no [[zone]] configured)"
+                } else {
+                    ""
+                },
+                z.waiting_warning,
+                z.waiting_critical
+            );
+        }
+        let m = &self.mqtt;
+        let tls = match &m.tls {
+            None => "plain TCP".to_owned(),
+            Some(t) => format!(
+                "TLS (CA {}{})",
+                t.ca_file
+                    .as_ref()
+                    .map_or_else(|| "built-in roots".to_owned(), |p| p.display().to_string()),
+                t.client_auth.as_ref().map_or_else(String::new, |a| format!(
+                    ", client cert {}",
+                    a.cert.display()
+                ))
+            ),
+        };
+        let _ = writeln!(
+            s,
+            "mqtt          {}:{} {tls}, client id {}, user {}, topics {}/{}/…",
+            m.host,
+            m.port,
+            m.client_id,
+            m.username.as_deref().unwrap_or("(none)"),
+            m.topic_prefix,
+            site.id
+        );
+        let _ = write!(
+            s,
+            "              keep alive {}s, metrics every {}s",
+            m.keep_alive.as_secs(),
+            m.metrics_interval.as_secs()
+        );
+        s
+    }
+}
+
+/// `0.8` → `80` (rounded), without a lossy cast: the fraction is validated to 0.1..=0.95.
+fn percent(fraction: f64) -> u32 {
+    (1..=100u32)
+        .min_by(|a, b| {
+            let da = (f64::from(*a) - fraction * 100.0).abs();
+            let db = (f64::from(*b) - fraction * 100.0).abs();
+            da.total_cmp(&db)
+        })
+        .unwrap_or(0)
+}
+
+/// Byte allowed in site, zone and board names: `[a-z0-9-_]`.
+pub(crate) fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+}
+
+/// `value` must be 1..=`max` bytes of `[a-z0-9-_]`.
+fn check_name(field: &str, value: &str, max: usize) -> Result<(), ConfigError> {
+    if value.is_empty() || value.len() > max || !value.bytes().all(is_name_byte) {
+        return Err(ConfigError::invalid(
+            field,
+            format!("{value:?} must be 1..={max} characters of [a-z0-9-_]"),
+        ));
+    }
+    Ok(())
+}
+
+/// `value` (or `default`) must lie in `lo..=hi`.
+fn in_range<T>(field: &str, value: Option<T>, default: T, lo: T, hi: T) -> Result<T, ConfigError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    let v = value.unwrap_or(default);
+    if v < lo || v > hi {
+        return Err(ConfigError::invalid(
+            field,
+            format!("{v} is outside {lo}..={hi}"),
+        ));
+    }
+    Ok(v)
+}
+
+/// Parses a list of ids; errors name `field[i]`, duplicates name both indices.
+fn parse_ids(field: &str, list: &[String]) -> Result<Vec<Id>, ConfigError> {
+    let mut out: Vec<Id> = Vec::with_capacity(list.len());
+    for (i, text) in list.iter().enumerate() {
+        let id = Id::parse(text).ok_or_else(|| {
+            ConfigError::invalid(
+                format!("{field}[{i}]"),
+                format!("{text:?} is not a UUID (8-4-4-4-12 hex)"),
+            )
+        })?;
+        if let Some(j) = out.iter().position(|o| *o == id) {
+            return Err(ConfigError::invalid(
+                format!("{field}[{i}]"),
+                format!("{text} is listed twice (also {field}[{j}])"),
+            ));
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
+
+/// A file the config refers to must exist now, not at the first TLS handshake.
+fn existing_file(field: &str, base_dir: &Path, path: &Path) -> Result<PathBuf, ConfigError> {
+    let full = base_dir.join(path);
+    match std::fs::metadata(&full) {
+        Ok(m) if m.is_file() => Ok(full),
+        Ok(_) => Err(ConfigError::invalid(
+            field,
+            format!("{} is not a regular file", full.display()),
+        )),
+        Err(e) => Err(ConfigError::invalid(
+            field,
+            format!("{}: {e}", full.display()),
+        )),
+    }
+}
+
+fn validate_genesys(
+    raw: RawGenesys,
+    base_dir: &Path,
+    client_id: String,
+    client_secret: String,
+) -> Result<Genesys, ConfigError> {
+    let (api_base, login_base) = match (&raw.region, &raw.api_base, &raw.login_base) {
+        (Some(region), None, None) => {
+            let domain = region_domain(region).ok_or_else(|| {
+                let known: Vec<&str> = REGIONS.iter().map(|(k, _)| *k).collect();
+                ConfigError::invalid(
+                    "genesys.region",
+                    format!("unknown region {region:?}; known: {}", known.join(", ")),
+                )
+            })?;
+            (
+                BaseUrl::try_new("genesys.region", &format!("https://api.{domain}"))?,
+                BaseUrl::try_new("genesys.region", &format!("https://login.{domain}"))?,
+            )
+        }
+        (Some(_), _, _) => {
+            return Err(ConfigError::invalid(
+                "genesys.region",
+                "give either region or api_base + login_base, not both",
+            ))
+        }
+        (None, Some(api), Some(login)) => (
+            BaseUrl::try_new("genesys.api_base", api)?,
+            BaseUrl::try_new("genesys.login_base", login)?,
+        ),
+        (None, Some(_), None) => {
+            return Err(ConfigError::missing(
+                "genesys.login_base",
+                "required with genesys.api_base (e.g. https://login.mypurecloud.ie)",
+            ))
+        }
+        (None, None, Some(_)) => {
+            return Err(ConfigError::missing(
+                "genesys.api_base",
+                "required with genesys.login_base (e.g. https://api.mypurecloud.ie)",
+            ))
+        }
+        (None, None, None) => {
+            return Err(ConfigError::missing(
+                "genesys.region",
+                "set region (e.g. \"eu_west_1\") or api_base + login_base",
+            ))
+        }
+    };
+    let ca_file = raw
+        .ca_file
+        .as_deref()
+        .map(|p| existing_file("genesys.ca_file", base_dir, p))
+        .transpose()?;
+    let heartbeat = in_range(
+        "genesys.heartbeat_timeout_secs",
+        raw.heartbeat_timeout_secs,
+        defaults::HEARTBEAT_TIMEOUT_SECS,
+        5,
+        600,
+    )?;
+    let ping = in_range(
+        "genesys.ping_interval_secs",
+        raw.ping_interval_secs,
+        defaults::PING_INTERVAL_SECS,
+        1,
+        600,
+    )?;
+    if ping >= heartbeat {
+        return Err(ConfigError::invalid(
+            "genesys.ping_interval_secs",
+            format!(
+                "{ping} must be shorter than heartbeat_timeout_secs ({heartbeat}) so a pong can \
+                 arrive before the socket is declared dead"
+            ),
+        ));
+    }
+    let fraction = raw
+        .token_refresh_fraction
+        .unwrap_or(defaults::TOKEN_REFRESH_FRACTION);
+    if !(0.1..=0.95).contains(&fraction) {
+        return Err(ConfigError::invalid(
+            "genesys.token_refresh_fraction",
+            format!("{fraction} is outside 0.1..=0.95 (share of the token lifetime)"),
+        ));
+    }
+    let rotate = in_range(
+        "genesys.channel_rotate_before_secs",
+        raw.channel_rotate_before_secs,
+        defaults::CHANNEL_ROTATE_BEFORE_SECS,
+        60,
+        12 * 3600,
+    )?;
+    let backoff_min = in_range(
+        "genesys.backoff_min_ms",
+        raw.backoff_min_ms,
+        defaults::BACKOFF_MIN_MS,
+        10,
+        60_000,
+    )?;
+    let backoff_max = in_range(
+        "genesys.backoff_max_secs",
+        raw.backoff_max_secs,
+        defaults::BACKOFF_MAX_SECS,
+        1,
+        3600,
+    )?;
+    if Duration::from_millis(backoff_min) > Duration::from_secs(backoff_max) {
+        return Err(ConfigError::invalid(
+            "genesys.backoff_min_ms",
+            format!("{backoff_min} ms exceeds backoff_max_secs ({backoff_max} s)"),
+        ));
+    }
+    let rest_budget = in_range(
+        "genesys.rest_budget_per_min",
+        raw.rest_budget_per_min,
+        defaults::REST_BUDGET_PER_MIN,
+        1,
+        300,
+    )?;
+    let max_topics = in_range(
+        "genesys.max_topics_per_channel",
+        raw.max_topics_per_channel,
+        defaults::MAX_TOPICS_PER_CHANNEL,
+        1,
+        1000,
+    )?;
+    Ok(Genesys {
+        region: raw.region,
+        api_base,
+        login_base,
+        ca_file,
+        client_id: Secret::new(client_id),
+        client_secret: Secret::new(client_secret),
+        heartbeat_timeout: Duration::from_secs(heartbeat),
+        ping_interval: Duration::from_secs(ping),
+        token_refresh_fraction: fraction,
+        channel_rotate_before: Duration::from_secs(rotate),
+        backoff_min: Duration::from_millis(backoff_min),
+        backoff_max: Duration::from_secs(backoff_max),
+        rest_budget_per_min: rest_budget,
+        max_topics_per_channel: max_topics,
+    })
+}
+
+fn validate_watch_and_zones(
+    raw_watch: RawWatch,
+    raw_zones: Vec<RawZone>,
+    board: &Board,
+) -> Result<(Watch, Vec<Zone>), ConfigError> {
+    let cap = &board.capacity;
+    let mut watch = Watch {
+        users: parse_ids("watch.users", &raw_watch.users)?,
+        queues: parse_ids("watch.queues", &raw_watch.queues)?,
+        groups: parse_ids("watch.groups", &raw_watch.groups)?,
+    };
+    if raw_zones.len() > cap.max_zones {
+        return Err(ConfigError::invalid(
+            "zone",
+            format!(
+                "{} zones exceed board {} max_zones ({})",
+                raw_zones.len(),
+                board.name,
+                cap.max_zones
+            ),
+        ));
+    }
+    let mut zones: Vec<Zone> = Vec::with_capacity(raw_zones.len().max(1));
+    for (i, rz) in raw_zones.into_iter().enumerate() {
+        let at = |key: &str| format!("zone[{i}].{key}");
+        check_name(&at("name"), &rz.name, ZONE_NAME_LEN)?;
+        if let Some(j) = zones.iter().position(|z| z.name.as_str() == rz.name) {
+            return Err(ConfigError::invalid(
+                at("name"),
+                format!("{:?} is already the name of zone[{j}]", rz.name),
+            ));
+        }
+        let queues = parse_ids(&at("queues"), &rz.queues)?;
+        let users = parse_ids(&at("users"), &rz.users)?;
+        if queues.is_empty() && users.is_empty() {
+            return Err(ConfigError::invalid(
+                at("queues"),
+                "a zone needs at least one queue or user",
+            ));
+        }
+        let zone = make_zone(
+            &rz.name,
+            queues,
+            users,
+            rz.members_of_queues.unwrap_or(true),
+            rz.waiting_warning,
+            rz.waiting_critical,
+            &at,
+            board,
+        )?;
+        for q in &zone.queues {
+            if !watch.queues.contains(q) {
+                watch.queues.push(*q);
+            }
+        }
+        for u in &zone.users {
+            if !watch.users.contains(u) {
+                watch.users.push(*u);
+            }
+        }
+        zones.push(zone);
+    }
+    if watch.users.len() > cap.max_agents {
+        return Err(ConfigError::invalid(
+            "watch.users",
+            format!(
+                "{} users (with zone users) exceed board {} max_agents ({})",
+                watch.users.len(),
+                board.name,
+                cap.max_agents
+            ),
+        ));
+    }
+    if watch.queues.len() > cap.max_queues {
+        return Err(ConfigError::invalid(
+            "watch.queues",
+            format!(
+                "{} queues (with zone queues) exceed board {} max_queues ({})",
+                watch.queues.len(),
+                board.name,
+                cap.max_queues
+            ),
+        ));
+    }
+    if zones.is_empty() {
+        let at = |key: &str| {
+            format!(
+                "zone[0].{key} (implicit zone {:?})",
+                defaults::IMPLICIT_ZONE
+            )
+        };
+        let mut zone = make_zone(
+            defaults::IMPLICIT_ZONE,
+            watch.queues.clone(),
+            watch.users.clone(),
+            true,
+            None,
+            None,
+            &at,
+            board,
+        )?;
+        zone.implicit = true;
+        zones.push(zone);
+    }
+    Ok((watch, zones))
+}
+
+#[allow(clippy::too_many_arguments)] // one call per zone kind; a struct would only rename them
+fn make_zone(
+    name: &str,
+    queues: Vec<Id>,
+    users: Vec<Id>,
+    members_of_queues: bool,
+    warning: Option<u32>,
+    critical: Option<u32>,
+    at: &dyn Fn(&str) -> String,
+    board: &Board,
+) -> Result<Zone, ConfigError> {
+    let cap = &board.capacity;
+    if users.len() > cap.max_zone_members {
+        return Err(ConfigError::invalid(
+            at("users"),
+            format!(
+                "{} users exceed board {} max_zone_members ({})",
+                users.len(),
+                board.name,
+                cap.max_zone_members
+            ),
+        ));
+    }
+    let warning = in_range(
+        &at("waiting_warning"),
+        warning,
+        defaults::WAITING_WARNING,
+        1,
+        u32::MAX,
+    )?;
+    let critical = critical.unwrap_or(defaults::WAITING_CRITICAL);
+    if critical < warning {
+        return Err(ConfigError::invalid(
+            at("waiting_critical"),
+            format!("{critical} is below waiting_warning ({warning})"),
+        ));
+    }
+    let mut zone_name = heapless::String::new();
+    zone_name.push_str(name).map_err(|_| {
+        ConfigError::invalid(at("name"), format!("longer than {ZONE_NAME_LEN} bytes"))
+    })?;
+    Ok(Zone {
+        name: zone_name,
+        queues,
+        users,
+        members_of_queues,
+        waiting_warning: warning,
+        waiting_critical: critical,
+        implicit: false,
+    })
+}
+
+fn validate_mqtt(
+    raw: RawMqtt,
+    base_dir: &Path,
+    site_id: &str,
+    password: Option<String>,
+) -> Result<Mqtt, ConfigError> {
+    if raw.host.contains("://") {
+        return Err(ConfigError::invalid(
+            "mqtt.host",
+            format!(
+                "{:?}: give a host name or address, not a URL (set tls and port instead)",
+                raw.host
+            ),
+        ));
+    }
+    let host = raw.host.trim_start_matches('[').trim_end_matches(']');
+    if !endpoint::valid_host(host) {
+        return Err(ConfigError::invalid(
+            "mqtt.host",
+            format!("{:?} is not a valid host name or address", raw.host),
+        ));
+    }
+    let tls_on = raw.tls.unwrap_or(false);
+    let port = raw.port.unwrap_or(if tls_on {
+        defaults::MQTTS_PORT
+    } else {
+        defaults::MQTT_PORT
+    });
+    if port == 0 {
+        return Err(ConfigError::invalid(
+            "mqtt.port",
+            "0 is not a port (1..=65535)",
+        ));
+    }
+    let needs_tls = |field: &str, given: bool| {
+        if given && !tls_on {
+            Err(ConfigError::invalid(
+                field,
+                "only meaningful with mqtt.tls = true",
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    needs_tls("mqtt.ca_file", raw.ca_file.is_some())?;
+    needs_tls("mqtt.client_cert", raw.client_cert.is_some())?;
+    needs_tls("mqtt.client_key", raw.client_key.is_some())?;
+    let tls = if tls_on {
+        let ca_file = raw
+            .ca_file
+            .as_deref()
+            .map(|p| existing_file("mqtt.ca_file", base_dir, p))
+            .transpose()?;
+        let client_auth = match (&raw.client_cert, &raw.client_key) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::missing(
+                    "mqtt.client_key",
+                    "required with mqtt.client_cert (mutual TLS)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::missing(
+                    "mqtt.client_cert",
+                    "required with mqtt.client_key (mutual TLS)",
+                ))
+            }
+            (Some(cert), Some(key)) => {
+                let cert = existing_file("mqtt.client_cert", base_dir, cert)?;
+                let key = existing_file("mqtt.client_key", base_dir, key)?;
+                secret::check_private(&key)?;
+                Some(ClientAuth { cert, key })
+            }
+        };
+        Some(MqttTls {
+            ca_file,
+            client_auth,
+        })
+    } else {
+        None
+    };
+    if raw.username.as_deref() == Some("") {
+        return Err(ConfigError::invalid(
+            "mqtt.username",
+            "must not be empty (leave it out for anonymous access)",
+        ));
+    }
+    if password.is_some() && raw.username.is_none() {
+        return Err(ConfigError::missing(
+            "mqtt.username",
+            "an MQTT password is set (MQTT_PASSWORD or mqtt_password) but MQTT only sends a \
+             password with a user name",
+        ));
+    }
+    let client_id = raw
+        .client_id
+        .unwrap_or_else(|| format!("presence-gateway-{site_id}"));
+    if client_id.is_empty()
+        || client_id.len() > MQTT_CLIENT_ID_LEN
+        || !client_id.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ConfigError::invalid(
+            "mqtt.client_id",
+            format!("{client_id:?} must be 1..={MQTT_CLIENT_ID_LEN} printable ASCII characters without spaces"),
+        ));
+    }
+    let topic_prefix = raw
+        .topic_prefix
+        .unwrap_or_else(|| defaults::TOPIC_PREFIX.to_owned());
+    if topic_prefix.is_empty()
+        || topic_prefix.len() > TOPIC_PREFIX_LEN
+        || topic_prefix
+            .split('/')
+            .any(|level| level.is_empty() || !level.bytes().all(is_name_byte))
+    {
+        return Err(ConfigError::invalid(
+            "mqtt.topic_prefix",
+            format!(
+                "{topic_prefix:?} must be 1..={TOPIC_PREFIX_LEN} bytes: levels of [a-z0-9-_] \
+                 separated by / (no wildcards, no empty level, no leading or trailing /)"
+            ),
+        ));
+    }
+    let keep_alive = in_range(
+        "mqtt.keep_alive_secs",
+        raw.keep_alive_secs,
+        defaults::KEEP_ALIVE_SECS,
+        5,
+        u64::from(u16::MAX),
+    )?;
+    let metrics = in_range(
+        "mqtt.metrics_interval_secs",
+        raw.metrics_interval_secs,
+        defaults::METRICS_INTERVAL_SECS,
+        1,
+        3600,
+    )?;
+    Ok(Mqtt {
+        host: host.to_ascii_lowercase(),
+        port,
+        tls,
+        username: raw.username,
+        password: password.map(Secret::new),
+        client_id,
+        topic_prefix,
+        keep_alive: Duration::from_secs(keep_alive),
+        metrics_interval: Duration::from_secs(metrics),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENV: [(&str, &str); 2] = [(ENV_CLIENT_ID, "cid"), (ENV_CLIENT_SECRET, "csecret")];
+    const Q1: &str = "11111111-1111-1111-1111-111111111111";
+    const U1: &str = "22222222-2222-2222-2222-222222222222";
+
+    fn minimal(extra: &str) -> String {
+        format!(
+            "[site]\nid = \"lab\"\nboard = \"rpi4\"\n[genesys]\nregion = \"eu_west_1\"\n\
+             [watch]\nqueues = [\"{Q1}\"]\nusers = [\"{U1}\"]\n[mqtt]\nhost = \"localhost\"\n{extra}"
+        )
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::from_toml_str(&minimal(""), Path::new("/etc/pg"), &ENV).unwrap();
+        assert_eq!(c.genesys.api_base.as_str(), "https://api.mypurecloud.ie");
+        assert_eq!(
+            c.genesys.login_base.as_str(),
+            "https://login.mypurecloud.ie"
+        );
+        assert_eq!(c.genesys.heartbeat_timeout, Duration::from_secs(45));
+        assert_eq!(c.genesys.backoff_min, Duration::from_millis(500));
+        assert_eq!(c.mqtt.port, 1883);
+        assert_eq!(c.mqtt.client_id, "presence-gateway-lab");
+        assert_eq!(c.mqtt.topic_prefix, "presence");
+        assert_eq!(c.site.state_dir, PathBuf::from("/var/lib/presence-gateway"));
+        assert_eq!(c.zones.len(), 1);
+        assert_eq!(c.zones[0].name.as_str(), "all");
+        assert!(c.zones[0].implicit);
+        assert_eq!(c.zones[0].queues, vec![Id::parse(Q1).unwrap()]);
+        assert_eq!(
+            (c.zones[0].waiting_warning, c.zones[0].waiting_critical),
+            (5, 10)
+        );
+    }
+
+    #[test]
+    fn tls_default_port_is_8883() {
+        let c = Config::from_toml_str(&minimal("tls = true\n"), Path::new("."), &ENV).unwrap();
+        assert_eq!(c.mqtt.port, 8883);
+        assert_eq!(
+            c.mqtt.tls,
+            Some(MqttTls {
+                ca_file: None,
+                client_auth: None
+            })
+        );
+    }
+
+    #[test]
+    fn percent_rounds() {
+        assert_eq!(percent(0.8), 80);
+        assert_eq!(percent(0.95), 95);
+        assert_eq!(percent(0.1), 10);
+    }
+
+    #[test]
+    fn zone_ids_join_the_watch() {
+        let text = minimal(&format!(
+            "[[zone]]\nname = \"z\"\nqueues = [\"{Q1}\", \"33333333-3333-3333-3333-333333333333\"]\n"
+        ));
+        let c = Config::from_toml_str(&text, Path::new("."), &ENV).unwrap();
+        assert_eq!(c.watch.queues.len(), 2);
+        assert!(!c.zones[0].implicit);
+    }
+}

@@ -1,0 +1,769 @@
+//! Notification-channel topics and their `eventBody` shapes (PROTOCOL.md §3-§5): topic-name
+//! routing, then one typed second pass over `eventBody` per topic. Also owns the body pieces
+//! REST shares (presence definition, routing status object, metric fold). Does not own the
+//! pre-checks or field types (`json`) nor the envelope's first pass (`decode::parse`).
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use super::json::{
+    count_u32, count_u64, from_seed, loose_eq, need_id, permille, stamp_or_zero, Capped, JId, Key,
+    RoutingName, Stamp, SysPresence, Text,
+};
+use super::{evidence, Rejected, EVIDENCE_LEN};
+use crate::event::{
+    Control, ConversationChange, Event, Id, Interaction, Media, MemberChange, Millis, Presence,
+    PresenceChange, QueueAggregate, QueueObservation, RoutingChange,
+};
+use crate::limits::MAX_INTERVALS;
+
+/// What a topic name says, with the entity id it carries.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Topic {
+    Presence(Id),
+    Routing(Id),
+    Activity(Id),
+    Conversations(Id),
+    QueueUsers(Id),
+    Observations(Id),
+    Metadata,
+    SocketClosing,
+    NoLongerSubscribed,
+    TokenRevoked,
+}
+
+/// `name` is `prefix` or `prefix.{anything}`, ignoring ASCII case.
+fn is_family(name: &str, prefix: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() >= prefix.len()
+        && b[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+        && matches!(b.get(prefix.len()), None | Some(b'.'))
+}
+
+/// Classifies a topic name (case-insensitively). A known family with an invalid id is
+/// `BadId("topicName")`; anything else unknown is `UnknownTopic`.
+fn classify(name: &str) -> Result<Topic, Rejected> {
+    let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    if eq(name, "channel.metadata") {
+        return Ok(Topic::Metadata);
+    }
+    if eq(name, "v2.system.socket_closing") {
+        return Ok(Topic::SocketClosing);
+    }
+    if is_family(name, "v2.system.no_longer_subscribed") {
+        return Ok(Topic::NoLongerSubscribed);
+    }
+    if is_family(name, "v2.system.token_revoked") {
+        return Ok(Topic::TokenRevoked);
+    }
+
+    let mut seg = [""; 5];
+    let mut n = 0;
+    for part in name.split('.') {
+        match seg.get_mut(n) {
+            Some(slot) => *slot = part,
+            None => return Err(Rejected::UnknownTopic(evidence(name))),
+        }
+        n += 1;
+    }
+    let id = |s: &str| Id::parse(s).ok_or(Rejected::BadId("topicName"));
+    let [v2, family, a, b, c] = seg;
+    if !eq(v2, "v2") {
+        return Err(Rejected::UnknownTopic(evidence(name)));
+    }
+    const CONVERSATION_MEDIA: [&str; 5] = ["calls", "callbacks", "chats", "emails", "messages"];
+    match n {
+        4 if eq(family, "users") => {
+            if eq(b, "presence") {
+                return Ok(Topic::Presence(id(a)?));
+            } else if eq(b, "routingStatus") {
+                return Ok(Topic::Routing(id(a)?));
+            } else if eq(b, "activity") {
+                return Ok(Topic::Activity(id(a)?));
+            } else if eq(b, "conversations") {
+                return Ok(Topic::Conversations(id(a)?));
+            }
+        }
+        5 if eq(family, "users")
+            && eq(b, "conversations")
+            && CONVERSATION_MEDIA.iter().any(|m| eq(c, m)) =>
+        {
+            return Ok(Topic::Conversations(id(a)?));
+        }
+        5 if eq(family, "routing") && eq(a, "queues") && eq(c, "users") => {
+            return Ok(Topic::QueueUsers(id(b)?));
+        }
+        5 if eq(family, "analytics") && eq(a, "queues") && eq(c, "observations") => {
+            return Ok(Topic::Observations(id(b)?));
+        }
+        _ => {}
+    }
+    Err(Rejected::UnknownTopic(evidence(name)))
+}
+
+/// Second pass: decodes `eventBody` of a frame whose topic is `topic`.
+pub(super) fn decode(frame: &[u8], topic: &str) -> Result<Event, Rejected> {
+    match classify(topic)? {
+        Topic::Presence(user) => {
+            let b: PresenceBody = body(frame)?;
+            presence_change(user, b, &PRESENCE_PATHS).map(Event::Presence)
+        }
+        Topic::Routing(user) => {
+            let b: RoutingBody = body(frame)?;
+            let r = b
+                .routing_status
+                .ok_or(Rejected::MissingField("eventBody.routingStatus"))?;
+            routing_change(user, r, &ROUTING_PATHS).map(Event::Routing)
+        }
+        Topic::Activity(user) => {
+            let b: ActivityBody = body(frame)?;
+            let p = b
+                .presence
+                .map(|p| presence_change(user, p, &ACTIVITY_PRESENCE_PATHS))
+                .transpose()?;
+            let r = b
+                .routing_status
+                .map(|r| routing_change(user, r, &ROUTING_PATHS))
+                .transpose()?;
+            Ok(Event::Activity(p, r))
+        }
+        Topic::Conversations(user) => conversation(frame, user).map(Event::Conversation),
+        Topic::QueueUsers(queue) => member(queue, body(frame)?).map(Event::Member),
+        Topic::Observations(queue) => observation(queue, body(frame)?),
+        Topic::Metadata => {
+            let b: MetadataBody = body(frame)?;
+            let m = b
+                .message
+                .ok_or(Rejected::MissingField("eventBody.message"))?;
+            if m.as_str().eq_ignore_ascii_case("WebSocket Heartbeat") && !m.truncated {
+                Ok(Event::Control(Control::Heartbeat))
+            } else if m.as_str().eq_ignore_ascii_case("pong") && !m.truncated {
+                Ok(Event::Control(Control::Pong))
+            } else {
+                Err(Rejected::UnknownMessage(evidence(m.as_str())))
+            }
+        }
+        Topic::SocketClosing => Ok(Event::Control(Control::SocketClosing)),
+        Topic::NoLongerSubscribed => Ok(Event::Control(Control::NoLongerSubscribed)),
+        Topic::TokenRevoked => Ok(Event::Control(Control::TokenRevoked)),
+    }
+}
+
+/// Reads only `eventBody` of the envelope into `T`; absent → `MissingField("eventBody")`.
+fn body<'a, T: Deserialize<'a>>(frame: &'a [u8]) -> Result<T, Rejected> {
+    body_seed(frame, PhantomData::<T>)
+}
+
+fn body_seed<'a, S: DeserializeSeed<'a>>(frame: &'a [u8], seed: S) -> Result<S::Value, Rejected> {
+    from_seed(frame, Envelope(seed))?.ok_or(Rejected::MissingField("eventBody"))
+}
+
+/// Seed for the envelope object: hands `eventBody` to the inner seed, skips the rest.
+struct Envelope<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Envelope<S> {
+    type Value = Option<S::Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Envelope<S> {
+    type Value = Option<S::Value>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an envelope")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut seed = Some(self.0);
+        let mut out = None;
+        while let Some(Key(key)) = map.next_key()? {
+            match (key, seed.take()) {
+                (Some("eventBody"), Some(s)) => out = Some(map.next_value_seed(s)?),
+                (_, s) => {
+                    seed = s;
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Presence and routing status (shared with REST).
+
+/// `presenceDefinition{id, systemPresence}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PresenceDef {
+    pub id: Option<JId>,
+    pub system_presence: Option<SysPresence>,
+}
+
+/// A presence object: `{presenceDefinition, modifiedDate}` (the presence topic's body, the
+/// activity topic's `presence`, REST `UserPresence`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PresenceBody {
+    pub presence_definition: Option<PresenceDef>,
+    pub modified_date: Option<Stamp>,
+}
+
+/// JSON paths named in rejections, per place a presence object appears.
+pub(super) struct PresencePaths {
+    pub definition: &'static str,
+    pub id: &'static str,
+    pub modified: &'static str,
+}
+
+const PRESENCE_PATHS: PresencePaths = PresencePaths {
+    definition: "eventBody.presenceDefinition",
+    id: "eventBody.presenceDefinition.id",
+    modified: "eventBody.modifiedDate",
+};
+
+const ACTIVITY_PRESENCE_PATHS: PresencePaths = PresencePaths {
+    definition: "eventBody.presence.presenceDefinition",
+    id: "eventBody.presence.presenceDefinition.id",
+    modified: "eventBody.presence.modifiedDate",
+};
+
+/// Builds a [`PresenceChange`]: definition id required, unknown/missing system presence →
+/// `Unknown`, missing `modifiedDate` → 0 (unordered).
+pub(super) fn presence_change(
+    user: Id,
+    b: PresenceBody,
+    paths: &PresencePaths,
+) -> Result<PresenceChange, Rejected> {
+    let def = b
+        .presence_definition
+        .ok_or(Rejected::MissingField(paths.definition))?;
+    Ok(PresenceChange {
+        user,
+        definition: need_id(def.id, paths.id)?,
+        presence: def.system_presence.map_or(Presence::Unknown, |p| p.0),
+        modified: stamp_or_zero(b.modified_date, paths.modified)?,
+    })
+}
+
+/// `routingStatus{status, startTime}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RoutingObj {
+    pub status: Option<RoutingName>,
+    pub start_time: Option<Stamp>,
+}
+
+/// JSON paths named in rejections, per place a routing object appears.
+pub(super) struct RoutingPaths {
+    pub status: &'static str,
+    pub start: &'static str,
+}
+
+const ROUTING_PATHS: RoutingPaths = RoutingPaths {
+    status: "eventBody.routingStatus.status",
+    start: "eventBody.routingStatus.startTime",
+};
+
+/// Builds a [`RoutingChange`]: status required (unknown names → `Unknown`), missing
+/// `startTime` → 0 (unordered).
+pub(super) fn routing_change(
+    user: Id,
+    r: RoutingObj,
+    paths: &RoutingPaths,
+) -> Result<RoutingChange, Rejected> {
+    let status = r.status.ok_or(Rejected::MissingField(paths.status))?;
+    Ok(RoutingChange {
+        user,
+        routing: status.0,
+        started: stamp_or_zero(r.start_time, paths.start)?,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoutingBody {
+    routing_status: Option<RoutingObj>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ActivityBody {
+    routing_status: Option<RoutingObj>,
+    presence: Option<PresenceBody>,
+}
+
+#[derive(Deserialize)]
+struct MetadataBody {
+    message: Option<Text<EVIDENCE_LEN>>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Queue membership.
+
+#[derive(Deserialize)]
+pub(super) struct UserRef {
+    pub id: Option<JId>,
+}
+
+#[derive(Deserialize)]
+struct MemberBody {
+    id: Option<JId>,
+    user: Option<UserRef>,
+    joined: Option<bool>,
+}
+
+fn member(queue: Id, b: MemberBody) -> Result<MemberChange, Rejected> {
+    let user = match b.user.and_then(|u| u.id) {
+        Some(id) => need_id(Some(id), "eventBody.user.id")?,
+        None => need_id(b.id, "eventBody.user.id")?,
+    };
+    Ok(MemberChange {
+        queue,
+        user,
+        joined: b.joined.ok_or(Rejected::MissingField("eventBody.joined"))?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Queue observations (snapshot and 30-minute aggregate), shared with REST.
+
+/// Longest `interval` (`start/end`, two timestamps of at most 35 bytes each).
+const INTERVAL_LEN: usize = 80;
+
+#[derive(Deserialize)]
+struct ObsBody {
+    #[serde(default)]
+    data: Capped<ObsData, MAX_INTERVALS>,
+}
+
+#[derive(Deserialize)]
+struct ObsData {
+    interval: Option<Text<INTERVAL_LEN>>,
+    #[serde(default)]
+    metrics: MetricFold,
+}
+
+/// Every metric of one `metrics`/`data` array folded as it streams by (no capacity, no tail
+/// loss): counts summed over entries of the same metric (one per `qualifier`), the
+/// longest wait is the maximum, the service level the last valid ratio. Values that are not
+/// finite non-negative numbers in range are ignored.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(super) struct MetricFold {
+    pub waiting: Option<u32>,
+    pub interacting: Option<u32>,
+    pub alerting: Option<u32>,
+    pub on_queue: Option<u32>,
+    pub off_queue: Option<u32>,
+    pub longest_waiting: Option<u64>,
+    pub offered: Option<u32>,
+    pub answered: Option<u32>,
+    pub abandoned: Option<u32>,
+    pub service_level_permille: Option<u16>,
+}
+
+/// Longest metric name compared (`oLongestWaiting` is 15).
+const METRIC_NAME_LEN: usize = 32;
+
+#[derive(Deserialize)]
+struct Metric {
+    metric: Option<Text<METRIC_NAME_LEN>>,
+    stats: Option<Stats>,
+}
+
+#[derive(Deserialize)]
+struct Stats {
+    count: Option<f64>,
+    max: Option<f64>,
+    ratio: Option<f64>,
+}
+
+fn add(slot: &mut Option<u32>, v: Option<u32>) {
+    if let Some(v) = v {
+        *slot = Some(slot.unwrap_or(0).saturating_add(v));
+    }
+}
+
+impl MetricFold {
+    fn apply(&mut self, m: Metric) {
+        let (Some(name), Some(stats)) = (m.metric, m.stats) else {
+            return;
+        };
+        let count = stats.count.and_then(count_u32);
+        let is = |n: &str| name.as_str().eq_ignore_ascii_case(n) && !name.truncated;
+        if is("oWaiting") {
+            add(&mut self.waiting, count);
+        } else if is("oInteracting") {
+            add(&mut self.interacting, count);
+        } else if is("oAlerting") {
+            add(&mut self.alerting, count);
+        } else if is("oOnQueueUsers") {
+            add(&mut self.on_queue, count);
+        } else if is("oOffQueueUsers") {
+            add(&mut self.off_queue, count);
+        } else if is("oLongestWaiting") {
+            if let Some(max) = stats.max.and_then(count_u64) {
+                self.longest_waiting = Some(self.longest_waiting.map_or(max, |m| m.max(max)));
+            }
+        } else if is("nOffered") {
+            add(&mut self.offered, count);
+        } else if is("tAnswered") {
+            add(&mut self.answered, count);
+        } else if is("tAbandon") {
+            add(&mut self.abandoned, count);
+        } else if is("oServiceLevel") {
+            if let Some(p) = stats.ratio.and_then(permille) {
+                self.service_level_permille = Some(p);
+            }
+        }
+    }
+
+    /// The snapshot metrics, as a [`QueueObservation`].
+    pub fn observation(&self, queue: Id, observed: Millis) -> QueueObservation {
+        QueueObservation {
+            queue,
+            observed,
+            waiting: self.waiting,
+            interacting: self.interacting,
+            alerting: self.alerting,
+            on_queue: self.on_queue,
+            off_queue: self.off_queue,
+            longest_waiting: self.longest_waiting,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MetricFold {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MetricFold;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of metrics")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MetricFold, A::Error> {
+                let mut fold = MetricFold::default();
+                while let Some(m) = seq.next_element::<Metric>()? {
+                    fold.apply(m);
+                }
+                Ok(fold)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// First data item: interval start == end → snapshot, start < end → 30-minute aggregate.
+fn observation(queue: Id, b: ObsBody) -> Result<Event, Rejected> {
+    const PATH: &str = "eventBody.data[].interval";
+    let item = b
+        .data
+        .items
+        .into_iter()
+        .next()
+        .ok_or(Rejected::MissingField("eventBody.data"))?;
+    let interval = item.interval.ok_or(Rejected::MissingField(PATH))?;
+    let (start, end) = interval
+        .as_str()
+        .split_once('/')
+        .filter(|_| !interval.truncated)
+        .ok_or(Rejected::BadTimestamp(PATH))?;
+    let start = super::parse_timestamp(start).ok_or(Rejected::BadTimestamp(PATH))?;
+    let end = super::parse_timestamp(end).ok_or(Rejected::BadTimestamp(PATH))?;
+    let m = item.metrics;
+    match start.cmp(&end) {
+        core::cmp::Ordering::Equal => Ok(Event::Observation(m.observation(queue, start))),
+        core::cmp::Ordering::Less => Ok(Event::Aggregate(QueueAggregate {
+            queue,
+            interval_start: start,
+            interval_end: end,
+            offered: m.offered,
+            answered: m.answered,
+            abandoned: m.abandoned,
+            service_level_permille: m.service_level_permille,
+        })),
+        core::cmp::Ordering::Greater => Err(Rejected::BadTimestamp(PATH)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Conversations: the agent's own participant, found while streaming `participants`.
+
+/// Longest session `state` compared (`disconnected` is 12).
+const STATE_LEN: usize = 24;
+
+/// One media session (`calls[]`, `chats[]`, …) as received.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSession {
+    state: Option<Text<STATE_LEN>>,
+    held: Option<bool>,
+    start_alerting_time: Option<Stamp>,
+    connected_time: Option<Stamp>,
+    start_hold_time: Option<Stamp>,
+    disconnected_time: Option<Stamp>,
+    end_time: Option<Stamp>,
+}
+
+/// A session reduced to what selection needs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Session {
+    interaction: Interaction,
+    /// Newest of its timestamps (0 when it has none).
+    newest: Millis,
+}
+
+impl Session {
+    fn live(&self) -> bool {
+        self.interaction != Interaction::Disconnected
+    }
+
+    /// Newest live session wins over any disconnected one; among equals the later in the
+    /// stream wins (`>=`).
+    fn at_least(&self, other: &Session) -> bool {
+        (self.live(), self.newest) >= (other.live(), other.newest)
+    }
+}
+
+fn interaction(state: &str, held: bool) -> Interaction {
+    let is = |n: &str| loose_eq(state, n);
+    if is("alerting") || is("offering") {
+        Interaction::Alerting
+    } else if is("dialing") || is("contacting") {
+        Interaction::Dialing
+    } else if is("connected") && held {
+        Interaction::Held
+    } else if is("connected") {
+        Interaction::Connected
+    } else if is("parked") {
+        // A parked interaction is on hold, waiting to be picked up again.
+        Interaction::Held
+    } else if is("disconnected") || is("terminated") {
+        Interaction::Disconnected
+    } else {
+        Interaction::None
+    }
+}
+
+/// One media array folded as it streams by: the selected session, the newest timestamp of
+/// all its sessions, and whether any timestamp was invalid.
+#[derive(Clone, Copy, Default, Debug)]
+struct Sessions {
+    best: Option<Session>,
+    newest: Option<Millis>,
+    bad_stamp: bool,
+}
+
+impl<'de> Deserialize<'de> for Sessions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Sessions;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of sessions")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Sessions, A::Error> {
+                let mut out = Sessions::default();
+                while let Some(raw) = seq.next_element::<RawSession>()? {
+                    let mut newest = 0;
+                    for s in [
+                        raw.start_alerting_time,
+                        raw.connected_time,
+                        raw.start_hold_time,
+                        raw.disconnected_time,
+                        raw.end_time,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        match s.0 {
+                            Some(ms) => newest = newest.max(ms),
+                            None => out.bad_stamp = true,
+                        }
+                    }
+                    let state = raw.state.as_ref().map_or("", |t| t.as_str());
+                    let session = Session {
+                        interaction: interaction(state, raw.held == Some(true)),
+                        newest,
+                    };
+                    out.newest = Some(out.newest.map_or(newest, |n| n.max(newest)));
+                    if out.best.is_none_or(|b| session.at_least(&b)) {
+                        out.best = Some(session);
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// A participant as received; only the agent's one is kept.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Participant {
+    user_id: Option<JId>,
+    wrapup_required: Option<bool>,
+    /// Present (non-null) once the agent has submitted wrap-up.
+    wrapup: Option<IgnoredAny>,
+    connected_time: Option<Stamp>,
+    start_alerting_time: Option<Stamp>,
+    end_time: Option<Stamp>,
+    start_acw_time: Option<Stamp>,
+    end_acw_time: Option<Stamp>,
+    #[serde(default)]
+    calls: Sessions,
+    #[serde(default)]
+    callbacks: Sessions,
+    #[serde(default)]
+    chats: Sessions,
+    #[serde(default)]
+    emails: Sessions,
+    #[serde(default)]
+    messages: Sessions,
+    #[serde(default)]
+    videos: Sessions,
+    #[serde(default)]
+    social_expressions: Sessions,
+}
+
+impl Participant {
+    fn media(&self) -> [(Media, &Sessions); 7] {
+        [
+            (Media::Call, &self.calls),
+            (Media::Callback, &self.callbacks),
+            (Media::Chat, &self.chats),
+            (Media::Email, &self.emails),
+            (Media::Message, &self.messages),
+            (Media::Video, &self.videos),
+            // Public social posts; social DMs arrive as `messages`.
+            (Media::Other, &self.social_expressions),
+        ]
+    }
+}
+
+/// Seed for `eventBody` of a conversation topic, knowing whose participant to keep.
+#[derive(Clone, Copy)]
+struct ConvSeed {
+    user: Id,
+}
+
+struct ConvBody {
+    id: Option<JId>,
+    agent: Option<Participant>,
+}
+
+impl<'de> DeserializeSeed<'de> for ConvSeed {
+    type Value = ConvBody;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ConvBody, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ConvSeed {
+    type Value = ConvBody;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a conversation")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ConvBody, A::Error> {
+        let mut body = ConvBody {
+            id: None,
+            agent: None,
+        };
+        while let Some(Key(key)) = map.next_key()? {
+            match key {
+                Some("id") => body.id = Some(map.next_value()?),
+                Some("participants") => {
+                    if let Some(p) = map.next_value_seed(ParticipantsSeed(self))? {
+                        body.agent = Some(p);
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(body)
+    }
+}
+
+/// Streams `participants`, keeping the last one whose `userId` is the topic's user.
+struct ParticipantsSeed(ConvSeed);
+
+impl<'de> DeserializeSeed<'de> for ParticipantsSeed {
+    type Value = Option<Participant>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ParticipantsSeed {
+    type Value = Option<Participant>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of participants")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut agent = None;
+        while let Some(p) = seq.next_element::<Participant>()? {
+            if p.user_id == Some(JId(Some(self.0.user))) {
+                agent = Some(p);
+            }
+        }
+        Ok(agent)
+    }
+}
+
+fn conversation(frame: &[u8], user: Id) -> Result<ConversationChange, Rejected> {
+    const PARTICIPANT: &str = "eventBody.participants[userId]";
+    let b = body_seed(frame, ConvSeed { user })?;
+    let conversation = need_id(b.id, "eventBody.id")?;
+    let p = b.agent.ok_or(Rejected::MissingField(PARTICIPANT))?;
+
+    let mut changed = 0;
+    for s in [
+        p.connected_time,
+        p.start_alerting_time,
+        p.end_time,
+        p.start_acw_time,
+        p.end_acw_time,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        changed = changed.max(s.0.ok_or(Rejected::BadTimestamp(PARTICIPANT))?);
+    }
+
+    let mut chosen: Option<(Media, Session)> = None;
+    for (media, sessions) in p.media() {
+        if sessions.bad_stamp {
+            return Err(Rejected::BadTimestamp("eventBody.participants[].{media}[]"));
+        }
+        changed = changed.max(sessions.newest.unwrap_or(0));
+        if let Some(best) = sessions.best {
+            if chosen.is_none_or(|(_, c)| best.at_least(&c)) {
+                chosen = Some((media, best));
+            }
+        }
+    }
+
+    let (media, interaction) = chosen.map_or((Media::None, Interaction::None), |(m, s)| {
+        (m, s.interaction)
+    });
+    let disconnected = interaction == Interaction::Disconnected;
+    let wrapup = disconnected && p.wrapup_required == Some(true) && p.wrapup.is_none();
+    Ok(ConversationChange {
+        user,
+        conversation,
+        media,
+        interaction,
+        wrapup,
+        ended: disconnected && !wrapup,
+        changed,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,73 @@
+//! An embedded rumqttd MQTT broker on a free loopback port, for the demo and the tests.
+//! `Broker::start` blocks forever, so it lives on its own std thread; there is no shutdown
+//! (process exit ends it).
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
+
+/// How long to wait for the broker's port to accept connections.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running embedded broker.
+#[derive(Clone, Copy, Debug)]
+pub struct EmbeddedBroker {
+    /// Its loopback port.
+    pub port: u16,
+}
+
+/// Starts a broker on a free loopback port and waits until it accepts connections.
+pub fn start() -> Result<EmbeddedBroker, String> {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
+    let server = ServerSettings {
+        name: "v4-1".into(),
+        listen,
+        tls: None,
+        next_connection_delay_ms: 1,
+        connections: ConnectionSettings {
+            connection_timeout_ms: 60_000,
+            max_payload_size: 20_480,
+            max_inflight_count: 500,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: true,
+        },
+    };
+    let config = Config {
+        id: 0,
+        router: RouterConfig {
+            max_connections: 100,
+            max_outgoing_packet_count: 200,
+            max_segment_size: 1 << 20,
+            max_segment_count: 10,
+            ..Default::default()
+        },
+        v4: Some(HashMap::from([("1".to_string(), server)])),
+        ..Default::default()
+    };
+    std::thread::Builder::new()
+        .name("rumqttd".into())
+        .spawn(move || {
+            let mut broker = rumqttd::Broker::new(config);
+            if let Err(e) = broker.start() {
+                eprintln!("embedded broker stopped: {e}");
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while TcpStream::connect(listen).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "broker on {listen} not ready after {READY_TIMEOUT:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(EmbeddedBroker { port })
+}

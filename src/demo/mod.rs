@@ -1,0 +1,136 @@
+//! The self-contained demo (feature `demo`, never in the firmware): a simulated Genesys
+//! Cloud org, an embedded MQTT broker on loopback, the real gateway between them, and a live
+//! terminal view built only from the frames a floor display receives over MQTT.
+//!
+//! Owns the demo's wiring and the helpers tests share with it (embedded broker, a site
+//! config pointing at a simulator). The gateway itself runs exactly as in production: from
+//! a TOML site config, over HTTP/WebSocket and MQTT sockets.
+//!
+//! # Layout
+//! - `broker`: embedded rumqttd on a free loopback port.
+//! - `view`: the subscriber that decodes frames and renders the floor.
+
+pub mod broker;
+pub mod view;
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use genesys_sim::{Sim, SimConfig};
+
+use crate::config::{Config, ConfigError};
+
+/// Why the demo stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The simulator could not start.
+    #[error("simulator: {0}")]
+    Sim(std::io::Error),
+    /// The broker could not start.
+    #[error("broker: {0}")]
+    Broker(String),
+    /// The generated config was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The gateway could not start.
+    #[error(transparent)]
+    App(#[from] crate::app::AppError),
+    /// Temporary directory.
+    #[error("state directory: {0}")]
+    Io(std::io::Error),
+}
+
+/// Site config TOML for a gateway pointed at `sim`, publishing to `broker` (host:port),
+/// watching every simulated queue, with one zone per queue plus the implicit view.
+pub fn site_toml(
+    api_base: &str,
+    queues: &[String],
+    broker: (&str, u16),
+    state_dir: &Path,
+) -> String {
+    let quoted: Vec<String> = queues.iter().map(|q| format!("\"{q}\"")).collect();
+    format!(
+        r#"[site]
+id = "demo"
+board = "x86_64"
+state_dir = "{state}"
+
+[genesys]
+api_base = "{api}"
+login_base = "{api}"
+
+[watch]
+queues = [{queues}]
+
+[mqtt]
+host = "{host}"
+port = {port}
+metrics_interval_secs = 2
+"#,
+        state = state_dir.display(),
+        api = api_base,
+        queues = quoted.join(", "),
+        host = broker.0,
+        port = broker.1,
+    )
+}
+
+/// The simulator's credentials, as the gateway reads them from its environment.
+pub fn sim_env(sim: &SimConfig) -> std::collections::HashMap<String, String> {
+    std::collections::HashMap::from([
+        (
+            crate::config::ENV_CLIENT_ID.to_string(),
+            sim.client_id.clone(),
+        ),
+        (
+            crate::config::ENV_CLIENT_SECRET.to_string(),
+            sim.client_secret.clone(),
+        ),
+    ])
+}
+
+/// Runs the demo until `shutdown`.
+pub async fn run(
+    agents: u32,
+    queues: u32,
+    rate: u32,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DemoError> {
+    let sim = Sim::start(SimConfig {
+        agents: agents as usize,
+        queues: queues as usize,
+        event_rate: f64::from(rate),
+        ..SimConfig::default()
+    })
+    .await
+    .map_err(DemoError::Sim)?;
+    let broker = broker::start().map_err(DemoError::Broker)?;
+    let dir = tempfile_dir().map_err(DemoError::Io)?;
+    let toml = site_toml(
+        &sim.api_base(),
+        &sim.queues(),
+        ("127.0.0.1", broker.port),
+        &dir,
+    );
+    let config = Config::from_toml_str(&toml, &dir, &sim_env(&sim.config()))?;
+    let topics = crate::topics::Topics::new(&config.mqtt.topic_prefix, &config.site.id);
+    let running = crate::app::start(config).await?;
+    let view = tokio::spawn(view::run(
+        ("127.0.0.1".to_string(), broker.port),
+        topics.clone(),
+        "all".to_string(),
+        Duration::from_secs(1),
+    ));
+    shutdown.await;
+    view.abort();
+    running.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("presence-gateway-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

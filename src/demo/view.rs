@@ -1,0 +1,301 @@
+//! What a floor display sees: an MQTT subscriber to one zone that decodes every retained
+//! frame with `presence_wire::decode` (exactly as a display would), keeps the latest per
+//! topic, tracks `$state`, sessions and sequence gaps, and renders the floor as text.
+//! Used by the demo's live view and by the end-to-end tests as the display's eye.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use presence_wire::{AgentFrame, Body, Level, Presence, QueueFrame, Routing};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+use crate::topics::Topics;
+
+/// The floor as decoded from MQTT.
+#[derive(Clone, Debug, Default)]
+pub struct Floor {
+    /// Agent frames by user id.
+    pub agents: BTreeMap<String, AgentFrame>,
+    /// Queue frames by queue id.
+    pub queues: BTreeMap<String, QueueFrame>,
+    /// Last `$state` payload.
+    pub gateway_state: Option<String>,
+    /// Session of the newest frame.
+    pub session: Option<u32>,
+    /// Frames received.
+    pub frames: u64,
+    /// Frames that failed to decode.
+    pub bad_frames: u64,
+    /// Retained topics cleared (empty payload).
+    pub cleared: u64,
+    /// Session of the newest frame per agent (which boot published it).
+    pub agent_sessions: BTreeMap<String, u32>,
+}
+
+/// A live subscription to one zone; the floor fills in as frames arrive.
+pub struct Subscriber {
+    /// The decoded floor.
+    pub floor: Arc<Mutex<Floor>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Subscriber {
+    /// Subscribes to `zone` and the gateway's `$state` on `broker` (host, port).
+    pub fn start(broker: (String, u16), topics: &Topics, zone: &str) -> Subscriber {
+        let floor = Arc::new(Mutex::new(Floor::default()));
+        let id = format!("display-{}-{}", zone, fastrand::u32(..));
+        let mut opts = MqttOptions::new(id, broker.0, broker.1);
+        opts.set_keep_alive(Duration::from_secs(30))
+            .set_max_packet_size(64 * 1024, 64 * 1024);
+        let (client, mut eventloop) = AsyncClient::new(opts, 64);
+        let zone_filter = topics.zone_filter(zone);
+        let state_topic = topics.state();
+        let f = floor.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        let _ = client.subscribe(&zone_filter, QoS::AtLeastOnce).await;
+                        let _ = client.subscribe(&state_topic, QoS::AtLeastOnce).await;
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let mut floor = f.lock().unwrap_or_else(|e| e.into_inner());
+                        apply(&mut floor, &p.topic, &p.payload, &state_topic);
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        });
+        Subscriber { floor, task }
+    }
+
+    /// A copy of the floor now.
+    pub fn snapshot(&self) -> Floor {
+        self.floor.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn apply(floor: &mut Floor, topic: &str, payload: &[u8], state_topic: &str) {
+    if topic == state_topic {
+        floor.gateway_state = Some(String::from_utf8_lossy(payload).into_owned());
+        return;
+    }
+    let mut parts = topic.rsplit('/');
+    let (Some(id), Some(kind)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    if payload.is_empty() {
+        floor.cleared += 1;
+        match kind {
+            "agent" => {
+                floor.agents.remove(id);
+            }
+            "queue" => {
+                floor.queues.remove(id);
+            }
+            _ => {}
+        }
+        return;
+    }
+    match presence_wire::decode(payload) {
+        Ok(frame) => {
+            floor.frames += 1;
+            floor.session = Some(frame.header.session);
+            match frame.body {
+                Body::Agent(a) => {
+                    floor.agents.insert(id.to_string(), a);
+                    floor
+                        .agent_sessions
+                        .insert(id.to_string(), frame.header.session);
+                }
+                Body::Queue(q) => {
+                    floor.queues.insert(id.to_string(), q);
+                }
+            }
+        }
+        Err(_) => floor.bad_frames += 1,
+    }
+}
+
+fn presence_colour(p: Presence) -> &'static str {
+    match p {
+        Presence::Available | Presence::OnQueue => "\x1b[32m",
+        Presence::Busy | Presence::Meeting => "\x1b[31m",
+        Presence::Away | Presence::Break | Presence::Meal | Presence::Idle => "\x1b[33m",
+        Presence::Offline | Presence::Unknown | Presence::Training => "\x1b[90m",
+    }
+}
+
+fn level_colour(l: Level) -> &'static str {
+    match l {
+        Level::Normal => "\x1b[32m",
+        Level::Warning => "\x1b[33m",
+        Level::Critical => "\x1b[31m",
+    }
+}
+
+fn since(now_s: u64, at: u32) -> String {
+    if at == 0 {
+        return "-".into();
+    }
+    mm_ss(now_s.saturating_sub(u64::from(at)))
+}
+
+fn mm_ss(secs: u64) -> String {
+    format!("{:02}:{:02}", secs / 60, secs % 60)
+}
+
+/// Renders the floor as an ANSI text screen (`now_s` = Unix seconds for timers).
+pub fn render(floor: &Floor, now_s: u64, max_agents: usize) -> String {
+    let mut out = String::new();
+    let reset = "\x1b[0m";
+    match floor.gateway_state.as_deref() {
+        Some("online") => {}
+        Some(s) => {
+            let _ = writeln!(out, "\x1b[41;97m GATEWAY {} {reset}", s.to_uppercase());
+        }
+        None => {
+            let _ = writeln!(out, "\x1b[43;30m waiting for the gateway {reset}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "QUEUES ({})            waiting  longest  interacting  alerting  on-queue  off-queue  offered  answered  abandoned  SL%",
+        floor.queues.len()
+    );
+    for (id, q) in &floor.queues {
+        let sl = if q.service_level_pct == presence_wire::PCT_UNKNOWN {
+            "-".to_string()
+        } else {
+            q.service_level_pct.to_string()
+        };
+        let _ = writeln!(
+            out,
+            "  {}{:<20}{reset} {:>7}  {:>7}  {:>11}  {:>8}  {:>8}  {:>9}  {:>7}  {:>8}  {:>9}  {:>3}",
+            level_colour(q.level),
+            &id[..8.min(id.len())],
+            q.waiting,
+            mm_ss(u64::from(q.longest_waiting_s)),
+            q.interacting,
+            q.alerting,
+            q.on_queue,
+            q.off_queue,
+            q.offered,
+            q.answered,
+            q.abandoned,
+            sl
+        );
+    }
+    let _ = writeln!(
+        out,
+        "AGENTS ({})   presence     for     routing         for    interaction",
+        floor.agents.len()
+    );
+    for (id, a) in floor.agents.iter().take(max_agents) {
+        let wrap = if a.flags & AgentFrame::WRAPUP != 0 {
+            " wrap-up"
+        } else {
+            ""
+        };
+        let stale = if a.flags & AgentFrame::STALE != 0 {
+            " (stale)"
+        } else {
+            ""
+        };
+        let interaction = if a.media == presence_wire::Media::None {
+            String::new()
+        } else {
+            format!(
+                "{:?} {:?} {}{wrap}",
+                a.media,
+                a.interaction,
+                since(now_s, a.interaction_since)
+            )
+        };
+        let _ = writeln!(
+            out,
+            "  {:<10} {}{:<11}{reset} {:>6}  {:<14} {:>6}  {interaction}{stale}",
+            &id[..8.min(id.len())],
+            presence_colour(a.presence),
+            format!("{:?}", a.presence),
+            since(now_s, a.presence_since),
+            routing_name(a.routing),
+            since(now_s, a.routing_since),
+        );
+    }
+    if floor.agents.len() > max_agents {
+        let _ = writeln!(out, "  … and {} more", floor.agents.len() - max_agents);
+    }
+    out
+}
+
+fn routing_name(r: Routing) -> String {
+    format!("{r:?}")
+}
+
+/// The demo's live view: subscribe to `zone` and redraw every `every`.
+pub async fn run(broker: (String, u16), topics: Topics, zone: String, every: Duration) {
+    let sub = Subscriber::start(broker, &topics, &zone);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let now = crate::state::now_ms() / 1000;
+        let screen = render(&sub.snapshot(), now, 30);
+        print!("\x1b[2J\x1b[H{screen}\nzone {zone} · Ctrl-C to stop\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use presence_wire::{Frame, Header};
+
+    #[test]
+    fn floor_decodes_frames_and_renders_timers() {
+        let mut floor = Floor::default();
+        let frame = Frame {
+            header: Header { session: 2, seq: 1 },
+            body: Body::Agent(AgentFrame {
+                presence: Presence::OnQueue,
+                presence_since: 1_000,
+                ..AgentFrame::default()
+            }),
+        };
+        let mut buf = [0u8; presence_wire::MAX_FRAME_LEN];
+        let bytes = presence_wire::encode(&frame, &mut buf).unwrap().to_vec();
+        apply(
+            &mut floor,
+            "p/s/zone/all/agent/abcdef12-x",
+            &bytes,
+            "p/s/gateway/$state",
+        );
+        apply(
+            &mut floor,
+            "p/s/gateway/$state",
+            b"lost",
+            "p/s/gateway/$state",
+        );
+        assert_eq!(floor.agents.len(), 1);
+        assert_eq!(floor.session, Some(2));
+        let text = render(&floor, 1_075, 10);
+        assert!(text.contains("GATEWAY LOST"), "{text}");
+        assert!(text.contains("OnQueue"), "{text}");
+        assert!(text.contains("01:15"), "{text}");
+        apply(
+            &mut floor,
+            "p/s/zone/all/agent/abcdef12-x",
+            &[],
+            "p/s/gateway/$state",
+        );
+        assert!(floor.agents.is_empty());
+    }
+}

@@ -1,0 +1,222 @@
+//! The domain vocabulary that flows from `upstream`/`decode` into `state`: fixed-size,
+//! `Copy`, no I/O. Owns ids, timestamps and the event enum; does not own JSON shapes
+//! (that is `decode`) nor the wire format (that is `presence_wire`).
+
+use core::fmt;
+pub use presence_wire::{Interaction, Media, Presence, Routing};
+use serde::{Deserialize, Serialize};
+
+/// A Genesys entity id (user, queue, group, presence definition, conversation): a UUID kept
+/// as 16 bytes so records and keys are fixed-size.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct Id(pub [u8; 16]);
+
+impl Id {
+    /// Parses the canonical 8-4-4-4-12 hex form (either case).
+    pub fn parse(s: &str) -> Option<Id> {
+        let b = s.as_bytes();
+        if b.len() != 36 {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        let mut n = 0;
+        let mut i = 0;
+        while i < 36 {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                if b[i] != b'-' {
+                    return None;
+                }
+                i += 1;
+                continue;
+            }
+            let hi = hex(b[i])?;
+            let lo = hex(*b.get(i + 1)?)?;
+            out[n] = (hi << 4) | lo;
+            n += 1;
+            i += 2;
+        }
+        Some(Id(out))
+    }
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, byte) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Milliseconds since the Unix epoch (UTC), as carried by Genesys timestamps.
+pub type Millis = u64;
+
+/// An agent's presence changed (`v2.users.{id}.presence`, `.activity`, REST bulk presence).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PresenceChange {
+    /// The agent.
+    pub user: Id,
+    /// Presence definition id (custom presences map to a system presence through it).
+    pub definition: Id,
+    /// System presence as the source named it (may be refined via the definition table).
+    pub presence: Presence,
+    /// Source timestamp `modifiedDate`; orders changes (last write wins).
+    pub modified: Millis,
+}
+
+/// An agent's routing status changed (`.routingStatus`, `.activity`, REST).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RoutingChange {
+    /// The agent.
+    pub user: Id,
+    /// New status.
+    pub routing: Routing,
+    /// Source timestamp `startTime`; orders changes.
+    pub started: Millis,
+}
+
+/// The agent's own participant in a conversation changed (`v2.users.{id}.conversations`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ConversationChange {
+    /// The agent.
+    pub user: Id,
+    /// The conversation.
+    pub conversation: Id,
+    /// Media of the agent's active session.
+    pub media: Media,
+    /// State of the agent's session.
+    pub interaction: Interaction,
+    /// After-call work in progress (disconnected, wrap-up required and not yet done).
+    pub wrapup: bool,
+    /// Conversation over for this agent (disconnected and wrap-up done or not required).
+    pub ended: bool,
+    /// Newest timestamp in the agent's participant; orders changes.
+    pub changed: Millis,
+}
+
+/// Queue membership changed (`v2.routing.queues.{id}.users`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct MemberChange {
+    /// The queue.
+    pub queue: Id,
+    /// The member.
+    pub user: Id,
+    /// Joined (true) or left / deactivated (false).
+    pub joined: bool,
+}
+
+/// Real-time queue observations (interval start == end), each metric optional.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct QueueObservation {
+    /// The queue.
+    pub queue: Id,
+    /// Observation time; orders snapshots.
+    pub observed: Millis,
+    /// `oWaiting`.
+    pub waiting: Option<u32>,
+    /// `oInteracting`.
+    pub interacting: Option<u32>,
+    /// `oAlerting`.
+    pub alerting: Option<u32>,
+    /// `oOnQueueUsers` (all qualifiers summed).
+    pub on_queue: Option<u32>,
+    /// `oOffQueueUsers`.
+    pub off_queue: Option<u32>,
+    /// `oLongestWaiting` (`stats.max`, ms).
+    pub longest_waiting: Option<u64>,
+}
+
+/// 30-minute aggregate numbers for a queue.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct QueueAggregate {
+    /// The queue.
+    pub queue: Id,
+    /// Interval start; orders aggregates (a newer interval replaces, same interval updates).
+    pub interval_start: Millis,
+    /// Interval end.
+    pub interval_end: Millis,
+    /// `nOffered` count.
+    pub offered: Option<u32>,
+    /// `tAnswered` count.
+    pub answered: Option<u32>,
+    /// `tAbandon` count.
+    pub abandoned: Option<u32>,
+    /// `oServiceLevel` ratio in per mille.
+    pub service_level_permille: Option<u16>,
+}
+
+/// Messages about the channel itself, not about agents or queues.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Control {
+    /// `channel.metadata` "WebSocket Heartbeat".
+    Heartbeat,
+    /// `channel.metadata` "pong" (answer to our `{"message":"ping"}`).
+    Pong,
+    /// `v2.system.socket_closing`: the server closes this socket in about a minute.
+    SocketClosing,
+    /// `v2.system.no_longer_subscribed.{channel}`: another channel evicted this one.
+    NoLongerSubscribed,
+    /// `v2.system.token_revoked.{…}`: the token behind this channel is revoked.
+    TokenRevoked,
+    /// `{"result":"404",…}`: the channel is gone (expired, evicted, token expired).
+    ChannelGone,
+    /// `{"result":"200",…}`: a WebSocket-level subscribe was accepted.
+    SubscribeAck,
+    /// `{"result":"4xx",…}` other than 404: a WebSocket-level subscribe failed.
+    SubscribeFailed,
+}
+
+/// One decoded upstream message.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Event {
+    /// Presence.
+    Presence(PresenceChange),
+    /// Routing status.
+    Routing(RoutingChange),
+    /// `.activity` carries both (either may be absent).
+    Activity(Option<PresenceChange>, Option<RoutingChange>),
+    /// Conversation.
+    Conversation(ConversationChange),
+    /// Queue membership.
+    Member(MemberChange),
+    /// Queue observation snapshot.
+    Observation(QueueObservation),
+    /// Queue 30-minute aggregate.
+    Aggregate(QueueAggregate),
+    /// Channel control message.
+    Control(Control),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_round_trips_and_rejects_junk() {
+        let s = "9ed7d9f6-0c59-4360-ac54-40dd35eb9c2f";
+        let id = Id::parse(s).unwrap();
+        assert_eq!(id.to_string(), s);
+        assert_eq!(Id::parse(&s.to_uppercase()), Some(id));
+        assert_eq!(Id::parse("9ed7d9f6-0c59-4360-ac54-40dd35eb9c2"), None);
+        assert_eq!(Id::parse("9ed7d9f6x0c59-4360-ac54-40dd35eb9c2f"), None);
+        assert_eq!(Id::parse("9ed7d9f6-0c59-4360-ac54-40dd35eb9c2g"), None);
+    }
+}

@@ -1,0 +1,45 @@
+//! presence-gateway: one Genesys Cloud notification channel in, compact retained frames out.
+//!
+//! ```text
+//!  Genesys Cloud ──wss──▶ upstream ──decode──▶ mpsc<Update> ──▶ state ──dirty set──▶ publish ──▶ MQTT
+//!     (REST: OAuth, channels,          (pure)   (board depth)   (table + sled)  (coalescing)  (retained,
+//!      subscriptions, resync)                                                                 per zone)
+//! ```
+//!
+//! # Layout
+//! Pipeline stages, in the order data moves:
+//! - [`upstream`]: the notification channel(s), OAuth, discovery, rotation, resync.
+//! - [`decode`]: pure JSON → [`event::Event`] into fixed-capacity types, counted rejections.
+//! - [`state`]: the current-state table, last-write-wins, sled persistence, dirty set.
+//! - [`publish`]: MQTT (rumqttc), retained postcard frames per zone, last will, monitor docs.
+//!
+//! Around them:
+//! - [`app`]: wiring and shutdown (the only place that creates channels and spawns stages).
+//! - [`config`]: site config + board profile, two-stage validation, secrets, CLI.
+//! - [`event`]: the vocabulary between stages; [`limits`]: compile-time capacities.
+//! - [`zones`], [`topics`]: which display sees what, and under which MQTT topic.
+//! - [`metrics`], [`monitor`]: counters, health/metrics/audit documents.
+//! - [`backoff`], [`tls`], [`signal`]: small shared mechanisms.
+//! - `demo` (feature `demo`, not in the firmware): simulator + embedded broker + live view.
+//!
+//! The frame format displays decode lives in the `presence-wire` crate (`no_std`).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod backoff;
+pub mod config;
+pub mod decode;
+#[cfg(feature = "demo")]
+pub mod demo;
+pub mod event;
+pub mod limits;
+pub mod metrics;
+pub mod monitor;
+pub mod publish;
+pub mod signal;
+pub mod state;
+pub mod tls;
+pub mod topics;
+pub mod upstream;
+pub mod zones;

@@ -1,0 +1,163 @@
+//! What site engineers watch over MQTT: the health and metrics JSON documents and the
+//! audit trail. Owns their shapes and the bounded audit channel; the publisher sends them.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::metrics::{rss_kib, Counter, Metrics, Snapshot};
+
+/// Largest JSON document the monitor writes (health, metrics, one audit event).
+pub const DOC_LEN: usize = 2048;
+
+/// Audit events waiting to be published. Audit is for humans: 64 pending is plenty, and a
+/// burst beyond it is summarised by the `audit_dropped` counter rather than queued.
+pub const AUDIT_DEPTH: usize = 64;
+
+/// One audit event: something a site engineer may want to see in a trail.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEvent {
+    /// What happened: `subscribe`, `rotate`, `reconnect`, `resync`, `eviction`,
+    /// `reject_burst`, `token`, `broker`, `store`.
+    pub kind: &'static str,
+    /// Details, truncated; never a secret.
+    pub detail: heapless::String<160>,
+    /// Local time, ms since the epoch.
+    pub ts_ms: u64,
+}
+
+/// Sender side of the audit trail: never blocks, drops and counts when full.
+#[derive(Clone, Debug)]
+pub struct Audit {
+    tx: mpsc::Sender<AuditEvent>,
+    dropped: Arc<Counter>,
+}
+
+impl Audit {
+    /// A bounded audit channel.
+    pub fn channel() -> (Audit, mpsc::Receiver<AuditEvent>) {
+        let (tx, rx) = mpsc::channel(AUDIT_DEPTH);
+        (
+            Audit {
+                tx,
+                dropped: Arc::new(Counter::default()),
+            },
+            rx,
+        )
+    }
+
+    /// Records an event (and logs it).
+    pub fn record(&self, kind: &'static str, detail: &str) {
+        tracing::info!(kind, detail, "audit");
+        let mut d = heapless::String::new();
+        for c in detail.chars() {
+            if d.push(c).is_err() {
+                break;
+            }
+        }
+        let ev = AuditEvent {
+            kind,
+            detail: d,
+            ts_ms: crate::state::now_ms(),
+        };
+        if self.tx.try_send(ev).is_err() {
+            self.dropped.inc();
+        }
+    }
+
+    /// Events dropped because the trail was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.get()
+    }
+}
+
+/// The retained health document.
+#[derive(Serialize, Debug)]
+pub struct Health<'a> {
+    /// `ok` when upstream and broker are connected, else `degraded`.
+    pub status: &'a str,
+    /// Session counter.
+    pub session: u32,
+    /// Gateway version.
+    pub version: &'a str,
+    /// Upstream socket connected.
+    pub upstream_connected: bool,
+    /// Resync progress: done.
+    pub resync_done: u64,
+    /// Resync progress: total.
+    pub resync_total: u64,
+    /// Agents in the table.
+    pub agents: u64,
+    /// Queues in the table.
+    pub queues: u64,
+    /// Keys waiting to be published.
+    pub backlog: u64,
+    /// sled write failures since start (disk full raises this).
+    pub persist_errors: u64,
+    /// Storage alarm: the last writes failed.
+    pub storage_alarm: bool,
+}
+
+/// Serialises `doc` into a JSON byte vector (bounded by [`DOC_LEN`]).
+pub fn to_json<T: Serialize>(doc: &T) -> Option<Vec<u8>> {
+    let mut buf = [0u8; DOC_LEN];
+    let n = serde_json_core::to_slice(doc, &mut buf).ok()?;
+    Some(buf[..n].to_vec())
+}
+
+/// Builds the metrics snapshot.
+pub fn snapshot(m: &Metrics, session: u32, uptime_s: u64, sled_bytes: u64) -> Snapshot {
+    let (rss, hwm) = rss_kib();
+    let (p50, p99) = m.latency.lock().map(|l| l.percentiles()).unwrap_or((0, 0));
+    Snapshot {
+        session,
+        uptime_s,
+        frames: m.upstream.frames.get(),
+        events: m.upstream.events.get(),
+        rejects: m.rejects_total(),
+        binary_frames: m.upstream.binary_frames.get(),
+        heartbeats: m.upstream.heartbeats.get(),
+        duplicates: m.state.duplicates.get(),
+        stale: m.state.stale.get(),
+        coalesced: m.state.coalesced.get(),
+        refused_full: m.state.refused_full.get(),
+        reconnects: m.upstream.connects.get(),
+        resyncs: m.upstream.resyncs.get(),
+        channels: m.upstream.channels.get(),
+        topics: m.upstream.topics.get(),
+        rest_requests: m.upstream.rest_requests.get(),
+        rest_429: m.upstream.rest_429.get(),
+        published: m.publish.frames.get(),
+        latency_p50_us: p50,
+        latency_p99_us: p99,
+        rss_kib: rss,
+        hwm_kib: hwm,
+        sled_bytes,
+        persist_errors: m.state.persist_errors.get(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_snapshot_serialises_to_json() {
+        let m = Metrics::default();
+        m.upstream.frames.add(5);
+        let json = to_json(&snapshot(&m, 3, 10, 0)).unwrap();
+        let text = String::from_utf8(json).unwrap();
+        assert!(text.starts_with("{\"session\":3,\"uptime_s\":10,\"frames\":5,"));
+    }
+
+    #[test]
+    fn audit_drops_and_counts_when_full() {
+        let (audit, mut rx) = Audit::channel();
+        for _ in 0..AUDIT_DEPTH + 3 {
+            audit.record("reconnect", "socket closed 1006");
+        }
+        assert_eq!(audit.dropped(), 3);
+        assert_eq!(rx.try_recv().unwrap().kind, "reconnect");
+    }
+}

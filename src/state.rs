@@ -1,0 +1,1028 @@
+//! The current-state table: the latest value per agent and per queue, persisted in sled so
+//! it survives kill -9 and power cuts, with a coalescing dirty set feeding the publisher.
+//!
+//! Owns last-write-wins ordering (by source timestamp), capacity (a full table refuses new
+//! keys and counts them; it never grows), persistence and the dirty set. Does not own any
+//! socket: `apply` is pure apart from the sled write, and the publisher reads the table
+//! through [`Shared`].
+//!
+//! The dirty set holds each key at most once (a flag per slot plus a FIFO of slot indices
+//! sized to the table), so a slow broker costs no memory: a key changed ten times while the
+//! broker was slow is published once, with its latest value, and nine coalesces are counted.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::event::{
+    ConversationChange, Event, Id, Interaction, Media, Millis, Presence, PresenceChange,
+    QueueAggregate, QueueObservation, Routing, RoutingChange,
+};
+use crate::limits::NAME_LEN;
+use crate::metrics::Metrics;
+use crate::zones::{ZoneMask, Zones, MAX_AGENT_QUEUES};
+
+/// Format version of a persisted record (first byte of every sled value). A record with
+/// another version is dropped at boot and rebuilt through resync, never misread.
+pub const RECORD_VERSION: u8 = 1;
+
+/// Largest encoded record, for the fixed encode buffer.
+const RECORD_BUF: usize = 256;
+
+/// A key of the table.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum Key {
+    /// An agent (user id).
+    Agent(Id),
+    /// A queue (queue id).
+    Queue(Id),
+}
+
+impl Key {
+    /// sled key: a kind byte then the 16 id bytes.
+    pub fn to_bytes(self) -> [u8; 17] {
+        let (kind, id) = match self {
+            Key::Agent(id) => (b'a', id),
+            Key::Queue(id) => (b'q', id),
+        };
+        let mut out = [0u8; 17];
+        out[0] = kind;
+        out[1..].copy_from_slice(&id.0);
+        out
+    }
+
+    /// Inverse of [`Key::to_bytes`].
+    pub fn from_bytes(b: &[u8]) -> Option<Key> {
+        let id = Id(b.get(1..17)?.try_into().ok()?);
+        match b.first()? {
+            b'a' => Some(Key::Agent(id)),
+            b'q' => Some(Key::Queue(id)),
+            _ => None,
+        }
+    }
+
+    /// The id.
+    pub fn id(self) -> Id {
+        match self {
+            Key::Agent(id) | Key::Queue(id) => id,
+        }
+    }
+}
+
+/// Everything known about one agent.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct AgentRecord {
+    /// System presence.
+    pub presence: Presence,
+    /// Presence definition id.
+    pub definition: Id,
+    /// Source time of the presence.
+    pub presence_ms: Millis,
+    /// Routing status.
+    pub routing: Routing,
+    /// Source time of the routing status.
+    pub routing_ms: Millis,
+    /// Media of the current interaction.
+    pub media: Media,
+    /// State of the current interaction.
+    pub interaction: Interaction,
+    /// In after-call work.
+    pub wrapup: bool,
+    /// Current (or last) conversation.
+    pub conversation: Id,
+    /// Source time of the interaction state.
+    pub conversation_ms: Millis,
+    /// Indices (see [`Zones::queue_index`]) of the watched queues the agent is a member of.
+    pub queues: heapless::Vec<u16, MAX_AGENT_QUEUES>,
+    /// Display name from REST.
+    pub name: heapless::String<NAME_LEN>,
+    /// Local wall-clock time the cloud last confirmed this record (event or resync).
+    pub confirmed_ms: Millis,
+}
+
+/// Everything known about one queue.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct QueueRecord {
+    /// Waiting interactions.
+    pub waiting: u32,
+    /// Interactions being handled.
+    pub interacting: u32,
+    /// Interactions alerting.
+    pub alerting: u32,
+    /// Members on queue.
+    pub on_queue: u32,
+    /// Members off queue.
+    pub off_queue: u32,
+    /// Longest wait, ms.
+    pub longest_waiting_ms: u64,
+    /// Source time of the observation.
+    pub observed_ms: Millis,
+    /// Offered in the current interval.
+    pub offered: u32,
+    /// Answered in the current interval.
+    pub answered: u32,
+    /// Abandoned in the current interval.
+    pub abandoned: u32,
+    /// Service level, per mille.
+    pub service_level_permille: Option<u16>,
+    /// Start of the 30-minute interval the aggregates belong to.
+    pub interval_start_ms: Millis,
+    /// Local wall-clock time of the last confirmation.
+    pub confirmed_ms: Millis,
+}
+
+/// A record of either kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    /// Agent.
+    Agent(AgentRecord),
+    /// Queue.
+    Queue(QueueRecord),
+}
+
+/// What the state stage receives.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Update {
+    /// A decoded notification or REST resync result.
+    Event(Event),
+    /// A presence definition (custom presences map to a system presence through it).
+    Definition {
+        /// Definition id.
+        id: Id,
+        /// Its system presence.
+        presence: Presence,
+    },
+    /// An agent's display name (REST).
+    Name {
+        /// Agent.
+        user: Id,
+        /// Name, truncated.
+        name: heapless::String<NAME_LEN>,
+    },
+    /// An agent is watched (discovered via config, queue or group membership): make sure a
+    /// record exists so displays list the agent even before its first event.
+    Watch(Id),
+}
+
+/// Outcome of one update.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Change {
+    /// The record changed and is marked dirty.
+    Applied,
+    /// Same timestamp and value as the record.
+    Duplicate,
+    /// Older than the record.
+    Stale,
+    /// New key refused: the table is full.
+    Refused,
+    /// Nothing to do (control message, unknown queue, …).
+    Ignored,
+}
+
+/// Why the state store failed to open.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// sled refused to open the directory even after quarantining it.
+    #[error("state store at {path}: {source}")]
+    Open {
+        /// Directory.
+        path: PathBuf,
+        /// sled's error.
+        source: sled::Error,
+    },
+}
+
+/// Sizes of the table, from the board profile.
+#[derive(Clone, Copy, Debug)]
+pub struct Capacity {
+    /// Most agents.
+    pub agents: usize,
+    /// Most queues.
+    pub queues: usize,
+}
+
+struct Slot {
+    key: Key,
+    value: Value,
+    /// Zones the key was last published to (to clear a zone it left).
+    published_zones: ZoneMask,
+    dirty: bool,
+    /// When the key became dirty (for publish latency).
+    dirty_since: Option<Instant>,
+}
+
+/// One dirty key as the publisher takes it.
+#[derive(Clone, Debug)]
+pub struct DirtyItem {
+    /// Key.
+    pub key: Key,
+    /// Latest value.
+    pub value: Value,
+    /// Zones to publish to now.
+    pub zones: ZoneMask,
+    /// Zones it was in before but is not any more (retained topic to clear).
+    pub left_zones: ZoneMask,
+    /// When it became dirty.
+    pub since: Option<Instant>,
+}
+
+/// The table.
+pub struct Table {
+    slots: Vec<Slot>,
+    index: HashMap<Key, u32>,
+    dirty: VecDeque<u32>,
+    agents: usize,
+    queues: usize,
+    cap: Capacity,
+    definitions: HashMap<Id, Presence>,
+    zones: Arc<Zones>,
+    tree: Option<sled::Tree>,
+    metrics: Arc<Metrics>,
+}
+
+/// Most presence definitions kept (system ones plus an org's custom ones).
+pub const MAX_DEFINITIONS: usize = 512;
+
+impl Table {
+    /// An empty table; `tree` = None keeps it in memory only (tests, benchmarks).
+    pub fn new(
+        cap: Capacity,
+        zones: Arc<Zones>,
+        tree: Option<sled::Tree>,
+        metrics: Arc<Metrics>,
+    ) -> Table {
+        let total = cap.agents + cap.queues;
+        Table {
+            slots: Vec::with_capacity(total),
+            index: HashMap::with_capacity(total),
+            dirty: VecDeque::with_capacity(total),
+            agents: 0,
+            queues: 0,
+            cap,
+            definitions: HashMap::with_capacity(MAX_DEFINITIONS),
+            zones,
+            tree,
+            metrics,
+        }
+    }
+
+    /// Loads every persisted record (boot) and marks it dirty, so displays get the last
+    /// known state before the cloud answers. Returns the number loaded.
+    pub fn load(&mut self) -> usize {
+        let Some(tree) = self.tree.clone() else {
+            return 0;
+        };
+        let mut n = 0;
+        for item in tree.iter() {
+            let Ok((k, v)) = item else {
+                self.metrics.state.records_dropped.inc();
+                continue;
+            };
+            let (Some(key), Some(value)) = (Key::from_bytes(&k), decode_record(&v)) else {
+                self.metrics.state.records_dropped.inc();
+                let _ = tree.remove(k);
+                continue;
+            };
+            if self.insert_slot(key, value).is_some() {
+                n += 1;
+            }
+        }
+        self.mark_all_dirty();
+        n
+    }
+
+    fn insert_slot(&mut self, key: Key, value: Value) -> Option<u32> {
+        if let Some(&i) = self.index.get(&key) {
+            return Some(i);
+        }
+        match key {
+            Key::Agent(_) if self.agents >= self.cap.agents => None,
+            Key::Queue(_) if self.queues >= self.cap.queues => None,
+            _ => {
+                match key {
+                    Key::Agent(_) => self.agents += 1,
+                    Key::Queue(_) => self.queues += 1,
+                }
+                self.metrics.state.agents.set(self.agents as u64);
+                self.metrics.state.queues.set(self.queues as u64);
+                let i = u32::try_from(self.slots.len()).ok()?;
+                self.slots.push(Slot {
+                    key,
+                    value,
+                    published_zones: 0,
+                    dirty: false,
+                    dirty_since: None,
+                });
+                self.index.insert(key, i);
+                Some(i)
+            }
+        }
+    }
+
+    /// Slot of `key`, created empty if absent; None when the table is full (counted).
+    fn slot_for(&mut self, key: Key) -> Option<u32> {
+        let empty = match key {
+            Key::Agent(_) => Value::Agent(AgentRecord::default()),
+            Key::Queue(_) => Value::Queue(QueueRecord::default()),
+        };
+        let slot = self.insert_slot(key, empty);
+        if slot.is_none() {
+            self.metrics.state.refused_full.inc();
+        }
+        slot
+    }
+
+    /// Applies one update. `now_ms` is local wall-clock time (for `confirmed_ms`).
+    pub fn apply(&mut self, update: &Update, now_ms: Millis) -> Change {
+        let change = match update {
+            Update::Event(e) => self.apply_event(e, now_ms),
+            Update::Definition { id, presence } => {
+                if self.definitions.len() < MAX_DEFINITIONS || self.definitions.contains_key(id) {
+                    self.definitions.insert(*id, *presence);
+                }
+                Change::Ignored
+            }
+            Update::Name { user, name } => self.with_agent(*user, now_ms, |a| {
+                if a.name == *name {
+                    Change::Duplicate
+                } else {
+                    a.name = name.clone();
+                    Change::Applied
+                }
+            }),
+            Update::Watch(user) => match self.index.get(&Key::Agent(*user)) {
+                Some(_) => Change::Duplicate,
+                None => match self.slot_for(Key::Agent(*user)) {
+                    Some(i) => {
+                        self.touch(i);
+                        Change::Applied
+                    }
+                    None => Change::Refused,
+                },
+            },
+        };
+        match change {
+            Change::Applied => self.metrics.state.applied.inc(),
+            Change::Duplicate => self.metrics.state.duplicates.inc(),
+            Change::Stale => self.metrics.state.stale.inc(),
+            Change::Refused | Change::Ignored => {}
+        }
+        change
+    }
+
+    fn apply_event(&mut self, e: &Event, now: Millis) -> Change {
+        match *e {
+            Event::Presence(p) => self.apply_presence(p, now),
+            Event::Routing(r) => self.apply_routing(r, now),
+            Event::Activity(p, r) => {
+                let a = p.map_or(Change::Ignored, |p| self.apply_presence(p, now));
+                let b = r.map_or(Change::Ignored, |r| self.apply_routing(r, now));
+                merge(a, b)
+            }
+            Event::Conversation(c) => self.apply_conversation(c, now),
+            Event::Member(m) => {
+                let Some(qi) = self.zones.queue_index(&m.queue) else {
+                    return Change::Ignored;
+                };
+                self.with_agent(m.user, now, |a| {
+                    let pos = a.queues.iter().position(|&q| q == qi);
+                    match (m.joined, pos) {
+                        (true, None) => {
+                            // Full list: zoning by this queue is lost for this agent (bounded).
+                            let _ = a.queues.push(qi);
+                            Change::Applied
+                        }
+                        (false, Some(p)) => {
+                            a.queues.swap_remove(p);
+                            Change::Applied
+                        }
+                        _ => Change::Duplicate,
+                    }
+                })
+            }
+            Event::Observation(o) => self.apply_observation(o, now),
+            Event::Aggregate(a) => self.apply_aggregate(a, now),
+            Event::Control(_) => Change::Ignored,
+        }
+    }
+
+    fn resolve(&self, p: &PresenceChange) -> Presence {
+        match p.presence {
+            Presence::Unknown => self
+                .definitions
+                .get(&p.definition)
+                .copied()
+                .unwrap_or(Presence::Unknown),
+            known => known,
+        }
+    }
+
+    fn apply_presence(&mut self, p: PresenceChange, now: Millis) -> Change {
+        let presence = self.resolve(&p);
+        self.with_agent(p.user, now, |a| {
+            let same = a.presence == presence && a.definition == p.definition;
+            match order(p.modified, a.presence_ms, same) {
+                Change::Applied => {
+                    a.presence = presence;
+                    a.definition = p.definition;
+                    a.presence_ms = a.presence_ms.max(p.modified);
+                    Change::Applied
+                }
+                other => other,
+            }
+        })
+    }
+
+    fn apply_routing(&mut self, r: RoutingChange, now: Millis) -> Change {
+        self.with_agent(r.user, now, |a| {
+            match order(r.started, a.routing_ms, a.routing == r.routing) {
+                Change::Applied => {
+                    a.routing = r.routing;
+                    a.routing_ms = a.routing_ms.max(r.started);
+                    Change::Applied
+                }
+                other => other,
+            }
+        })
+    }
+
+    fn apply_conversation(&mut self, c: ConversationChange, now: Millis) -> Change {
+        let (media, interaction, wrapup) = if c.ended {
+            (Media::None, Interaction::None, false)
+        } else {
+            (c.media, c.interaction, c.wrapup)
+        };
+        self.with_agent(c.user, now, |a| {
+            let same = a.media == media
+                && a.interaction == interaction
+                && a.wrapup == wrapup
+                && a.conversation == c.conversation;
+            match order(c.changed, a.conversation_ms, same) {
+                Change::Applied => {
+                    a.media = media;
+                    a.interaction = interaction;
+                    a.wrapup = wrapup;
+                    a.conversation = c.conversation;
+                    a.conversation_ms = a.conversation_ms.max(c.changed);
+                    Change::Applied
+                }
+                other => other,
+            }
+        })
+    }
+
+    fn apply_observation(&mut self, o: QueueObservation, now: Millis) -> Change {
+        self.with_queue(o.queue, now, |q| {
+            let mut next = q.clone();
+            let set = |dst: &mut u32, v: Option<u32>| {
+                if let Some(v) = v {
+                    *dst = v;
+                }
+            };
+            set(&mut next.waiting, o.waiting);
+            set(&mut next.interacting, o.interacting);
+            set(&mut next.alerting, o.alerting);
+            set(&mut next.on_queue, o.on_queue);
+            set(&mut next.off_queue, o.off_queue);
+            if let Some(l) = o.longest_waiting {
+                next.longest_waiting_ms = l;
+            } else if o.waiting == Some(0) {
+                next.longest_waiting_ms = 0;
+            }
+            next.observed_ms = q.observed_ms.max(o.observed);
+            let same = next == *q;
+            match order(o.observed, q.observed_ms, same) {
+                Change::Applied => {
+                    *q = next;
+                    Change::Applied
+                }
+                other => other,
+            }
+        })
+    }
+
+    fn apply_aggregate(&mut self, g: QueueAggregate, now: Millis) -> Change {
+        self.with_queue(g.queue, now, |q| {
+            if g.interval_start < q.interval_start_ms {
+                return Change::Stale;
+            }
+            let mut next = q.clone();
+            if g.interval_start > q.interval_start_ms {
+                // A new interval starts from zero.
+                next.offered = 0;
+                next.answered = 0;
+                next.abandoned = 0;
+                next.service_level_permille = None;
+                next.interval_start_ms = g.interval_start;
+            }
+            next.offered = g.offered.unwrap_or(next.offered);
+            next.answered = g.answered.unwrap_or(next.answered);
+            next.abandoned = g.abandoned.unwrap_or(next.abandoned);
+            if g.service_level_permille.is_some() {
+                next.service_level_permille = g.service_level_permille;
+            }
+            if next == *q {
+                Change::Duplicate
+            } else {
+                *q = next;
+                Change::Applied
+            }
+        })
+    }
+
+    fn with_agent(
+        &mut self,
+        user: Id,
+        now: Millis,
+        f: impl FnOnce(&mut AgentRecord) -> Change,
+    ) -> Change {
+        let Some(i) = self.slot_for(Key::Agent(user)) else {
+            return Change::Refused;
+        };
+        let Value::Agent(a) = &mut self.slots[i as usize].value else {
+            return Change::Ignored;
+        };
+        let change = f(a);
+        a.confirmed_ms = now;
+        if change == Change::Applied {
+            self.touch(i);
+        }
+        change
+    }
+
+    fn with_queue(
+        &mut self,
+        queue: Id,
+        now: Millis,
+        f: impl FnOnce(&mut QueueRecord) -> Change,
+    ) -> Change {
+        let Some(i) = self.slot_for(Key::Queue(queue)) else {
+            return Change::Refused;
+        };
+        let Value::Queue(q) = &mut self.slots[i as usize].value else {
+            return Change::Ignored;
+        };
+        let change = f(q);
+        q.confirmed_ms = now;
+        if change == Change::Applied {
+            self.touch(i);
+        }
+        change
+    }
+
+    /// Persists slot `i` and marks it dirty (coalescing if it already is).
+    fn touch(&mut self, i: u32) {
+        let slot = &mut self.slots[i as usize];
+        if let Some(tree) = &self.tree {
+            let mut buf = [0u8; RECORD_BUF];
+            match encode_record(&slot.value, &mut buf) {
+                Some(bytes) => {
+                    if tree.insert(slot.key.to_bytes(), bytes).is_err() {
+                        self.metrics.state.persist_errors.inc();
+                    }
+                }
+                None => self.metrics.state.persist_errors.inc(),
+            }
+        }
+        if slot.dirty {
+            self.metrics.state.coalesced.inc();
+        } else {
+            slot.dirty = true;
+            slot.dirty_since = Some(Instant::now());
+            self.dirty.push_back(i);
+        }
+    }
+
+    /// Marks every key dirty (boot, broker reconnect, republish command).
+    pub fn mark_all_dirty(&mut self) {
+        for i in 0..self.slots.len() {
+            let slot = &mut self.slots[i];
+            if !slot.dirty {
+                slot.dirty = true;
+                slot.dirty_since = None;
+                // i < slots.len() ≤ u32::MAX, checked at insert.
+                self.dirty.push_back(i as u32);
+            }
+        }
+    }
+
+    /// Marks one key dirty; false when unknown.
+    pub fn mark_dirty(&mut self, key: Key) -> bool {
+        let Some(&i) = self.index.get(&key) else {
+            return false;
+        };
+        let slot = &mut self.slots[i as usize];
+        if !slot.dirty {
+            slot.dirty = true;
+            slot.dirty_since = None;
+            self.dirty.push_back(i);
+        }
+        true
+    }
+
+    /// Takes up to `max` dirty keys with their latest values into `out`.
+    pub fn take_dirty(&mut self, out: &mut Vec<DirtyItem>, max: usize) {
+        while out.len() < max {
+            let Some(i) = self.dirty.pop_front() else {
+                break;
+            };
+            let slot = &mut self.slots[i as usize];
+            slot.dirty = false;
+            let zones = match (&slot.key, &slot.value) {
+                (Key::Agent(id), Value::Agent(a)) => self.zones.of_agent(id, &a.queues),
+                (Key::Queue(id), _) => self.zones.of_queue(id),
+                _ => 0,
+            };
+            let left_zones = slot.published_zones & !zones;
+            slot.published_zones = zones;
+            out.push(DirtyItem {
+                key: slot.key,
+                value: slot.value.clone(),
+                zones,
+                left_zones,
+                since: slot.dirty_since.take(),
+            });
+        }
+    }
+
+    /// Number of keys waiting to be published.
+    pub fn dirty_len(&self) -> usize {
+        self.dirty.len()
+    }
+
+    /// Current value of a key.
+    pub fn get(&self, key: &Key) -> Option<&Value> {
+        self.index.get(key).map(|&i| &self.slots[i as usize].value)
+    }
+
+    /// Every key and value (tests, the demo view).
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
+        self.slots.iter().map(|s| (&s.key, &s.value))
+    }
+
+    /// The zone table.
+    pub fn zones(&self) -> &Zones {
+        &self.zones
+    }
+}
+
+/// Orders an update against the record's timestamp: newer applies, older is stale, equal
+/// is a duplicate when the value is the same. Timestamp 0 (the source had none) applies
+/// only when the value differs.
+fn order(incoming: Millis, current: Millis, same_value: bool) -> Change {
+    if incoming == 0 || incoming == current {
+        // Same instant with a different value: the later arrival wins (Genesys sends no
+        // sequence numbers; within one millisecond arrival order is all there is).
+        return if same_value {
+            Change::Duplicate
+        } else {
+            Change::Applied
+        };
+    }
+    if incoming > current {
+        if same_value {
+            // Newer confirmation of the same value: keep the timestamp moving, no publish.
+            Change::Duplicate
+        } else {
+            Change::Applied
+        }
+    } else {
+        Change::Stale
+    }
+}
+
+fn merge(a: Change, b: Change) -> Change {
+    use Change::*;
+    match (a, b) {
+        (Applied, _) | (_, Applied) => Applied,
+        (Refused, _) | (_, Refused) => Refused,
+        (Stale, _) | (_, Stale) => Stale,
+        (Duplicate, _) | (_, Duplicate) => Duplicate,
+        _ => Ignored,
+    }
+}
+
+/// `[RECORD_VERSION][postcard(Value)]` into `buf`.
+pub fn encode_record<'a>(v: &Value, buf: &'a mut [u8; RECORD_BUF]) -> Option<&'a [u8]> {
+    buf[0] = RECORD_VERSION;
+    let n = postcard::to_slice(v, &mut buf[1..]).ok()?.len();
+    Some(&buf[..=n])
+}
+
+/// Inverse of [`encode_record`]; None for an unknown version or a corrupt record.
+pub fn decode_record(b: &[u8]) -> Option<Value> {
+    let (&version, body) = b.split_first()?;
+    if version != RECORD_VERSION {
+        return None;
+    }
+    postcard::from_bytes(body).ok()
+}
+
+/// The sled database of one gateway, opened with bounded cache.
+pub struct Store {
+    /// The database.
+    pub db: sled::Db,
+    /// Records.
+    pub records: sled::Tree,
+    /// Session counter of this boot (incremented and flushed at open).
+    pub session: u32,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`. A directory sled cannot open (truncated or
+    /// corrupt) is moved aside to `<dir>.corrupt-<unix secs>` and a fresh store is created:
+    /// the state is rebuilt through resync, never a crash loop.
+    pub fn open(dir: &Path, cache_bytes: u64, flush_ms: u64) -> Result<(Store, bool), StateError> {
+        let open = || {
+            sled::Config::new()
+                .path(dir)
+                .cache_capacity(cache_bytes)
+                .mode(sled::Mode::LowSpace)
+                .flush_every_ms(Some(flush_ms))
+                .open()
+                .and_then(|db| {
+                    let records = db.open_tree("records")?;
+                    Ok((db, records))
+                })
+        };
+        let (db, records, quarantined) = match open() {
+            Ok((db, r)) => (db, r, false),
+            Err(first) => {
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let aside = PathBuf::from(format!("{}.corrupt-{secs}", dir.display()));
+                tracing::error!(path = %dir.display(), error = %first, aside = %aside.display(), "state store unreadable: quarantined, rebuilding through resync");
+                std::fs::rename(dir, &aside).map_err(|e| StateError::Open {
+                    path: dir.to_path_buf(),
+                    source: sled::Error::Io(e),
+                })?;
+                let (db, r) = open().map_err(|source| StateError::Open {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+                (db, r, true)
+            }
+        };
+        let prev = db
+            .get(b"session")
+            .ok()
+            .flatten()
+            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+            .map_or(0, u32::from_le_bytes);
+        let session = prev.wrapping_add(1);
+        let persisted = db
+            .insert(b"session", &session.to_le_bytes())
+            .and_then(|_| db.flush());
+        if let Err(e) = persisted {
+            tracing::warn!(error = %e, "could not persist the session counter");
+        }
+        Ok((
+            Store {
+                db,
+                records,
+                session,
+            },
+            quarantined,
+        ))
+    }
+}
+
+/// The table shared between the state task (writer) and the publisher (reader).
+#[derive(Clone)]
+pub struct Shared {
+    table: Arc<Mutex<Table>>,
+    /// Signalled when keys become dirty.
+    pub notify: Arc<Notify>,
+}
+
+impl Shared {
+    /// Wraps a table.
+    pub fn new(table: Table) -> Shared {
+        Shared {
+            table: Arc::new(Mutex::new(table)),
+            notify: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Locks the table. A poisoned lock (a panic while held) still yields the table: every
+    /// mutation leaves it consistent, and the gateway must keep publishing.
+    pub fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The state stage: applies updates from upstream until the channel closes or shutdown.
+pub struct StateStage {
+    /// The table.
+    pub shared: Shared,
+    /// Incoming updates.
+    pub rx: mpsc::Receiver<Update>,
+}
+
+/// Most updates applied under one lock before the publisher is woken.
+const BATCH: usize = 256;
+
+impl StateStage {
+    /// Runs the stage.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                n = self.rx.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    let now = now_ms();
+                    let mut any = false;
+                    {
+                        let mut t = self.shared.lock();
+                        for u in batch.drain(..) {
+                            any |= t.apply(&u, now) == Change::Applied;
+                        }
+                    }
+                    if any {
+                        self.shared.notify.notify_one();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Local wall-clock time, ms since the Unix epoch.
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> Id {
+        Id([n; 16])
+    }
+
+    fn table(agents: usize) -> Table {
+        Table::new(
+            Capacity { agents, queues: 4 },
+            Arc::new(Zones::new(vec![], &[id(100)])),
+            None,
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    fn presence(user: u8, p: Presence, ms: Millis) -> Update {
+        Update::Event(Event::Presence(PresenceChange {
+            user: id(user),
+            definition: id(50),
+            presence: p,
+            modified: ms,
+        }))
+    }
+
+    #[test]
+    fn last_write_wins_by_source_time() {
+        let mut t = table(10);
+        assert_eq!(
+            t.apply(&presence(1, Presence::Available, 100), 0),
+            Change::Applied
+        );
+        assert_eq!(t.apply(&presence(1, Presence::Busy, 90), 0), Change::Stale);
+        assert_eq!(
+            t.apply(&presence(1, Presence::Available, 100), 0),
+            Change::Duplicate
+        );
+        assert_eq!(
+            t.apply(&presence(1, Presence::OnQueue, 110), 0),
+            Change::Applied
+        );
+        let Some(Value::Agent(a)) = t.get(&Key::Agent(id(1))) else {
+            panic!("no agent");
+        };
+        assert_eq!((a.presence, a.presence_ms), (Presence::OnQueue, 110));
+        assert_eq!(t.metrics.state.stale.get(), 1);
+        assert_eq!(t.metrics.state.duplicates.get(), 1);
+    }
+
+    #[test]
+    fn full_table_refuses_and_counts() {
+        let mut t = table(2);
+        assert_eq!(t.apply(&presence(1, Presence::Busy, 1), 0), Change::Applied);
+        assert_eq!(t.apply(&presence(2, Presence::Busy, 1), 0), Change::Applied);
+        assert_eq!(t.apply(&presence(3, Presence::Busy, 1), 0), Change::Refused);
+        assert_eq!(t.metrics.state.refused_full.get(), 1);
+        assert_eq!(t.iter().count(), 2);
+    }
+
+    #[test]
+    fn dirty_set_coalesces_to_latest_value() {
+        let mut t = table(10);
+        for ms in 1..=10 {
+            t.apply(&presence(1, Presence::Busy, ms * 2), 0);
+            t.apply(&presence(1, Presence::Away, ms * 2 + 1), 0);
+        }
+        assert_eq!(t.dirty_len(), 1);
+        assert_eq!(t.metrics.state.coalesced.get(), 19);
+        let mut out = Vec::new();
+        t.take_dirty(&mut out, 10);
+        assert_eq!(out.len(), 1);
+        let Value::Agent(a) = &out[0].value else {
+            panic!("not an agent");
+        };
+        assert_eq!(a.presence, Presence::Away);
+        assert_eq!(t.dirty_len(), 0);
+    }
+
+    #[test]
+    fn custom_presence_maps_through_definitions() {
+        let mut t = table(10);
+        t.apply(
+            &Update::Definition {
+                id: id(50),
+                presence: Presence::Break,
+            },
+            0,
+        );
+        t.apply(&presence(1, Presence::Unknown, 5), 0);
+        let Some(Value::Agent(a)) = t.get(&Key::Agent(id(1))) else {
+            panic!("no agent");
+        };
+        assert_eq!(a.presence, Presence::Break);
+    }
+
+    #[test]
+    fn records_round_trip_and_reject_unknown_versions() {
+        let v = Value::Agent(AgentRecord {
+            presence: Presence::Meal,
+            presence_ms: 77,
+            name: heapless::String::try_from("Agnes Agent").unwrap(),
+            ..AgentRecord::default()
+        });
+        let mut buf = [0u8; RECORD_BUF];
+        let bytes = encode_record(&v, &mut buf).unwrap().to_vec();
+        assert_eq!(decode_record(&bytes), Some(v));
+        let mut old = bytes.clone();
+        old[0] = 0;
+        assert_eq!(decode_record(&old), None);
+        assert_eq!(decode_record(&bytes[..bytes.len() - 2]), None);
+    }
+
+    #[test]
+    fn store_persists_and_counts_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let m = Arc::new(Metrics::default());
+        let zones = Arc::new(Zones::new(vec![], &[]));
+        let cap = Capacity {
+            agents: 10,
+            queues: 10,
+        };
+        {
+            let (store, q) = Store::open(&path, 1 << 20, 100).unwrap();
+            assert!(!q);
+            assert_eq!(store.session, 1);
+            let mut t = Table::new(cap, zones.clone(), Some(store.records.clone()), m.clone());
+            t.apply(&presence(7, Presence::Training, 42), 0);
+            store.db.flush().unwrap();
+        }
+        let (store, _) = Store::open(&path, 1 << 20, 100).unwrap();
+        assert_eq!(store.session, 2);
+        let mut t = Table::new(cap, zones, Some(store.records.clone()), m);
+        assert_eq!(t.load(), 1);
+        assert_eq!(t.dirty_len(), 1);
+        let Some(Value::Agent(a)) = t.get(&Key::Agent(id(7))) else {
+            panic!("not restored");
+        };
+        assert_eq!(a.presence, Presence::Training);
+    }
+
+    #[test]
+    fn corrupt_store_is_quarantined_and_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join("conf"), b"\xff\xfe garbage").unwrap();
+        std::fs::write(path.join("db"), vec![0xAB; 4096]).unwrap();
+        let (store, quarantined) = Store::open(&path, 1 << 20, 100).unwrap();
+        assert!(quarantined);
+        assert_eq!(store.session, 1);
+        let aside = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("state.corrupt-")
+            });
+        assert!(aside);
+    }
+}

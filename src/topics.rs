@@ -1,0 +1,90 @@
+//! Every MQTT topic name the gateway publishes or subscribes to, in one place.
+//!
+//! ```text
+//! {prefix}/{site}/gateway/$state            retained  "online" | "offline" | "lost" (last will)
+//! {prefix}/{site}/gateway/birth             retained  JSON {session, version, started_ms}
+//! {prefix}/{site}/gateway/health            retained  JSON health
+//! {prefix}/{site}/gateway/metrics           retained  JSON counters, every metrics interval
+//! {prefix}/{site}/gateway/audit                       JSON audit events (not retained)
+//! {prefix}/{site}/zone/{zone}/agent/{userId}  retained  postcard AgentFrame
+//! {prefix}/{site}/zone/{zone}/queue/{queueId} retained  postcard QueueFrame
+//! ```
+
+use crate::event::Id;
+
+/// Builds topic names for one site.
+#[derive(Clone, Debug)]
+pub struct Topics {
+    base: String,
+}
+
+impl Topics {
+    /// `prefix` and `site` are validated by config (`[a-z0-9_-]`, no wildcards).
+    pub fn new(prefix: &str, site: &str) -> Topics {
+        Topics {
+            base: format!("{prefix}/{site}"),
+        }
+    }
+
+    /// `{prefix}/{site}`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Online/offline/lost (the last will).
+    pub fn state(&self) -> String {
+        format!("{}/gateway/$state", self.base)
+    }
+
+    /// Birth message with the session counter.
+    pub fn birth(&self) -> String {
+        format!("{}/gateway/birth", self.base)
+    }
+
+    /// Health document.
+    pub fn health(&self) -> String {
+        format!("{}/gateway/health", self.base)
+    }
+
+    /// Metrics document.
+    pub fn metrics(&self) -> String {
+        format!("{}/gateway/metrics", self.base)
+    }
+
+    /// Audit events.
+    pub fn audit(&self) -> String {
+        format!("{}/gateway/audit", self.base)
+    }
+
+    /// One agent in one zone.
+    pub fn agent(&self, zone: &str, user: &Id) -> String {
+        format!("{}/zone/{zone}/agent/{user}", self.base)
+    }
+
+    /// One queue in one zone.
+    pub fn queue(&self, zone: &str, queue: &Id) -> String {
+        format!("{}/zone/{zone}/queue/{queue}", self.base)
+    }
+
+    /// Everything of one zone (a display's subscription).
+    pub fn zone_filter(&self, zone: &str) -> String {
+        format!("{}/zone/{zone}/#", self.base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree() {
+        let t = Topics::new("presence", "lyon-1");
+        let id = Id::parse("9ed7d9f6-0c59-4360-ac54-40dd35eb9c2f").unwrap();
+        assert_eq!(t.state(), "presence/lyon-1/gateway/$state");
+        assert_eq!(
+            t.agent("floor-2", &id),
+            "presence/lyon-1/zone/floor-2/agent/9ed7d9f6-0c59-4360-ac54-40dd35eb9c2f"
+        );
+        assert_eq!(t.zone_filter("wall"), "presence/lyon-1/zone/wall/#");
+    }
+}

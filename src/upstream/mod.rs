@@ -1,0 +1,801 @@
+//! The upstream stage: everything that talks to Genesys Cloud, supervised by one task.
+//!
+//! Owns the session lifecycle: OAuth token (refreshed at a fraction of its lifetime),
+//! presence definitions, discovery of the watched agents (config, queue and group
+//! membership, paged), the channel set (≤ `max_topics` topics per channel, combined
+//! per-user topics, one bulk PUT per channel, verified), make-before-break rotation (on
+//! `socket_closing`, before the 24 h `expires`, and with every new token), reconnect with
+//! full-jitter backoff (honouring `Retry-After`), and the REST resync after every
+//! (re)connect, paced under the rate budget, with progress in metrics/health.
+//!
+//! Everything it learns goes to the state stage as [`Update`]s through one bounded channel.
+//!
+//! # Layout
+//! - `rest`: HTTP client, pacing, retries.
+//! - `socket`: one WebSocket's read loop and watchdog.
+//! - this file: the supervisor.
+
+pub mod rest;
+pub mod socket;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::decode;
+use crate::event::{Event, Id, MemberChange};
+use crate::metrics::Metrics;
+use crate::monitor::Audit;
+use crate::state::{now_ms, Update};
+use rest::{Rest, RestError};
+use socket::{End, Notice, SocketSettings};
+
+/// Per-user topic suffixes, subscribed as one combined topic per agent.
+const USER_TOPICS: &str = "?presence&routingStatus&conversations";
+
+/// What one combined user topic counts toward a channel's topic limit. Whether Genesys
+/// counts a combined topic as one or as its expansion is undocumented: count the expansion
+/// (3), which is safe either way.
+const USER_TOPIC_WEIGHT: usize = 3;
+
+/// Per-queue topics.
+const QUEUE_TOPICS: [&str; 2] = ["users", "observations"];
+
+/// Users per bulk presence request (Genesys' limit).
+const BULK_PRESENCE_IDS: usize = 50;
+
+/// Users per `GET /api/v2/users?id=…` page.
+const USERS_PER_PAGE: usize = 100;
+
+/// Queues per observations query.
+const QUEUES_PER_QUERY: usize = 100;
+
+/// Notices pending from sockets; each socket sends at most a handful, so a small bound holds.
+const NOTICE_DEPTH: usize = 64;
+
+/// Upstream tunables, resolved from config and board.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Socket limits and timers.
+    pub socket: SocketSettings,
+    /// Refresh the token when this fraction of its lifetime has passed.
+    pub token_refresh_fraction: f64,
+    /// Rotate a channel this long before its `expires`.
+    pub rotate_before: Duration,
+    /// Backoff floor.
+    pub backoff_min: Duration,
+    /// Backoff cap.
+    pub backoff_max: Duration,
+    /// Topics per channel.
+    pub max_topics: usize,
+    /// Agents the table holds (discovery stops there).
+    pub max_agents: usize,
+}
+
+/// What to watch.
+#[derive(Clone, Debug, Default)]
+pub struct Watch {
+    /// Users named in config.
+    pub users: Vec<Id>,
+    /// Queues.
+    pub queues: Vec<Id>,
+    /// Groups whose members are watched.
+    pub groups: Vec<Id>,
+}
+
+/// Why a session ended (the supervisor backs off and starts a new one).
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// A REST call failed.
+    #[error("{what}: {source}")]
+    Rest {
+        /// Which step.
+        what: &'static str,
+        /// The failure.
+        source: RestError,
+    },
+    /// The WebSocket could not be opened.
+    #[error("connect {channel}: {reason}")]
+    Connect {
+        /// Channel id.
+        channel: String,
+        /// Why.
+        reason: String,
+    },
+    /// Subscribing failed or was only partly permitted.
+    #[error("subscribe on {channel}: {rejected} of {total} topics rejected")]
+    Subscribe {
+        /// Channel id.
+        channel: String,
+        /// Rejected topics.
+        rejected: u32,
+        /// Topics sent.
+        total: u32,
+    },
+    /// A live socket ended.
+    #[error("socket ended: {0:?}")]
+    Socket(End),
+}
+
+impl UpstreamError {
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            UpstreamError::Rest {
+                source: RestError::RateLimited(d),
+                ..
+            } => Some(*d),
+            _ => None,
+        }
+    }
+}
+
+/// One open channel with its socket reader.
+struct Live {
+    id: String,
+    expires_ms: u64,
+    cancel: CancellationToken,
+}
+
+/// The upstream stage.
+pub struct Upstream {
+    /// Tunables.
+    pub settings: Settings,
+    /// REST client (holds the token).
+    pub rest: Rest,
+    /// TLS for the WebSocket.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// What to watch.
+    pub watch: Watch,
+    /// Into the state stage.
+    pub tx: mpsc::Sender<Update>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Audit trail.
+    pub audit: Audit,
+}
+
+struct Session {
+    generation: u64,
+    live: Vec<Live>,
+    agents: Vec<Id>,
+    known: HashSet<Id>,
+    token_refresh_at: Instant,
+}
+
+impl Upstream {
+    /// Runs until shutdown: sessions, each ended by a fault, separated by backoff.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new(self.settings.backoff_min, self.settings.backoff_max);
+        let (ntx, mut nrx) = mpsc::channel(NOTICE_DEPTH);
+        let mut generation = 0u64;
+        loop {
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = self.session(&mut generation, &ntx, &mut nrx, &shutdown, &mut backoff) => r,
+            };
+            match result {
+                Ok(()) => return,
+                Err(e) => {
+                    if matches!(
+                        e,
+                        UpstreamError::Rest {
+                            source: RestError::Unauthorized,
+                            ..
+                        }
+                    ) {
+                        self.rest.drop_token();
+                    }
+                    let wait = backoff.next(e.retry_after());
+                    self.audit.record(
+                        "reconnect",
+                        &format!("{e}; retrying in {} ms", wait.as_millis()),
+                    );
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn session(
+        &mut self,
+        generation: &mut u64,
+        ntx: &mpsc::Sender<Notice>,
+        nrx: &mut mpsc::Receiver<Notice>,
+        shutdown: &CancellationToken,
+        backoff: &mut Backoff,
+    ) -> Result<(), UpstreamError> {
+        let refresh_in = self.login().await?;
+        self.load_definitions().await?;
+        let agents = self.discover().await?;
+        *generation += 1;
+        let live = self.open_channels(*generation, &agents, ntx).await?;
+        let mut s = Session {
+            generation: *generation,
+            live,
+            known: agents.iter().copied().collect(),
+            agents,
+            token_refresh_at: Instant::now() + refresh_in,
+        };
+        // Subscribed and connected: now read the truth that may have changed while we were
+        // away. Events arriving meanwhile are ordered against it by source timestamps.
+        let result = self.resync(&s.agents).await;
+        if let Err(e) = result {
+            cancel_all(&s.live);
+            return Err(e);
+        }
+        backoff.reset();
+        loop {
+            let rotate_at = self.next_rotation(&s);
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    cancel_all(&s.live);
+                    return Ok(());
+                }
+                _ = tokio::time::sleep_until(rotate_at) => {
+                    let why = if Instant::now() >= s.token_refresh_at { "token refresh" } else { "channel expiry" };
+                    if let Err(e) = self.rotate(&mut s, generation, ntx, why).await {
+                        cancel_all(&s.live);
+                        return Err(e);
+                    }
+                }
+                Some(notice) = nrx.recv() => match notice {
+                    Notice::Closing { generation: g } if g == s.generation => {
+                        if let Err(e) = self.rotate(&mut s, generation, ntx, "socket_closing").await {
+                            cancel_all(&s.live);
+                            return Err(e);
+                        }
+                    }
+                    Notice::Joined { user, .. }
+                        if !s.known.contains(&user) && s.known.len() < self.settings.max_agents =>
+                    {
+                        if let Err(e) = self.add_agent(&mut s, user).await {
+                            tracing::warn!(error = %e, %user, "could not subscribe to a new queue member");
+                        }
+                    }
+                    Notice::Ended { generation: g, why } if g == s.generation => {
+                        cancel_all(&s.live);
+                        return Err(UpstreamError::Socket(why));
+                    }
+                    _ => {} // a notice from a channel set already rotated away
+                }
+            }
+        }
+    }
+
+    fn next_rotation(&self, s: &Session) -> Instant {
+        let now_wall = now_ms();
+        let before = u64::try_from(self.settings.rotate_before.as_millis()).unwrap_or(0);
+        let earliest = s
+            .live
+            .iter()
+            .map(|l| l.expires_ms)
+            .min()
+            .unwrap_or(u64::MAX);
+        let in_ms = earliest.saturating_sub(before).saturating_sub(now_wall);
+        let expiry_at = Instant::now() + Duration::from_millis(in_ms.min(86_400_000));
+        expiry_at.min(s.token_refresh_at)
+    }
+
+    /// Logs in when no token is held; returns when to refresh.
+    async fn login(&mut self) -> Result<Duration, UpstreamError> {
+        let lifetime = self
+            .rest
+            .login()
+            .await
+            .map_err(|source| UpstreamError::Rest {
+                what: "oauth token",
+                source,
+            })?;
+        self.audit.record(
+            "token",
+            &format!("new access token, lifetime {} s", lifetime.as_secs()),
+        );
+        Ok(lifetime.mul_f64(self.settings.token_refresh_fraction.clamp(0.1, 0.95)))
+    }
+
+    /// Make-before-break: a new token if due, a new channel set live, then the old closed.
+    async fn rotate(
+        &mut self,
+        s: &mut Session,
+        generation: &mut u64,
+        ntx: &mpsc::Sender<Notice>,
+        why: &str,
+    ) -> Result<(), UpstreamError> {
+        if Instant::now() >= s.token_refresh_at {
+            let refresh_in = self.login().await?;
+            s.token_refresh_at = Instant::now() + refresh_in;
+        }
+        *generation += 1;
+        let fresh = self.open_channels(*generation, &s.agents, ntx).await?;
+        let old = std::mem::replace(&mut s.live, fresh);
+        s.generation = *generation;
+        cancel_all(&old);
+        self.metrics.upstream.rotations.inc();
+        self.audit.record(
+            "rotate",
+            &format!("{why}: {} channel(s) replaced make-before-break", old.len()),
+        );
+        Ok(())
+    }
+
+    async fn load_definitions(&mut self) -> Result<(), UpstreamError> {
+        let mut path = Some("/api/v2/presence/definitions?pageSize=100".to_string());
+        let mut pages = 0;
+        while let Some(p) = path.take() {
+            pages += 1;
+            let body = self
+                .rest
+                .get(&p)
+                .await
+                .map_err(|source| UpstreamError::Rest {
+                    what: "presence definitions",
+                    source,
+                })?;
+            let page =
+                decode::rest::presence_definitions(&body).map_err(|e| UpstreamError::Rest {
+                    what: "presence definitions",
+                    source: RestError::Parse {
+                        what: "presence definitions",
+                        reason: e.to_string(),
+                    },
+                })?;
+            for (id, presence) in page.definitions.iter() {
+                self.send(Update::Definition {
+                    id: *id,
+                    presence: *presence,
+                })
+                .await;
+            }
+            path = page.next_uri.map(|u| u.as_str().to_string());
+            if pages >= 20 {
+                break; // a hostile nextUri loop ends here
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&self, u: Update) {
+        let _ = self.tx.send(u).await;
+    }
+
+    /// Agents to watch: config users, members of watched queues and groups (bounded).
+    async fn discover(&mut self) -> Result<Vec<Id>, UpstreamError> {
+        let max = self.settings.max_agents;
+        let mut seen: HashSet<Id> = HashSet::with_capacity(max.min(1 << 16));
+        let mut agents = Vec::new();
+        let mut add = |id: Id, agents: &mut Vec<Id>| {
+            if agents.len() < max && seen.insert(id) {
+                agents.push(id);
+            }
+        };
+        for u in self.watch.users.clone() {
+            add(u, &mut agents);
+        }
+        let max_pages = max / 100 + 2;
+        for q in self.watch.queues.clone() {
+            let mut path = Some(format!("/api/v2/routing/queues/{q}/members?pageSize=100"));
+            let mut pages = 0;
+            while let Some(p) = path.take() {
+                pages += 1;
+                let body = self
+                    .rest
+                    .get(&p)
+                    .await
+                    .map_err(|source| UpstreamError::Rest {
+                        what: "queue members",
+                        source,
+                    })?;
+                let page =
+                    decode::rest::members_page(&body).map_err(|e| parse_err("queue members", e))?;
+                for m in page.members.iter() {
+                    add(m.id, &mut agents);
+                    self.send(Update::Event(Event::Member(MemberChange {
+                        queue: q,
+                        user: m.id,
+                        joined: m.joined,
+                    })))
+                    .await;
+                    if !m.name.is_empty() {
+                        self.send(Update::Name {
+                            user: m.id,
+                            name: m.name.clone(),
+                        })
+                        .await;
+                    }
+                }
+                path = page.next_uri.map(|u| u.as_str().to_string());
+                if pages >= max_pages {
+                    tracing::warn!(queue = %q, pages, "queue member paging stopped at the board's limit");
+                    break;
+                }
+            }
+        }
+        for g in self.watch.groups.clone() {
+            let mut path = Some(format!("/api/v2/groups/{g}/members?pageSize=100"));
+            let mut pages = 0;
+            while let Some(p) = path.take() {
+                pages += 1;
+                let body = self
+                    .rest
+                    .get(&p)
+                    .await
+                    .map_err(|source| UpstreamError::Rest {
+                        what: "group members",
+                        source,
+                    })?;
+                let page =
+                    decode::rest::users_page(&body).map_err(|e| parse_err("group members", e))?;
+                for u in page.users.iter() {
+                    add(u.id, &mut agents);
+                }
+                path = page.next_uri.map(|u| u.as_str().to_string());
+                if pages >= max_pages {
+                    break;
+                }
+            }
+        }
+        for a in &agents {
+            self.send(Update::Watch(*a)).await;
+        }
+        self.metrics
+            .upstream
+            .watched_agents
+            .set(agents.len() as u64);
+        Ok(agents)
+    }
+
+    /// Topic list for the watched set: one combined topic per agent, two per queue.
+    fn topics(&self, agents: &[Id]) -> Vec<String> {
+        let mut t: Vec<String> = agents
+            .iter()
+            .map(|a| format!("v2.users.{a}{USER_TOPICS}"))
+            .collect();
+        for q in &self.watch.queues {
+            t.push(format!("v2.routing.queues.{q}.{}", QUEUE_TOPICS[0]));
+            t.push(format!("v2.analytics.queues.{q}.{}", QUEUE_TOPICS[1]));
+        }
+        t
+    }
+
+    /// Opens the channel set: per chunk of topics, create → connect → PUT → verify.
+    async fn open_channels(
+        &mut self,
+        generation: u64,
+        agents: &[Id],
+        ntx: &mpsc::Sender<Notice>,
+    ) -> Result<Vec<Live>, UpstreamError> {
+        let topics = self.topics(agents);
+        let mut live = Vec::new();
+        for chunk in chunk_by_weight(&topics, self.settings.max_topics.max(USER_TOPIC_WEIGHT)) {
+            match self.open_channel(generation, chunk, ntx).await {
+                Ok(l) => live.push(l),
+                Err(e) => {
+                    cancel_all(&live);
+                    return Err(e);
+                }
+            }
+        }
+        self.metrics.upstream.channels.set(live.len() as u64);
+        self.metrics.upstream.topics.set(topics.len() as u64);
+        Ok(live)
+    }
+
+    async fn open_channel(
+        &mut self,
+        generation: u64,
+        topics: &[String],
+        ntx: &mpsc::Sender<Notice>,
+    ) -> Result<Live, UpstreamError> {
+        let body = self
+            .rest
+            .post_json("/api/v2/notifications/channels", String::new())
+            .await
+            .map_err(|source| UpstreamError::Rest {
+                what: "create channel",
+                source,
+            })?;
+        let ch = decode::rest::channel(&body).map_err(|e| parse_err("create channel", e))?;
+        self.metrics.upstream.channels_created.inc();
+        let ws = socket::connect(
+            ch.connect_uri.as_str(),
+            &self.settings.socket,
+            self.tls.clone(),
+        )
+        .await
+        .map_err(|reason| UpstreamError::Connect {
+            channel: ch.id.as_str().to_string(),
+            reason,
+        })?;
+        self.metrics.upstream.connects.inc();
+        let cancel = CancellationToken::new();
+        tokio::spawn(socket::read(
+            ws,
+            generation,
+            self.settings.socket.clone(),
+            self.tx.clone(),
+            ntx.clone(),
+            self.metrics.clone(),
+            cancel.clone(),
+        ));
+        let live = Live {
+            id: ch.id.as_str().to_string(),
+            expires_ms: ch.expires,
+            cancel,
+        };
+        if let Err(e) = self.subscribe(&live.id, topics, false).await {
+            live.cancel.cancel();
+            return Err(e);
+        }
+        self.audit.record(
+            "subscribe",
+            &format!("channel {} live with {} topics", live.id, topics.len()),
+        );
+        Ok(live)
+    }
+
+    /// One bulk PUT (replace) or POST (add) of `topics`, verified by the tally of the answer.
+    async fn subscribe(
+        &self,
+        channel: &str,
+        topics: &[String],
+        add: bool,
+    ) -> Result<(), UpstreamError> {
+        let mut json = String::with_capacity(topics.len() * 80 + 2);
+        json.push('[');
+        for (i, t) in topics.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str("{\"id\":\"");
+            json.push_str(t);
+            json.push_str("\"}");
+        }
+        json.push(']');
+        let path =
+            format!("/api/v2/notifications/channels/{channel}/subscriptions?ignoreErrors=true");
+        let res = if add {
+            self.rest.post_json(&path, json).await
+        } else {
+            self.rest.put_json(&path, json).await
+        };
+        let body = res.map_err(|source| UpstreamError::Rest {
+            what: "subscribe",
+            source,
+        })?;
+        let tally = decode::rest::subscriptions(&body).map_err(|e| parse_err("subscribe", e))?;
+        if tally.rejected > 0 {
+            // Permission problems on some topics must not take the whole site down: report
+            // them loudly and keep the permitted ones.
+            self.audit.record(
+                "subscribe",
+                &format!(
+                    "channel {channel}: {} of {} topics rejected (first: {:?})",
+                    tally.rejected,
+                    tally.total,
+                    tally.rejected_ids.first().map(|s| s.as_str())
+                ),
+            );
+        }
+        if tally.total == 0 && !topics.is_empty() {
+            return Err(UpstreamError::Subscribe {
+                channel: channel.to_string(),
+                rejected: tally.rejected,
+                total: u32::try_from(topics.len()).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(())
+    }
+
+    /// A new queue member joined while live: subscribe to it on the last channel (adding),
+    /// and read its current state.
+    async fn add_agent(&mut self, s: &mut Session, user: Id) -> Result<(), UpstreamError> {
+        let Some(last) = s.live.last() else {
+            return Ok(());
+        };
+        let topic = vec![format!("v2.users.{user}{USER_TOPICS}")];
+        let channel = last.id.clone();
+        self.subscribe(&channel, &topic, true).await?;
+        s.known.insert(user);
+        s.agents.push(user);
+        self.send(Update::Watch(user)).await;
+        self.resync(&[user]).await
+    }
+
+    /// Reads current presence, routing status and queue numbers over REST.
+    async fn resync(&mut self, agents: &[Id]) -> Result<(), UpstreamError> {
+        let presence_reqs = agents.len().div_ceil(BULK_PRESENCE_IDS);
+        let user_reqs = agents.len().div_ceil(USERS_PER_PAGE);
+        let queue_reqs = self.watch.queues.len().div_ceil(QUEUES_PER_QUERY);
+        let total = (presence_reqs + user_reqs + queue_reqs) as u64;
+        let m = self.metrics.clone();
+        m.upstream.resync_total.set(total);
+        m.upstream.resync_done.set(0);
+        let started = std::time::Instant::now();
+        let progress = |m: &Metrics| {
+            m.upstream.resync_done.inc();
+            let done = m.upstream.resync_done.get();
+            if done.is_multiple_of(20) || done == total {
+                tracing::info!(done, total, "resync progress");
+            }
+        };
+        for chunk in agents.chunks(BULK_PRESENCE_IDS) {
+            let ids = join_ids(chunk, ",");
+            let body = self
+                .rest
+                .get(&format!("/api/v2/users/presences/purecloud/bulk?id={ids}"))
+                .await
+                .map_err(|source| UpstreamError::Rest {
+                    what: "bulk presence",
+                    source,
+                })?;
+            let list =
+                decode::rest::bulk_presence(&body).map_err(|e| parse_err("bulk presence", e))?;
+            for p in list.iter() {
+                self.send(Update::Event(Event::Presence(*p))).await;
+            }
+            progress(&m);
+        }
+        for chunk in agents.chunks(USERS_PER_PAGE) {
+            let ids = join_ids(chunk, "&id=");
+            let body = self
+                .rest
+                .get(&format!(
+                    "/api/v2/users?pageSize={USERS_PER_PAGE}&id={ids}&expand=routingStatus"
+                ))
+                .await
+                .map_err(|source| UpstreamError::Rest {
+                    what: "users",
+                    source,
+                })?;
+            let page = decode::rest::users_page(&body).map_err(|e| parse_err("users", e))?;
+            let mut missing: Vec<Id> = chunk.to_vec();
+            for u in page.users.iter() {
+                if !u.name.is_empty() {
+                    self.send(Update::Name {
+                        user: u.id,
+                        name: u.name.clone(),
+                    })
+                    .await;
+                }
+                if let Some(r) = u.routing {
+                    self.send(Update::Event(Event::Routing(r))).await;
+                    missing.retain(|id| *id != u.id);
+                }
+            }
+            // `expand` is best effort upstream: read what it left out one by one.
+            for id in missing {
+                let body = self
+                    .rest
+                    .get(&format!("/api/v2/users/{id}/routingstatus"))
+                    .await
+                    .map_err(|source| UpstreamError::Rest {
+                        what: "routing status",
+                        source,
+                    })?;
+                let r = decode::rest::routing_status(&body)
+                    .map_err(|e| parse_err("routing status", e))?;
+                self.send(Update::Event(Event::Routing(r))).await;
+            }
+            progress(&m);
+        }
+        for chunk in self.watch.queues.clone().chunks(QUEUES_PER_QUERY) {
+            let preds: Vec<String> = chunk
+                .iter()
+                .map(|q| format!("{{\"type\":\"dimension\",\"dimension\":\"queueId\",\"operator\":\"matches\",\"value\":\"{q}\"}}"))
+                .collect();
+            let query = format!(
+                "{{\"filter\":{{\"type\":\"or\",\"predicates\":[{}]}},\"metrics\":[\"oWaiting\",\"oInteracting\",\"oAlerting\",\"oOnQueueUsers\",\"oOffQueueUsers\",\"oLongestWaiting\"]}}",
+                preds.join(",")
+            );
+            let body = self
+                .rest
+                .post_json("/api/v2/analytics/queues/observations/query", query)
+                .await
+                .map_err(|source| UpstreamError::Rest {
+                    what: "queue observations",
+                    source,
+                })?;
+            let list = decode::rest::observations_query(&body)
+                .map_err(|e| parse_err("queue observations", e))?;
+            let now = now_ms();
+            for o in list.iter() {
+                let mut o = *o;
+                if o.observed == 0 {
+                    o.observed = now;
+                }
+                self.send(Update::Event(Event::Observation(o))).await;
+            }
+            progress(&m);
+        }
+        m.upstream.resyncs.inc();
+        self.audit.record(
+            "resync",
+            &format!(
+                "{} agents, {} queues, {total} requests in {} ms",
+                agents.len(),
+                self.watch.queues.len(),
+                started.elapsed().as_millis()
+            ),
+        );
+        Ok(())
+    }
+}
+
+/// Weight of a topic toward the per-channel limit.
+fn weight(topic: &str) -> usize {
+    if topic.contains('?') {
+        USER_TOPIC_WEIGHT
+    } else {
+        1
+    }
+}
+
+/// Splits `topics` into consecutive chunks whose weights each sum to at most `max`.
+fn chunk_by_weight(topics: &[String], max: usize) -> Vec<&[String]> {
+    let mut out = Vec::new();
+    let (mut start, mut sum) = (0, 0);
+    for (i, t) in topics.iter().enumerate() {
+        let w = weight(t);
+        if sum + w > max && i > start {
+            out.push(&topics[start..i]);
+            start = i;
+            sum = 0;
+        }
+        sum += w;
+    }
+    if start < topics.len() {
+        out.push(&topics[start..]);
+    }
+    out
+}
+
+fn join_ids(ids: &[Id], sep: &str) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+fn parse_err(what: &'static str, e: impl std::fmt::Display) -> UpstreamError {
+    UpstreamError::Rest {
+        what,
+        source: RestError::Parse {
+            what,
+            reason: e.to_string(),
+        },
+    }
+}
+
+fn cancel_all(live: &[Live]) {
+    for l in live {
+        l.cancel.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_respect_the_weighted_topic_limit() {
+        let mut topics: Vec<String> = (0..500)
+            .map(|i| format!("v2.users.{i}?presence&routingStatus&conversations"))
+            .collect();
+        topics.extend((0..40).map(|i| format!("v2.routing.queues.{i}.users")));
+        let chunks = chunk_by_weight(&topics, 1000);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 540);
+        for c in &chunks {
+            assert!(c.iter().map(|t| weight(t)).sum::<usize>() <= 1000);
+        }
+        assert_eq!(chunk_by_weight(&[], 1000).len(), 0);
+    }
+}

@@ -1,0 +1,363 @@
+//! The Genesys Cloud REST client: OAuth client credentials, channels, subscriptions and the
+//! resync/discovery reads, over hyper + hyper-rustls (ring, verified TLS; plain HTTP only
+//! for loopback, which config enforces).
+//!
+//! Owns request pacing (a token bucket that keeps the gateway under the per-token budget),
+//! `Retry-After` handling, response size caps and the bearer token. Does not own what to
+//! ask for or when (that is the upstream supervisor); responses are parsed by
+//! `decode::rest` into fixed-capacity types.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use tokio::time::Instant;
+
+use crate::backoff::Backoff;
+use crate::config::Secret;
+use crate::metrics::Metrics;
+
+/// How long one REST request may take before it counts as failed: a server that never
+/// answers must not stall resync.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Retries of one request after 429 or a transport error before giving up.
+const MAX_RETRIES: u32 = 5;
+
+/// Why a REST call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    /// Connection, TLS or protocol failure.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// No answer within the request timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// 401: the token is missing, expired or revoked.
+    #[error("unauthorized (401)")]
+    Unauthorized,
+    /// Still rate limited after retries.
+    #[error("rate limited (429), retry after {0:?}")]
+    RateLimited(Duration),
+    /// Another non-success status.
+    #[error("HTTP {status}: {body}")]
+    Status {
+        /// Status code.
+        status: u16,
+        /// Start of the body (Genesys ErrorBody), for logs.
+        body: String,
+    },
+    /// The body exceeded the board's cap.
+    #[error("response larger than {max} bytes")]
+    TooLarge {
+        /// Cap.
+        max: usize,
+    },
+    /// The body could not be parsed.
+    #[error("unparsable response from {what}: {reason}")]
+    Parse {
+        /// Which call.
+        what: &'static str,
+        /// Decoder's reason.
+        reason: String,
+    },
+}
+
+/// Paces requests with a token bucket: `burst` requests at once, then `per_min` per minute,
+/// so any 60-second window holds at most `burst + per_min` requests.
+#[derive(Debug)]
+pub struct Pacer {
+    tokens: f64,
+    burst: f64,
+    per_sec: f64,
+    last: Instant,
+}
+
+impl Pacer {
+    /// A full bucket.
+    pub fn new(per_min: u32, burst: u32) -> Pacer {
+        Pacer {
+            tokens: f64::from(burst.max(1)),
+            burst: f64::from(burst.max(1)),
+            per_sec: f64::from(per_min.max(1)) / 60.0,
+            last: Instant::now(),
+        }
+    }
+
+    /// How long to wait before the next request may go (and takes its token).
+    pub fn reserve(&mut self) -> Duration {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.per_sec)
+        }
+    }
+}
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// The REST client.
+pub struct Rest {
+    client: Client<Https, Full<Bytes>>,
+    api_base: String,
+    login_base: String,
+    client_id: Secret,
+    client_secret: Secret,
+    token: Option<Secret>,
+    pacer: tokio::sync::Mutex<Pacer>,
+    max_body: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl Rest {
+    /// A client for one org. `tls` verifies every https endpoint.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        tls: Arc<rustls::ClientConfig>,
+        api_base: &str,
+        login_base: &str,
+        client_id: Secret,
+        client_secret: Secret,
+        per_min: u32,
+        max_body: usize,
+        metrics: Arc<Metrics>,
+    ) -> Rest {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+        Rest {
+            client,
+            api_base: api_base.trim_end_matches('/').to_string(),
+            login_base: login_base.trim_end_matches('/').to_string(),
+            client_id,
+            client_secret,
+            token: None,
+            pacer: tokio::sync::Mutex::new(Pacer::new(per_min, (per_min / 4).max(1))),
+            max_body,
+            metrics,
+        }
+    }
+
+    /// The API base URL (for following `nextUri`, which is a path).
+    pub fn api_base(&self) -> &str {
+        &self.api_base
+    }
+
+    /// Fetches a new access token (client credentials); returns its lifetime.
+    pub async fn login(&mut self) -> Result<Duration, RestError> {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            self.client_id.expose(),
+            self.client_secret.expose()
+        ));
+        let url = format!("{}/oauth/token", self.login_base);
+        let body = self
+            .send(
+                Method::POST,
+                &url,
+                Some(format!("Basic {basic}")),
+                Some((
+                    "application/x-www-form-urlencoded",
+                    "grant_type=client_credentials".into(),
+                )),
+            )
+            .await?;
+        let t = crate::decode::rest::token(&body).map_err(|e| RestError::Parse {
+            what: "oauth token",
+            reason: e.to_string(),
+        })?;
+        self.token = Some(Secret::new(t.access_token.as_str().to_string()));
+        self.metrics.upstream.tokens.inc();
+        Ok(Duration::from_secs(t.expires_in))
+    }
+
+    /// Forgets the token (after a 401).
+    pub fn drop_token(&mut self) {
+        self.token = None;
+    }
+
+    /// Whether a token is held.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// GET `path` (relative to the API base, or a `nextUri` path) with the bearer token.
+    pub async fn get(&self, path: &str) -> Result<Bytes, RestError> {
+        self.api(Method::GET, path, None).await
+    }
+
+    /// POST a JSON body.
+    pub async fn post_json(&self, path: &str, json: String) -> Result<Bytes, RestError> {
+        self.api(Method::POST, path, Some(("application/json", json)))
+            .await
+    }
+
+    /// PUT a JSON body.
+    pub async fn put_json(&self, path: &str, json: String) -> Result<Bytes, RestError> {
+        self.api(Method::PUT, path, Some(("application/json", json)))
+            .await
+    }
+
+    async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, String)>,
+    ) -> Result<Bytes, RestError> {
+        let token = self.token.as_ref().ok_or(RestError::Unauthorized)?;
+        let url = format!("{}{}", self.api_base, path);
+        self.send(
+            method,
+            &url,
+            Some(format!("bearer {}", token.expose())),
+            body,
+        )
+        .await
+    }
+
+    /// Sends with pacing and retries; never logs the authorization header or the body.
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        auth: Option<String>,
+        body: Option<(&'static str, String)>,
+    ) -> Result<Bytes, RestError> {
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let wait = self.pacer.lock().await.reserve();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            self.metrics.upstream.rest_requests.inc();
+            let result = self
+                .send_once(&method, url, auth.as_deref(), body.as_ref())
+                .await;
+            let retry_after = match &result {
+                Err(RestError::RateLimited(ra)) => {
+                    self.metrics.upstream.rest_429.inc();
+                    Some(*ra)
+                }
+                Err(RestError::Transport(_) | RestError::Timeout(_)) => {
+                    self.metrics.upstream.rest_errors.inc();
+                    None
+                }
+                Err(RestError::Status { status, .. }) if *status >= 500 => {
+                    self.metrics.upstream.rest_errors.inc();
+                    None
+                }
+                _ => return result,
+            };
+            if attempt > MAX_RETRIES {
+                return result;
+            }
+            let wait = backoff.next(retry_after);
+            tracing::warn!(path = %redact_query(url), ?wait, attempt, error = %result.as_ref().err().map(ToString::to_string).unwrap_or_default(), "REST retry");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &str,
+        auth: Option<&str>,
+        body: Option<&(&'static str, String)>,
+    ) -> Result<Bytes, RestError> {
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(url)
+            .header("accept", "application/json");
+        if let Some(a) = auth {
+            let mut v =
+                HeaderValue::from_str(a).map_err(|e| RestError::Transport(e.to_string()))?;
+            v.set_sensitive(true);
+            req = req.header(AUTHORIZATION, v);
+        }
+        let req = match body {
+            Some((ct, b)) => req
+                .header(CONTENT_TYPE, *ct)
+                .body(Full::new(Bytes::from(b.clone()))),
+            None => req.body(Full::new(Bytes::new())),
+        }
+        .map_err(|e| RestError::Transport(e.to_string()))?;
+        let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.client.request(req))
+            .await
+            .map_err(|_| RestError::Timeout(REQUEST_TIMEOUT))?
+            .map_err(|e| RestError::Transport(e.to_string()))?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let max = self.max_body;
+        let body = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            Limited::new(resp.into_body(), max).collect(),
+        )
+        .await
+        .map_err(|_| RestError::Timeout(REQUEST_TIMEOUT))?
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                RestError::TooLarge { max }
+            } else {
+                RestError::Transport(e.to_string())
+            }
+        })?
+        .to_bytes();
+        match status {
+            s if s.is_success() => Ok(body),
+            StatusCode::UNAUTHORIZED => Err(RestError::Unauthorized),
+            StatusCode::TOO_MANY_REQUESTS => Err(RestError::RateLimited(
+                retry_after.unwrap_or(Duration::from_secs(60)),
+            )),
+            s => Err(RestError::Status {
+                status: s.as_u16(),
+                body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            }),
+        }
+    }
+}
+
+/// A URL without its query (ids and paging stay out of warnings; tokens never are in URLs).
+fn redact_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn pacer_allows_a_burst_then_the_rate() {
+        let mut p = Pacer::new(240, 60);
+        for _ in 0..60 {
+            assert_eq!(p.reserve(), Duration::ZERO);
+        }
+        let w = p.reserve();
+        assert!(
+            w > Duration::from_millis(240) && w <= Duration::from_millis(251),
+            "{w:?}"
+        );
+    }
+}

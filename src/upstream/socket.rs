@@ -1,0 +1,226 @@
+//! One notification WebSocket: connect to a channel's `connectUri` (tokio-tungstenite over
+//! rustls, size limits from the board), then read frames until the socket ends, decoding
+//! each with `decode::parse` and forwarding events to the state stage.
+//!
+//! Owns the liveness rules of a socket: any frame resets the watchdog; no frame for
+//! `heartbeat_timeout` (Genesys sends a heartbeat every 30 s) means the socket is dead even if
+//! TCP looks open; a `{"message":"ping"}` every `ping_interval` asks the server to prove
+//! itself. Does not decide what happens next: it reports to the supervisor through
+//! [`Notice`]s tagged with the channel's generation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::decode;
+use crate::event::{Control, Event};
+use crate::metrics::Metrics;
+use crate::state::Update;
+
+/// A connected notification socket.
+pub type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// What the supervisor hears from a socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// `v2.system.socket_closing`: the server closes this socket in about a minute.
+    Closing {
+        /// Generation of the channel set.
+        generation: u64,
+    },
+    /// A queue gained a member (the supervisor may need to subscribe to the new agent).
+    Joined {
+        /// Generation.
+        generation: u64,
+        /// The new member.
+        user: crate::event::Id,
+    },
+    /// The socket ended.
+    Ended {
+        /// Generation.
+        generation: u64,
+        /// Why.
+        why: End,
+    },
+}
+
+/// Why a socket ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The server closed it (close code if one was sent; none = abrupt, 1006).
+    Closed(Option<u16>),
+    /// No frame within the heartbeat timeout.
+    Silent(Duration),
+    /// Transport or protocol error.
+    Error(String),
+    /// The server says the channel is gone (evicted, expired, token revoked).
+    Gone(Control),
+    /// The state stage stopped accepting events (shutdown).
+    Downstream,
+}
+
+/// Socket limits and timers.
+#[derive(Clone, Debug)]
+pub struct SocketSettings {
+    /// Largest message accepted (tungstenite `max_message_size`).
+    pub max_message: usize,
+    /// Largest frame accepted (tungstenite `max_frame_size`).
+    pub max_frame: usize,
+    /// No frame for this long = dead.
+    pub heartbeat_timeout: Duration,
+    /// Interval of `{"message":"ping"}`.
+    pub ping_interval: Duration,
+}
+
+/// Connects to `uri` (wss verified with `tls`; ws only where config allowed loopback).
+pub async fn connect(
+    uri: &str,
+    s: &SocketSettings,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<Ws, String> {
+    let mut config = WebSocketConfig::default();
+    config.max_message_size = Some(s.max_message);
+    config.max_frame_size = Some(s.max_frame);
+    let connect = tokio_tungstenite::connect_async_tls_with_config(
+        uri,
+        Some(config),
+        false,
+        Some(tokio_tungstenite::Connector::Rustls(tls)),
+    );
+    match tokio::time::timeout(s.heartbeat_timeout, connect).await {
+        Ok(Ok((ws, _resp))) => Ok(ws),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("connect timed out after {:?}", s.heartbeat_timeout)),
+    }
+}
+
+/// Reads `ws` until it ends or `cancel` fires; then reports [`Notice::Ended`] (not on cancel).
+#[allow(clippy::too_many_arguments)]
+pub async fn read(
+    ws: Ws,
+    generation: u64,
+    s: SocketSettings,
+    events: mpsc::Sender<Update>,
+    notices: mpsc::Sender<Notice>,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) {
+    let (mut sink, mut stream) = ws.split();
+    let mut ping = tokio::time::interval_at(Instant::now() + s.ping_interval, s.ping_interval);
+    let mut last_frame = Instant::now();
+    metrics.upstream.connected.set(1);
+    let why = loop {
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                let _ = sink.send(Message::Close(None)).await;
+                return;
+            }
+            _ = tokio::time::sleep_until(last_frame + s.heartbeat_timeout) => {
+                break End::Silent(s.heartbeat_timeout);
+            }
+            _ = ping.tick() => {
+                if let Err(e) = sink.send(Message::text(r#"{"message":"ping"}"#)).await {
+                    break End::Error(e.to_string());
+                }
+            }
+            msg = stream.next() => {
+                last_frame = Instant::now();
+                let msg = match msg {
+                    None => break End::Closed(None),
+                    Some(Err(e)) => break End::Error(e.to_string()),
+                    Some(Ok(m)) => m,
+                };
+                match msg {
+                    Message::Text(text) => {
+                        metrics.upstream.frames.inc();
+                        match handle(text.as_bytes(), generation, &s, &metrics, &notices) {
+                            Step::Forward(ev) => {
+                                if events.send(Update::Event(ev)).await.is_err() {
+                                    break End::Downstream;
+                                }
+                            }
+                            Step::End(why) => break why,
+                            Step::Continue => {}
+                        }
+                    }
+                    Message::Binary(_) => {
+                        metrics.upstream.binary_frames.inc();
+                        log_sparsely(metrics.upstream.binary_frames.get(), "binary frame dropped (Genesys sends text only)");
+                    }
+                    Message::Close(frame) => break End::Closed(frame.map(|f| u16::from(f.code))),
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                }
+            }
+        }
+    };
+    metrics.upstream.connected.set(0);
+    metrics.upstream.disconnects.inc();
+    let _ = notices.send(Notice::Ended { generation, why }).await;
+}
+
+enum Step {
+    Forward(Event),
+    End(End),
+    Continue,
+}
+
+fn handle(
+    frame: &[u8],
+    generation: u64,
+    s: &SocketSettings,
+    metrics: &Metrics,
+    notices: &mpsc::Sender<Notice>,
+) -> Step {
+    match decode::parse(frame, s.max_message) {
+        Ok(Event::Control(c)) => match c {
+            Control::Heartbeat => {
+                metrics.upstream.heartbeats.inc();
+                Step::Continue
+            }
+            Control::SocketClosing => {
+                let _ = notices.try_send(Notice::Closing { generation });
+                Step::Continue
+            }
+            Control::NoLongerSubscribed | Control::TokenRevoked | Control::ChannelGone => {
+                Step::End(End::Gone(c))
+            }
+            Control::Pong | Control::SubscribeAck | Control::SubscribeFailed => Step::Continue,
+        },
+        Ok(ev) => {
+            metrics.upstream.events.inc();
+            if let Event::Member(m) = ev {
+                if m.joined {
+                    let _ = notices.try_send(Notice::Joined {
+                        generation,
+                        user: m.user,
+                    });
+                }
+            }
+            Step::Forward(ev)
+        }
+        Err(rejected) => {
+            let reason = rejected.reason();
+            let counter =
+                &metrics.upstream.rejects[reason.index() % metrics.upstream.rejects.len()];
+            counter.inc();
+            if counter.get().is_power_of_two() {
+                tracing::warn!(reason = reason.as_str(), count = counter.get(), detail = %rejected, "frame rejected");
+            }
+            Step::Continue
+        }
+    }
+}
+
+/// Logs the 1st, 2nd, 4th, 8th… occurrence: hostile floods stay visible without flooding.
+fn log_sparsely(count: u64, what: &str) {
+    if count.is_power_of_two() {
+        tracing::warn!(count, "{what}");
+    }
+}

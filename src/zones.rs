@@ -1,0 +1,169 @@
+//! Which floor-display zones each agent and queue belongs to, as bit masks.
+//!
+//! Owns the mapping from config (zone → explicit users, queues, "members of my queues") to
+//! a `ZoneMask` per key. Pure lookups: no I/O, built once at start, never grows.
+
+use std::collections::HashMap;
+
+use crate::event::Id;
+
+/// One bit per zone (zone index = bit). Boards allow at most 64 zones.
+pub type ZoneMask = u64;
+
+/// Most zones a site may configure (one bit each in a [`ZoneMask`]).
+pub const MAX_ZONES: usize = 64;
+
+/// Most watched-queue memberships tracked per agent; more are ignored for zoning (counted
+/// by the state stage). Agents in more than 16 of one site's watched queues are rare.
+pub const MAX_AGENT_QUEUES: usize = 16;
+
+/// One zone as configured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZoneSpec {
+    /// Name, used as an MQTT topic level.
+    pub name: String,
+    /// Agents listed explicitly.
+    pub users: Vec<Id>,
+    /// Queues shown in this zone.
+    pub queues: Vec<Id>,
+    /// Agents who are members of this zone's queues belong to it too.
+    pub members_of_queues: bool,
+    /// Waiting count at which a queue turns amber.
+    pub waiting_warning: u32,
+    /// Waiting count at which a queue turns red.
+    pub waiting_critical: u32,
+}
+
+/// The zone table.
+#[derive(Clone, Debug)]
+pub struct Zones {
+    specs: Vec<ZoneSpec>,
+    user_mask: HashMap<Id, ZoneMask>,
+    queue_mask: HashMap<Id, ZoneMask>,
+    /// Zones that take the members of a given queue.
+    member_mask: HashMap<Id, ZoneMask>,
+    /// Index of each known queue, for compact membership lists.
+    queue_index: HashMap<Id, u16>,
+    queues: Vec<Id>,
+}
+
+impl Zones {
+    /// Builds the table; `extra_queues` are watched queues outside every zone (indexed too).
+    /// Zones beyond [`MAX_ZONES`] are ignored (config validation refuses them earlier).
+    pub fn new(specs: Vec<ZoneSpec>, extra_queues: &[Id]) -> Zones {
+        let mut z = Zones {
+            specs: Vec::new(),
+            user_mask: HashMap::new(),
+            queue_mask: HashMap::new(),
+            member_mask: HashMap::new(),
+            queue_index: HashMap::new(),
+            queues: Vec::new(),
+        };
+        for (i, spec) in specs.into_iter().take(MAX_ZONES).enumerate() {
+            let bit: ZoneMask = 1 << i;
+            for u in &spec.users {
+                *z.user_mask.entry(*u).or_default() |= bit;
+            }
+            for q in &spec.queues {
+                *z.queue_mask.entry(*q).or_default() |= bit;
+                if spec.members_of_queues {
+                    *z.member_mask.entry(*q).or_default() |= bit;
+                }
+                z.index_queue(*q);
+            }
+            z.specs.push(spec);
+        }
+        for q in extra_queues {
+            z.index_queue(*q);
+        }
+        z
+    }
+
+    fn index_queue(&mut self, q: Id) {
+        if !self.queue_index.contains_key(&q) {
+            let i = u16::try_from(self.queues.len()).unwrap_or(u16::MAX);
+            self.queue_index.insert(q, i);
+            self.queues.push(q);
+        }
+    }
+
+    /// The zones, in bit order.
+    pub fn specs(&self) -> &[ZoneSpec] {
+        &self.specs
+    }
+
+    /// Zone name of bit `i`.
+    pub fn name(&self, i: usize) -> &str {
+        self.specs.get(i).map_or("", |s| s.name.as_str())
+    }
+
+    /// Index of a known queue.
+    pub fn queue_index(&self, q: &Id) -> Option<u16> {
+        self.queue_index.get(q).copied()
+    }
+
+    /// Zones of a queue.
+    pub fn of_queue(&self, q: &Id) -> ZoneMask {
+        self.queue_mask.get(q).copied().unwrap_or(0)
+    }
+
+    /// Zones of an agent, given the indices of the queues it is a member of.
+    pub fn of_agent(&self, user: &Id, member_of: &[u16]) -> ZoneMask {
+        let mut m = self.user_mask.get(user).copied().unwrap_or(0);
+        for &qi in member_of {
+            if let Some(q) = self.queues.get(usize::from(qi)) {
+                m |= self.member_mask.get(q).copied().unwrap_or(0);
+            }
+        }
+        m
+    }
+
+    /// Iterates the set bits of a mask as zone indices.
+    pub fn bits(mask: ZoneMask) -> impl Iterator<Item = usize> {
+        (0..MAX_ZONES).filter(move |i| mask & (1 << i) != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> Id {
+        Id([n; 16])
+    }
+
+    #[test]
+    fn masks_follow_explicit_users_and_queue_membership() {
+        let zones = Zones::new(
+            vec![
+                ZoneSpec {
+                    name: "floor-1".into(),
+                    users: vec![id(1)],
+                    queues: vec![id(10)],
+                    members_of_queues: true,
+                    waiting_warning: 5,
+                    waiting_critical: 10,
+                },
+                ZoneSpec {
+                    name: "wall".into(),
+                    users: vec![],
+                    queues: vec![id(10), id(11)],
+                    members_of_queues: false,
+                    waiting_warning: 5,
+                    waiting_critical: 10,
+                },
+            ],
+            &[id(12)],
+        );
+        assert_eq!(zones.of_queue(&id(10)), 0b11);
+        assert_eq!(zones.of_queue(&id(11)), 0b10);
+        assert_eq!(zones.of_queue(&id(12)), 0);
+        assert_eq!(zones.of_agent(&id(1), &[]), 0b01);
+        let q10 = zones.queue_index(&id(10)).unwrap();
+        let q11 = zones.queue_index(&id(11)).unwrap();
+        assert_eq!(zones.of_agent(&id(2), &[q10]), 0b01);
+        assert_eq!(zones.of_agent(&id(2), &[q11]), 0);
+        assert!(zones.queue_index(&id(12)).is_some());
+        assert_eq!(Zones::bits(0b101).collect::<Vec<_>>(), vec![0, 2]);
+    }
+}

@@ -1,0 +1,221 @@
+//! Shared harness for end-to-end tests: a simulator, a real broker (embedded rumqttd, or
+//! mosquitto when `PG_TEST_MOSQUITTO=host:port` is set, as CI does), a gateway started from a
+//! site config exactly as in production, a display subscriber, and the comparison of what
+//! the display decoded against the simulator's ground truth.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use genesys_sim::{Sim, SimConfig, Truth};
+use presence_gateway::config::Config;
+use presence_gateway::demo::view::{Floor, Subscriber};
+use presence_gateway::demo::{broker, sim_env, site_toml};
+use presence_wire::{AgentFrame, Interaction, Media, Presence, Routing};
+
+/// The broker tests publish to: (host, port).
+pub fn broker() -> (String, u16) {
+    if let Ok(addr) = std::env::var("PG_TEST_MOSQUITTO") {
+        let (host, port) = addr.rsplit_once(':').expect("PG_TEST_MOSQUITTO=host:port");
+        return (host.to_string(), port.parse().expect("port"));
+    }
+    let b = broker::start().expect("embedded broker");
+    ("127.0.0.1".to_string(), b.port)
+}
+
+/// A unique site id, so tests sharing one mosquitto never see each other's retained frames.
+pub fn site_id(name: &str) -> String {
+    format!("{name}-{}", fastrand::u32(..))
+}
+
+/// A site config for `sim`, with the site id replaced and extra TOML appended to [genesys].
+pub fn config(
+    sim: &Sim,
+    broker: &(String, u16),
+    state_dir: &Path,
+    site: &str,
+    genesys_extra: &str,
+) -> Config {
+    let toml = site_toml(
+        &sim.api_base(),
+        &sim.queues(),
+        (&broker.0, broker.1),
+        state_dir,
+    )
+    .replace("id = \"demo\"", &format!("id = \"{site}\""))
+    .replace("[watch]", &format!("{genesys_extra}\n[watch]"));
+    Config::from_toml_str(&toml, state_dir, &sim_env(&sim.config())).expect("valid config")
+}
+
+/// Logs to the test's captured output (`RUST_LOG` filters; default warn).
+pub fn init_logs() {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_test_writer()
+        .try_init();
+}
+
+/// Starts a simulator.
+pub async fn sim(agents: usize, queues: usize, seed: u64) -> Sim {
+    init_logs();
+    Sim::start(SimConfig {
+        agents,
+        queues,
+        seed,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator")
+}
+
+fn presence(s: &str) -> Presence {
+    match s {
+        "AVAILABLE" => Presence::Available,
+        "AWAY" => Presence::Away,
+        "BUSY" => Presence::Busy,
+        "OFFLINE" => Presence::Offline,
+        "IDLE" => Presence::Idle,
+        "ON_QUEUE" => Presence::OnQueue,
+        "MEAL" => Presence::Meal,
+        "TRAINING" => Presence::Training,
+        "MEETING" => Presence::Meeting,
+        "BREAK" => Presence::Break,
+        _ => Presence::Unknown,
+    }
+}
+
+fn routing(s: &str) -> Routing {
+    match s {
+        "OFF_QUEUE" => Routing::OffQueue,
+        "IDLE" => Routing::Idle,
+        "INTERACTING" => Routing::Interacting,
+        "NOT_RESPONDING" => Routing::NotResponding,
+        "COMMUNICATING" => Routing::Communicating,
+        _ => Routing::Unknown,
+    }
+}
+
+fn media(s: &str) -> Media {
+    match s {
+        "call" => Media::Call,
+        "callback" => Media::Callback,
+        "chat" => Media::Chat,
+        "email" => Media::Email,
+        "message" => Media::Message,
+        _ => Media::Other,
+    }
+}
+
+fn interaction(s: &str) -> Interaction {
+    match s {
+        "alerting" => Interaction::Alerting,
+        "dialing" | "contacting" => Interaction::Dialing,
+        "connected" => Interaction::Connected,
+        "held" => Interaction::Held,
+        "disconnected" => Interaction::Disconnected,
+        _ => Interaction::None,
+    }
+}
+
+fn secs(ms: u64) -> u32 {
+    u32::try_from(ms / 1000).expect("timestamp fits u32 seconds")
+}
+
+/// Every difference between what the display decoded and the ground truth (empty = equal).
+/// `check_aggregates`: compare the 30-minute numbers too.
+pub fn diff(floor: &Floor, truth: &Truth) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, t) in &truth.agents {
+        let Some(a) = floor.agents.get(id) else {
+            out.push(format!("agent {id}: missing on the display"));
+            continue;
+        };
+        let mut want = AgentFrame {
+            presence: presence(&t.system_presence),
+            presence_since: secs(t.presence_modified_ms),
+            routing: routing(&t.routing_status),
+            routing_since: secs(t.routing_start_ms),
+            ..AgentFrame::default()
+        };
+        if let Some(c) = &t.conversation {
+            let ended = c.state == "disconnected" && !c.wrapup;
+            if !ended {
+                want.media = media(&c.media);
+                want.interaction = interaction(&c.state);
+                want.interaction_since = secs(c.changed_ms);
+                if c.wrapup {
+                    want.flags |= AgentFrame::WRAPUP;
+                }
+            }
+        }
+        let mut got = *a;
+        got.flags &= !AgentFrame::STALE;
+        if want.media == Media::None {
+            got.interaction_since = 0;
+        }
+        if got != want {
+            out.push(format!("agent {id}: display {got:?} != truth {want:?}"));
+        }
+    }
+    for id in floor.agents.keys() {
+        if !truth.agents.contains_key(id) {
+            out.push(format!("agent {id}: on the display but not in the org"));
+        }
+    }
+    for (id, t) in &truth.queues {
+        let Some(q) = floor.queues.get(id) else {
+            out.push(format!("queue {id}: missing on the display"));
+            continue;
+        };
+        let got = (
+            q.waiting,
+            q.interacting,
+            q.alerting,
+            q.on_queue,
+            q.off_queue,
+        );
+        let want = (
+            t.waiting as u16,
+            t.interacting as u16,
+            t.alerting as u16,
+            t.on_queue as u16,
+            t.off_queue as u16,
+        );
+        if got != want {
+            out.push(format!("queue {id}: display (waiting, interacting, alerting, on, off) {got:?} != truth {want:?}"));
+        }
+    }
+    out
+}
+
+/// Waits until the display equals the truth, or panics after `timeout` with the differences.
+pub async fn converge(sim: &Sim, display: &Subscriber, timeout: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let d = diff(&display.snapshot(), &sim.truth());
+        if d.is_empty() {
+            return start.elapsed();
+        }
+        if start.elapsed() > timeout {
+            panic!(
+                "display did not converge to the truth within {timeout:?}: {} differences, first: {:#?}",
+                d.len(),
+                &d[..d.len().min(8)]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits for `cond`, panicking with `what` after `timeout`.
+pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
