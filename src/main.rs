@@ -8,7 +8,12 @@ use presence_gateway::config::{self, cli::Cli, cli::Command, ProcessEnv, EXIT_US
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+    // The embedded broker (demo only) logs every probe connection as an error: keep it quiet.
+    let filter = match cli.command {
+        Command::Demo { .. } => format!("{},rumqttd=off", cli.log),
+        _ => cli.log.clone(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

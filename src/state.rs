@@ -430,7 +430,9 @@ impl Table {
                 Change::Applied => {
                     a.presence = presence;
                     a.definition = p.definition;
-                    a.presence_ms = a.presence_ms.max(p.modified);
+                    if p.modified != 0 {
+                        a.presence_ms = p.modified;
+                    }
                     Change::Applied
                 }
                 other => other,
@@ -443,7 +445,9 @@ impl Table {
             match order(r.started, a.routing_ms, a.routing == r.routing) {
                 Change::Applied => {
                     a.routing = r.routing;
-                    a.routing_ms = a.routing_ms.max(r.started);
+                    if r.started != 0 {
+                        a.routing_ms = r.started;
+                    }
                     Change::Applied
                 }
                 other => other,
@@ -468,7 +472,9 @@ impl Table {
                     a.interaction = interaction;
                     a.wrapup = wrapup;
                     a.conversation = c.conversation;
-                    a.conversation_ms = a.conversation_ms.max(c.changed);
+                    if c.changed != 0 {
+                        a.conversation_ms = c.changed;
+                    }
                     Change::Applied
                 }
                 other => other,
@@ -671,9 +677,10 @@ impl Table {
     }
 }
 
-/// Orders an update against the record's timestamp: newer applies, older is stale, equal
-/// is a duplicate when the value is the same. Timestamp 0 (the source had none) applies
-/// only when the value differs.
+/// Orders an update against the record's timestamp: newer applies (even with the same
+/// value: a new `since` is a new time in status), older is stale, equal is a duplicate when
+/// the value is the same. Timestamp 0 (the source had none) applies only when the value
+/// differs.
 fn order(incoming: Millis, current: Millis, same_value: bool) -> Change {
     if incoming == 0 || incoming == current {
         // Same instant with a different value: the later arrival wins (Genesys sends no
@@ -685,12 +692,7 @@ fn order(incoming: Millis, current: Millis, same_value: bool) -> Change {
         };
     }
     if incoming > current {
-        if same_value {
-            // Newer confirmation of the same value: keep the timestamp moving, no publish.
-            Change::Duplicate
-        } else {
-            Change::Applied
-        }
+        Change::Applied
     } else {
         Change::Stale
     }
@@ -905,11 +907,20 @@ mod tests {
             t.apply(&presence(1, Presence::OnQueue, 110), 0),
             Change::Applied
         );
+        // Same value, newer time: a new time in status, published.
+        assert_eq!(
+            t.apply(&presence(1, Presence::OnQueue, 120), 0),
+            Change::Applied
+        );
+        assert_eq!(
+            t.apply(&presence(1, Presence::OnQueue, 115), 0),
+            Change::Stale
+        );
         let Some(Value::Agent(a)) = t.get(&Key::Agent(id(1))) else {
             panic!("no agent");
         };
-        assert_eq!((a.presence, a.presence_ms), (Presence::OnQueue, 110));
-        assert_eq!(t.metrics.state.stale.get(), 1);
+        assert_eq!((a.presence, a.presence_ms), (Presence::OnQueue, 120));
+        assert_eq!(t.metrics.state.stale.get(), 2);
         assert_eq!(t.metrics.state.duplicates.get(), 1);
     }
 

@@ -219,3 +219,48 @@ pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> b
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A running scenario: simulator, display, gateway (in-process), its state directory.
+pub struct Scenario {
+    /// The simulated org.
+    pub sim: Sim,
+    /// The display's view.
+    pub display: Subscriber,
+    /// The gateway.
+    pub gw: presence_gateway::app::Running,
+    /// Holds the state directory alive.
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts sim + broker + gateway + display and waits for the first convergence.
+/// `genesys_extra` is TOML added to the `[genesys]` table (timers for fault tests).
+pub async fn scenario(agents: usize, queues: usize, seed: u64, genesys_extra: &str) -> Scenario {
+    let sim = sim(agents, queues, seed).await;
+    let broker = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let site = site_id("s");
+    let config = config(
+        &sim,
+        &broker,
+        &dir.path().join("state"),
+        &site,
+        genesys_extra,
+    );
+    let topics = presence_gateway::topics::Topics::new(&config.mqtt.topic_prefix, &config.site.id);
+    let display = Subscriber::start(broker, &topics, "all");
+    let gw = presence_gateway::app::start(config)
+        .await
+        .expect("gateway starts");
+    let m = gw.metrics.clone();
+    wait_for("first resync", Duration::from_secs(30), || {
+        m.upstream.resyncs.get() >= 1
+    })
+    .await;
+    converge(&sim, &display, Duration::from_secs(30)).await;
+    Scenario {
+        sim,
+        display,
+        gw,
+        dir,
+    }
+}
