@@ -24,6 +24,7 @@ use crate::state::{Capacity, Shared, StateError, StateStage, Store, Table};
 use crate::tls::{self, TlsError};
 use crate::topics::Topics;
 use crate::upstream::{rest::Rest, socket::SocketSettings, Settings, Upstream, Watch};
+use crate::watchdog;
 use crate::zones::{ZoneSpec, Zones};
 
 /// How long stages get to finish after shutdown is requested.
@@ -170,6 +171,7 @@ pub async fn start(config: Config) -> Result<Running, AppError> {
         metrics_interval: config.mqtt.metrics_interval,
         stale_ttl: config.board.stale_ttl,
         db: Some(store.db.clone()),
+        republish_per_second: cap.republish_per_second,
     };
     tracker.spawn(publisher.run(cancel.clone()));
 
@@ -217,8 +219,17 @@ pub async fn start(config: Config) -> Result<Running, AppError> {
         tx,
         metrics: metrics.clone(),
         audit,
+        agents: None,
+        token_refresh_at: None,
     };
     tracker.spawn(upstream.run(cancel.clone()));
+    // Last: it counts the stages spawned above.
+    tracker.spawn(watchdog::run(
+        &tracker,
+        shared.clone(),
+        metrics.clone(),
+        cancel.clone(),
+    ));
 
     Ok(Running {
         session: store.session,

@@ -19,7 +19,8 @@
 //! - [`event`]: the vocabulary between stages; [`limits`]: compile-time capacities.
 //! - [`zones`], [`topics`]: which display sees what, and under which MQTT topic.
 //! - [`metrics`], [`monitor`]: counters, health/metrics/audit documents.
-//! - [`backoff`], [`tls`], [`signal`]: small shared mechanisms.
+//! - [`watchdog`]: systemd readiness and watchdog pings while the pipeline is alive.
+//! - [`backoff`], [`pacer`], [`tls`], [`signal`]: small shared mechanisms.
 //! - `demo` (feature `demo`, not in the firmware): simulator + embedded broker + live view.
 //!
 //! The frame format displays decode lives in the `presence-wire` crate (`no_std`).
@@ -36,10 +37,12 @@ pub mod event;
 pub mod limits;
 pub mod metrics;
 pub mod monitor;
+pub mod pacer;
 pub mod publish;
 pub mod signal;
 pub mod state;
 pub mod tls;
 pub mod topics;
 pub mod upstream;
+pub mod watchdog;
 pub mod zones;

@@ -92,6 +92,8 @@ pub struct Publisher {
     pub stale_ttl: Duration,
     /// sled, for its on-disk size in metrics.
     pub db: Option<sled::Db>,
+    /// Paced republish rate after a broker reconnect (keys per second).
+    pub republish_per_second: u32,
 }
 
 #[derive(Serialize)]
@@ -118,6 +120,9 @@ impl Publisher {
         let mut tick = tokio::time::interval(self.metrics_interval);
         let mut seqs = vec![0u32; self.shared.lock().zones().specs().len()];
         let mut batch = Vec::with_capacity(TAKE_BATCH);
+        let rate = self.republish_per_second.max(1);
+        let mut pacer = crate::pacer::Pacer::new(rate.saturating_mul(60), (rate / 10).max(1));
+        let mut sweep_at: Option<tokio::time::Instant> = None;
         // Boot: the table was loaded from sled and is all dirty: publish it now, before the
         // cloud answers (requests wait in rumqttc's queue until the broker accepts us).
         self.shared.notify.notify_one();
@@ -136,6 +141,26 @@ impl Publisher {
                 }
                 _ = self.shared.notify.notified() => {
                     self.drain(&client, &mut seqs, &mut batch).await;
+                    if sweep_at.is_none() && self.shared.lock().sweep_len() > 0 {
+                        sweep_at = Some(tokio::time::Instant::now());
+                    }
+                }
+                _ = sleep_until_opt(sweep_at) => {
+                    // One paced step of a republish sweep; live changes always go first.
+                    self.drain(&client, &mut seqs, &mut batch).await;
+                    let mut n = 0;
+                    let mut wait = Duration::ZERO;
+                    while n < TAKE_BATCH {
+                        wait = pacer.reserve();
+                        if !wait.is_zero() {
+                            break;
+                        }
+                        n += 1;
+                    }
+                    self.shared.lock().take_sweep(&mut batch, n);
+                    self.publish_batch(&client, &mut seqs, &mut batch).await;
+                    sweep_at = (self.shared.lock().sweep_len() > 0)
+                        .then(|| tokio::time::Instant::now() + wait);
                 }
                 Some(ev) = self.audit_rx.recv() => {
                     if let Some(doc) = monitor::to_json(&ev) {
@@ -234,30 +259,42 @@ impl Publisher {
                 .record("broker", "reconnected: republishing current state");
         }
         self.metrics.publish.republishes.inc();
-        self.shared.lock().mark_all_dirty();
+        if n == 1 {
+            // First connection of this process: the state loaded from sled goes out at once.
+            self.shared.lock().mark_all_dirty();
+        } else {
+            // The broker restarted and may have lost its retained frames: a paced sweep.
+            self.shared.lock().sweep_all();
+        }
         self.shared.notify.notify_one();
     }
 
     async fn drain(&mut self, client: &AsyncClient, seqs: &mut [u32], batch: &mut Vec<DirtyItem>) {
-        let stale_ms = u64::try_from(self.stale_ttl.as_millis()).unwrap_or(u64::MAX);
         loop {
-            let zones = {
-                let mut t = self.shared.lock();
-                t.take_dirty(batch, TAKE_BATCH);
-                t.zones().clone()
-            };
+            self.shared.lock().take_dirty(batch, TAKE_BATCH);
             if batch.is_empty() {
                 return;
             }
-            let now = now_ms();
-            for item in batch.drain(..) {
-                self.publish_item(client, &zones, seqs, &item, now, stale_ms)
-                    .await;
-                if let Some(since) = item.since {
-                    let us = u32::try_from(since.elapsed().as_micros()).unwrap_or(u32::MAX);
-                    if let Ok(mut l) = self.metrics.latency.lock() {
-                        l.push(us);
-                    }
+            self.publish_batch(client, seqs, batch).await;
+        }
+    }
+
+    async fn publish_batch(
+        &mut self,
+        client: &AsyncClient,
+        seqs: &mut [u32],
+        batch: &mut Vec<DirtyItem>,
+    ) {
+        let stale_ms = u64::try_from(self.stale_ttl.as_millis()).unwrap_or(u64::MAX);
+        let zones = self.shared.lock().zones_arc();
+        let now = now_ms();
+        for item in batch.drain(..) {
+            self.publish_item(client, &zones, seqs, &item, now, stale_ms)
+                .await;
+            if let Some(since) = item.since {
+                let us = u32::try_from(since.elapsed().as_micros()).unwrap_or(u32::MAX);
+                if let Ok(mut l) = self.metrics.latency.lock() {
+                    l.push(us);
                 }
             }
         }
@@ -347,6 +384,14 @@ impl Publisher {
         if let Some(doc) = monitor::to_json(&health) {
             let _ = client.try_publish(self.topics.health(), QoS::AtLeastOnce, true, doc);
         }
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing scheduled.
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

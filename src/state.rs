@@ -187,6 +187,14 @@ pub enum Change {
 /// Why the state store failed to open.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// Another process (a second gateway, a manual run beside the service) holds the store.
+    #[error("state store at {path} is in use by another process: {source}")]
+    Locked {
+        /// Directory.
+        path: PathBuf,
+        /// sled's error.
+        source: sled::Error,
+    },
     /// sled refused to open the directory even after quarantining it.
     #[error("state store at {path}: {source}")]
     Open {
@@ -212,6 +220,8 @@ struct Slot {
     /// Zones the key was last published to (to clear a zone it left).
     published_zones: ZoneMask,
     dirty: bool,
+    /// Waiting in the sweep queue (a full republish).
+    sweep: bool,
     /// When the key became dirty (for publish latency).
     dirty_since: Option<Instant>,
 }
@@ -236,6 +246,9 @@ pub struct Table {
     slots: Vec<Slot>,
     index: HashMap<Key, u32>,
     dirty: VecDeque<u32>,
+    /// Keys to republish in a sweep (broker reconnect, command): drained after, and paced
+    /// separately from, live changes so a sweep never delays a live update.
+    sweep: VecDeque<u32>,
     agents: usize,
     queues: usize,
     cap: Capacity,
@@ -261,6 +274,7 @@ impl Table {
             slots: Vec::with_capacity(total),
             index: HashMap::with_capacity(total),
             dirty: VecDeque::with_capacity(total),
+            sweep: VecDeque::with_capacity(total),
             agents: 0,
             queues: 0,
             cap,
@@ -316,6 +330,7 @@ impl Table {
                     value,
                     published_zones: 0,
                     dirty: false,
+                    sweep: false,
                     dirty_since: None,
                 });
                 self.index.insert(key, i);
@@ -462,6 +477,19 @@ impl Table {
             (c.media, c.interaction, c.wrapup)
         };
         self.with_agent(c.user, now, |a| {
+            if c.ended && a.media == Media::None && a.interaction == Interaction::None {
+                // Already idle: nothing to show; keep the newest time so an older event
+                // arriving late cannot bring an ended conversation back.
+                if c.changed > a.conversation_ms {
+                    a.conversation_ms = c.changed;
+                    return Change::Duplicate;
+                }
+                return if c.changed < a.conversation_ms {
+                    Change::Stale
+                } else {
+                    Change::Duplicate
+                };
+            }
             let same = a.media == media
                 && a.interaction == interaction
                 && a.wrapup == wrapup
@@ -604,7 +632,7 @@ impl Table {
         }
     }
 
-    /// Marks every key dirty (boot, broker reconnect, republish command).
+    /// Marks every key dirty as live changes (boot: displays need the state at once).
     pub fn mark_all_dirty(&mut self) {
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];
@@ -615,6 +643,36 @@ impl Table {
                 self.dirty.push_back(i as u32);
             }
         }
+    }
+
+    /// Queues every key for a paced republish sweep (broker reconnect, command).
+    pub fn sweep_all(&mut self) {
+        for i in 0..self.slots.len() {
+            let slot = &mut self.slots[i];
+            if !slot.sweep && !slot.dirty {
+                slot.sweep = true;
+                // i < slots.len() ≤ u32::MAX, checked at insert.
+                self.sweep.push_back(i as u32);
+            }
+        }
+    }
+
+    /// Takes up to `max` keys of the sweep (keys already published live since are skipped).
+    pub fn take_sweep(&mut self, out: &mut Vec<DirtyItem>, max: usize) {
+        while out.len() < max {
+            let Some(i) = self.sweep.pop_front() else {
+                break;
+            };
+            if !self.slots[i as usize].sweep {
+                continue;
+            }
+            out.push(self.take_slot(i));
+        }
+    }
+
+    /// Keys waiting in the sweep.
+    pub fn sweep_len(&self) -> usize {
+        self.sweep.len()
     }
 
     /// Marks one key dirty; false when unknown.
@@ -637,22 +695,27 @@ impl Table {
             let Some(i) = self.dirty.pop_front() else {
                 break;
             };
-            let slot = &mut self.slots[i as usize];
-            slot.dirty = false;
-            let zones = match (&slot.key, &slot.value) {
-                (Key::Agent(id), Value::Agent(a)) => self.zones.of_agent(id, &a.queues),
-                (Key::Queue(id), _) => self.zones.of_queue(id),
-                _ => 0,
-            };
-            let left_zones = slot.published_zones & !zones;
-            slot.published_zones = zones;
-            out.push(DirtyItem {
-                key: slot.key,
-                value: slot.value.clone(),
-                zones,
-                left_zones,
-                since: slot.dirty_since.take(),
-            });
+            out.push(self.take_slot(i));
+        }
+    }
+
+    fn take_slot(&mut self, i: u32) -> DirtyItem {
+        let slot = &mut self.slots[i as usize];
+        slot.dirty = false;
+        slot.sweep = false;
+        let zones = match (&slot.key, &slot.value) {
+            (Key::Agent(id), Value::Agent(a)) => self.zones.of_agent(id, &a.queues),
+            (Key::Queue(id), _) => self.zones.of_queue(id),
+            _ => 0,
+        };
+        let left_zones = slot.published_zones & !zones;
+        slot.published_zones = zones;
+        DirtyItem {
+            key: slot.key,
+            value: slot.value.clone(),
+            zones,
+            left_zones,
+            since: slot.dirty_since.take(),
         }
     }
 
@@ -674,6 +737,11 @@ impl Table {
     /// The zone table.
     pub fn zones(&self) -> &Zones {
         &self.zones
+    }
+
+    /// The zone table, shared (cheap to clone; no copy of the maps).
+    pub fn zones_arc(&self) -> Arc<Zones> {
+        self.zones.clone()
     }
 }
 
@@ -754,6 +822,13 @@ impl Store {
         };
         let (db, records, quarantined) = match open() {
             Ok((db, r)) => (db, r, false),
+            // A held lock is not corruption: never move a live store aside.
+            Err(e) if is_lock_error(&e) => {
+                return Err(StateError::Locked {
+                    path: dir.to_path_buf(),
+                    source: e,
+                })
+            }
             Err(first) => {
                 let secs = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -792,6 +867,15 @@ impl Store {
             },
             quarantined,
         ))
+    }
+}
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock")
+        }
+        _ => false,
     }
 }
 
@@ -954,6 +1038,27 @@ mod tests {
     }
 
     #[test]
+    fn sweep_never_delays_live_changes_and_skips_keys_already_sent() {
+        let mut t = table(10);
+        for u in 1..=3 {
+            t.apply(&presence(u, Presence::Busy, 1), 0);
+        }
+        let mut out = Vec::new();
+        t.take_dirty(&mut out, 10);
+        assert_eq!(out.len(), 3);
+        t.sweep_all();
+        assert_eq!(t.sweep_len(), 3);
+        // A live change while the sweep waits: it goes first, and the sweep skips it.
+        t.apply(&presence(2, Presence::Away, 2), 0);
+        out.clear();
+        t.take_dirty(&mut out, 10);
+        assert_eq!(out.len(), 1);
+        out.clear();
+        t.take_sweep(&mut out, 10);
+        assert_eq!(out.len(), 2, "agent 2 was already published live");
+    }
+
+    #[test]
     fn custom_presence_maps_through_definitions() {
         let mut t = table(10);
         t.apply(
@@ -1014,6 +1119,22 @@ mod tests {
             panic!("not restored");
         };
         assert_eq!(a.presence, Presence::Training);
+    }
+
+    #[test]
+    fn a_store_in_use_is_refused_not_quarantined() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let (_held, _) = Store::open(&path, 1 << 20, 100).unwrap();
+        let err = Store::open(&path, 1 << 20, 100)
+            .err()
+            .expect("second open refused");
+        assert!(matches!(err, StateError::Locked { .. }), "{err}");
+        let aside = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().contains("corrupt"));
+        assert!(!aside, "a live store must never be moved aside");
     }
 
     #[test]

@@ -23,18 +23,18 @@ async fn five_hundred_agents_ten_thousand_events_match_ground_truth() {
     let gw = presence_gateway::app::start(config).await.unwrap();
 
     let m = gw.metrics.clone();
-    wait_for("first resync", Duration::from_secs(60), || {
+    wait_for("first resync", Duration::from_secs(180), || {
         m.upstream.resyncs.get() >= 1
     })
     .await;
-    converge(&sim, &display, Duration::from_secs(60)).await;
+    converge(&sim, &display, Duration::from_secs(180)).await;
 
     let mut generated = 0;
     while generated < 10_000 {
         generated += sim.step(500);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let took = converge(&sim, &display, Duration::from_secs(60)).await;
+    let took = converge(&sim, &display, Duration::from_secs(180)).await;
     eprintln!("converged {took:?} after the last of {generated} events");
 
     let floor = display.snapshot();

@@ -327,6 +327,12 @@ fn route(hub: &mut Hub, token: &str, req: &Request<'_>, now: u64) -> Result<Resp
         ("POST", ["analytics", "queues", "observations", "query"]) => {
             observations_query(&hub.world, req.body).map(Response::ok)
         }
+        ("POST", ["analytics", "conversations", "details", "query"]) => {
+            crate::conversations::details_query(&hub.world, req.body).map(Response::ok)
+        }
+        ("GET", ["conversations", id]) => {
+            crate::conversations::get(&hub.world, id).map(Response::ok)
+        }
         _ => Err(ApiError::not_found(format!("No route for {m} {path}"))),
     }
 }

@@ -63,12 +63,42 @@ pub(crate) fn iso(ms: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    if y > 9999 {
+        return format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            rem / 3600,
+            (rem % 3600) / 60,
+            rem % 60
+        );
+    }
+    // Hot path (every event body carries timestamps): fixed-width digits without the fmt machinery.
+    let mut out = [0u8; 24];
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (0..width).rev() {
+            // `v % 10` is a single digit.
+            out[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, rem / 3600);
+    put(14, 2, (rem % 3600) / 60);
+    put(17, 2, rem % 60);
+    put(20, 3, millis);
+    for (at, c) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ] {
+        out[at] = c;
+    }
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 /// Formats an interval `start/end` as analytics notifications do.
@@ -101,6 +131,9 @@ mod tests {
         assert_eq!(iso(1_612_375_147_650), "2021-02-03T17:59:07.650Z");
         // Leap day.
         assert_eq!(iso(1_709_164_800_001), "2024-02-29T00:00:00.001Z");
+        // End of a day, and the five-digit-year fallback.
+        assert_eq!(iso(1_700_006_399_999), "2023-11-14T23:59:59.999Z");
+        assert_eq!(iso(253_402_300_800_000), "10000-01-01T00:00:00.000Z");
     }
 
     #[test]

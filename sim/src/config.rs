@@ -49,6 +49,9 @@ pub struct SimConfig {
     pub client_secret: String,
     /// REST + OAuth listen address; the WebSocket host binds a second ephemeral port on the same IP.
     pub bind: SocketAddr,
+    /// When true the sim generates a test CA and a `localhost`/`127.0.0.1` certificate at start and serves REST
+    /// over https and the streaming host over wss (`Sim::ca_pem` is the CA to trust). Default false.
+    pub tls: bool,
 }
 
 impl Default for SimConfig {
@@ -73,6 +76,7 @@ impl Default for SimConfig {
             client_id: "sim-client".to_owned(),
             client_secret: "sim-secret".to_owned(),
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            tls: false,
         }
     }
 }

@@ -635,10 +635,32 @@ impl Hub {
 
     // ---- Delivery -----------------------------------------------------------------------------------
 
-    fn envelope(&mut self, topic: &str, body: Value) -> String {
-        let correlation = ids::uuid(&mut self.rng);
-        json!({ "topicName": topic, "version": "2", "eventBody": body, "metadata": { "CorrelationId": correlation } })
-            .to_string()
+    fn envelope(&mut self, topic: &str, body: &Value) -> String {
+        /// `{topicName, version, eventBody, metadata:{CorrelationId}}`, serialized in this field order without
+        /// building an intermediate `Value`.
+        #[derive(serde::Serialize)]
+        struct Envelope<'a> {
+            #[serde(rename = "topicName")]
+            topic_name: &'a str,
+            version: &'static str,
+            #[serde(rename = "eventBody")]
+            event_body: &'a Value,
+            metadata: Metadata,
+        }
+        #[derive(serde::Serialize)]
+        struct Metadata {
+            #[serde(rename = "CorrelationId")]
+            correlation_id: String,
+        }
+        let envelope = Envelope {
+            topic_name: topic,
+            version: "2",
+            event_body: body,
+            metadata: Metadata {
+                correlation_id: ids::uuid(&mut self.rng),
+            },
+        };
+        serde_json::to_string(&envelope).unwrap_or_default()
     }
 
     fn recipients(&self, lower: &str) -> Vec<String> {
@@ -659,7 +681,8 @@ impl Hub {
     pub(crate) fn publish(&mut self, n: Notification, now: u64) {
         Counters::inc(&self.counters.notifications);
         let lower = n.topic.to_ascii_lowercase();
-        if self.recipients(&lower).is_empty() {
+        let recipients = self.recipients(&lower);
+        if recipients.is_empty() {
             Counters::inc(&self.counters.notifications_unrouted);
             return;
         }
@@ -667,7 +690,21 @@ impl Hub {
             Counters::inc(&self.counters.notifications_silenced);
             return;
         }
-        let text = self.envelope(&n.topic, n.body);
+        let text = self.envelope(&n.topic, &n.body);
+        if self.held.is_empty() && self.reorder == 0 && self.duplicate == 0 {
+            // The common case: one copy to each recipient, the last one gets the string itself.
+            let last = recipients.len() - 1;
+            let mut text = Some(text);
+            for (i, id) in recipients.iter().enumerate() {
+                let t = if i == last {
+                    text.take().unwrap_or_default()
+                } else {
+                    text.clone().unwrap_or_default()
+                };
+                self.push(id, Outbound::Text(t));
+            }
+            return;
+        }
         if let Some(pos) = self.held.iter().position(|h| h.topic == lower) {
             let older = self.held.remove(pos);
             self.send_to_subscribers(&lower, &text);
@@ -700,11 +737,14 @@ impl Hub {
         }
     }
 
-    /// Generates `n` events now; returns how many were generated.
+    /// Generates `n` events now; returns how many were generated. Bodies of notifications no connected
+    /// socket subscribes to are never built (they are counted as unrouted all the same).
     pub(crate) fn step(&mut self, n: usize, now: u64) -> usize {
         let mut done = 0;
         for _ in 0..n {
-            let Some(ns) = generate::next(&mut self.world, now) else {
+            let channels = &self.channels;
+            let wanted = |topic: &str| has_subscriber(channels, topic);
+            let Some(ns) = generate::next_for(&mut self.world, now, &wanted) else {
                 break;
             };
             Counters::inc(&self.counters.events_generated);
@@ -901,12 +941,12 @@ impl Hub {
                 End::Evicted => {
                     let body = payload::system_message(&self.world, id, Some("no_longer_subscribed"), Some("another_channel_subscribed"),
                         "This channel was replaced by a newer channel", &client, &correlation);
-                    self.envelope(&format!("v2.system.no_longer_subscribed.{id}"), body)
+                    self.envelope(&format!("v2.system.no_longer_subscribed.{id}"), &body)
                 }
                 End::Revoked => {
                     let body = payload::system_message(&self.world, id, Some("token_revoked"), Some("user_tokens_revoked"),
                         "The access token for this channel was revoked", &client, &correlation);
-                    self.envelope(&format!("v2.system.token_revoked.{id}"), body)
+                    self.envelope(&format!("v2.system.token_revoked.{id}"), &body)
                 }
             };
             self.push(id, Outbound::Text(text));
@@ -976,7 +1016,7 @@ impl Hub {
                             &client,
                             &correlation,
                         );
-                        let text = self.envelope("v2.system.socket_closing", body);
+                        let text = self.envelope("v2.system.socket_closing", &body);
                         self.push(&id, Outbound::Text(text));
                     }
                     self.closing.push((now + grace, id, conn));
@@ -1024,7 +1064,7 @@ impl Hub {
                 for id in self.connected() {
                     for i in 0..n {
                         let body = json!({ "id": user, "unknownField": { "nested": [1, { "deeper": true }] } });
-                        let text = self.envelope(&fault::unknown_topic(i, &user), body);
+                        let text = self.envelope(&fault::unknown_topic(i, &user), &body);
                         if !self.silence {
                             self.push(&id, Outbound::Text(text));
                             Counters::inc(&self.counters.hostile_frames_sent);
@@ -1047,6 +1087,19 @@ impl Hub {
             }
         }
     }
+}
+
+/// Whether any connected socket subscribes to `topic` (any casing).
+fn has_subscriber(channels: &BTreeMap<String, Channel>, topic: &str) -> bool {
+    let mut live = channels
+        .values()
+        .filter(|c| c.socket.is_some() && !c.index.is_empty())
+        .peekable();
+    if live.peek().is_none() {
+        return false;
+    }
+    let lower = topic.to_ascii_lowercase();
+    live.any(|c| c.index.contains(&lower))
 }
 
 /// Adds subscriptions not already present (case-insensitive on the id): POST is idempotent.

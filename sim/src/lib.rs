@@ -5,14 +5,14 @@
 //! the choice made here is written at the place it is implemented (search for "unknown" / "choice").
 //!
 //! ```text
-//!   test / bench / demo ──Sim API──┐                 ┌── REST + OAuth  (api_base: http://ip:port)
+//!   test / bench / demo ──Sim API──┐                 ┌── REST + OAuth  (api_base: http[s]://ip:port)
 //!   POST /sim/{step,advance,fault}─┤                 │     rest.rs (hyper) → api.rs (routes)
 //!                                  ▼                 │
 //!        scheduler (10 ms) ──▶ hub.rs (one lock) ◀───┤
 //!        generate.rs ──events──▶ model.rs (world + truth)
 //!                                  │ bounded queues of frames
 //!                                  ▼
-//!                            ws.rs socket tasks ───── streaming host (connectUri: ws://ip:port2/channels/{id})
+//!                            ws.rs socket tasks ───── streaming host (connectUri: ws[s]://ip:port2/channels/{id})
 //! ```
 //!
 //! # Layout
@@ -27,10 +27,16 @@
 //! - `hub.rs`      — tokens, rate limits, channels, subscriptions, sockets, timers, faults, delivery.
 //! - `fault.rs`    — [`Fault`] and hostile frame construction.
 //! - `api.rs`      — REST routes as pure functions over the hub.
+//! - `conversations.rs` — conversation resync: analytics conversation details query, `GET /conversations/{id}`.
 //! - `rest.rs`     — the hyper HTTP/1.1 server, `/sim/*` control routes.
 //! - `ws.rs`       — the WebSocket server: handshake checks, one task per socket.
+//! - `tls.rs`      — optional TLS ([`SimConfig::tls`]): generated test CA + leaf, the rustls acceptor.
 //! - `error.rs`    — Genesys `ErrorBody` errors.
 //! - `stats.rs`    — [`SimStats`] counters.
+//!
+//! Beside `src/`: `tests/` (protocol tests, `tls.rs` for [`SimConfig::tls`]), `benches/throughput.rs`
+//! (events/s delivered to a WebSocket client; `cargo bench -p genesys-sim`) and `fidelity/` (the official
+//! Python SDK against the sim: `bash sim/fidelity/run.sh`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -38,6 +44,7 @@
 mod api;
 mod clock;
 mod config;
+mod conversations;
 mod error;
 mod fault;
 mod generate;
@@ -47,6 +54,7 @@ mod model;
 mod payload;
 mod rest;
 mod stats;
+mod tls;
 mod topics;
 mod ws;
 
@@ -77,6 +85,8 @@ pub(crate) struct Inner {
     counters: Arc<Counters>,
     api_addr: SocketAddr,
     ws_addr: SocketAddr,
+    /// PEM of the generated test CA when serving TLS (`SimConfig::tls`).
+    ca_pem: Option<String>,
     /// Current `Silence` state, watched by socket tasks (they stop reading while silenced).
     silence_rx: watch::Receiver<bool>,
     /// Dropped with the last [`Sim`] handle: every listener and the scheduler watch it and stop.
@@ -112,8 +122,19 @@ impl std::fmt::Debug for Sim {
 
 impl Sim {
     /// Binds the REST port (`cfg.bind`) and an ephemeral WebSocket port on the same IP, and spawns the servers
-    /// and the scheduler on the current tokio runtime.
+    /// and the scheduler on the current tokio runtime. With `cfg.tls` it first generates the test CA and
+    /// certificate (an error here is an `io::Error` of kind `Other`).
     pub async fn start(cfg: SimConfig) -> std::io::Result<Sim> {
+        let tls = if cfg.tls {
+            Some(tls::Tls::generate()?)
+        } else {
+            None
+        };
+        let (http, ws) = if tls.is_some() {
+            ("https", "wss")
+        } else {
+            ("http", "ws")
+        };
         let api_listener = TcpListener::bind(cfg.bind).await?;
         let ws_listener = TcpListener::bind(SocketAddr::new(cfg.bind.ip(), 0)).await?;
         let api_addr = reachable(api_listener.local_addr()?);
@@ -125,7 +146,7 @@ impl Sim {
         let hub = Hub::new(
             cfg,
             clock.now_ms(),
-            format!("ws://{ws_addr}"),
+            format!("{ws}://{ws_addr}"),
             Arc::clone(&counters),
             silence_tx,
         );
@@ -135,14 +156,26 @@ impl Sim {
             counters,
             api_addr,
             ws_addr,
+            ca_pem: tls.as_ref().map(|t| t.ca_pem.clone()),
             silence_rx,
             _shutdown: shutdown_tx,
         });
         let weak = Arc::downgrade(&inner);
-        tokio::spawn(rest::serve(api_listener, weak.clone(), shutdown_rx.clone()));
-        tokio::spawn(ws::serve(ws_listener, weak.clone(), shutdown_rx.clone()));
+        let acceptor = tls.map(|t| t.acceptor);
+        tokio::spawn(rest::serve(
+            api_listener,
+            weak.clone(),
+            acceptor.clone(),
+            shutdown_rx.clone(),
+        ));
+        tokio::spawn(ws::serve(
+            ws_listener,
+            weak.clone(),
+            acceptor,
+            shutdown_rx.clone(),
+        ));
         tokio::spawn(scheduler(weak, shutdown_rx));
-        tracing::info!(api = %api_addr, ws = %ws_addr, "genesys-sim started");
+        tracing::info!(api = %api_addr, ws = %ws_addr, scheme = http, "genesys-sim started");
         Ok(Sim { inner })
     }
 
@@ -150,14 +183,31 @@ impl Sim {
         Sim { inner }
     }
 
-    /// `http://ip:port` of the REST API and `/oauth/token` (the real service uses `api.` and `login.` hosts).
+    /// `http://ip:port` (`https://` with [`SimConfig::tls`]) of the REST API and `/oauth/token` (the real
+    /// service uses `api.` and `login.` hosts).
     pub fn api_base(&self) -> String {
-        format!("http://{}", self.inner.api_addr)
+        let scheme = if self.inner.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.inner.api_addr)
     }
 
-    /// `ws://ip:port` of the streaming host that `connectUri`s point at.
+    /// `ws://ip:port` (`wss://` with [`SimConfig::tls`]) of the streaming host that `connectUri`s point at.
     pub fn ws_base(&self) -> String {
-        format!("ws://{}", self.inner.ws_addr)
+        let scheme = if self.inner.ca_pem.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!("{scheme}://{}", self.inner.ws_addr)
+    }
+
+    /// PEM of the test CA that signed the sim's certificate (for `localhost` and `127.0.0.1`), when started
+    /// with [`SimConfig::tls`]; `None` for a plain-text sim. Clients put it (alone) in their root store.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.inner.ca_pem.clone()
     }
 
     /// User ids in creation order.

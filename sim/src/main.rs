@@ -1,10 +1,12 @@
-//! `genesys-sim` binary: runs the simulator until Ctrl-C and prints its REST base URL.
+//! `genesys-sim` binary: runs the simulator until Ctrl-C or a signal ends it, and prints its REST base URL
+//! as the first line of stdout (`--port 0` binds an ephemeral port; scripts read the URL from that line).
 //!
 //! Owns: CLI parsing and log setup only; everything else is the library.
 
 #![forbid(unsafe_code)]
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -50,6 +52,12 @@ struct Args {
     /// OAuth client secret.
     #[arg(long, default_value = "sim-secret")]
     client_secret: String,
+    /// Serve https + wss with a freshly generated test CA (certificate for localhost and 127.0.0.1).
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: write the CA certificate (PEM) to this path for clients to trust.
+    #[arg(long, requires = "tls")]
+    ca_out: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -74,9 +82,13 @@ async fn main() -> std::io::Result<()> {
         client_id: a.client_id,
         client_secret: a.client_secret,
         bind: SocketAddr::new(a.host, a.port),
+        tls: a.tls,
         ..SimConfig::default()
     };
     let sim = Sim::start(cfg).await?;
+    if let (Some(path), Some(pem)) = (&a.ca_out, sim.ca_pem()) {
+        std::fs::write(path, pem)?; // before the api_base line: a script that read it can trust the CA at once
+    }
     println!("{}", sim.api_base());
     println!("streaming host: {}", sim.ws_base());
     tokio::signal::ctrl_c().await?;

@@ -3,8 +3,14 @@
 //! Owns: the mutable world state every event is applied to, the public [`Truth`] snapshot types, and the
 //! queue bookkeeping (snapshot observations and 30-minute aggregates). Does not own: choosing events
 //! (`generate.rs`), JSON shapes (`payload.rs`), or delivery (`hub.rs`).
+//!
+//! Derived state kept in step with the agents so that no event walks the population or a queue's members
+//! (10,000 agents at >100k events/s): per-queue member counts (`sync_agent` after every agent change,
+//! `membership_changed` after a join/leave), and ordered indexes of free agents, agents per conversation
+//! phase, queues with someone waiting and queues a conversation can be offered from. The generator's unit
+//! test checks every index and count against a full walk after each event.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use fastrand::Rng;
 use serde::{Deserialize, Serialize};
@@ -185,6 +191,16 @@ pub(crate) enum Phase {
     AfterCallWork,
     /// Wrap-up submitted; the conversation is over for the agent.
     Done,
+}
+
+/// Slot of an open phase in `World::phase_index` (`Done` is not indexed: nothing looks agents up by it).
+pub(crate) fn phase_slot(phase: Phase) -> Option<usize> {
+    match phase {
+        Phase::Alerting => Some(0),
+        Phase::Connected => Some(1),
+        Phase::AfterCallWork => Some(2),
+        Phase::Done => None,
+    }
 }
 
 /// A conversation as the agent participant sees it; every timestamp is sim ms.
@@ -391,6 +407,65 @@ pub(crate) struct World {
     pub org_id: String,
     /// Division id put in conversation bodies.
     pub division_id: String,
+    /// Index of each agent id in `agent_order`.
+    agent_pos: HashMap<String, usize>,
+    /// Positions (in `agent_order`) of the agents whose conversation is in each open [`Phase`] (see
+    /// [`phase_slot`]): the generator finds "an agent in phase P after position i" in O(log n) instead of
+    /// walking the population. Kept in step by [`World::reindex_phase`].
+    phase_index: [BTreeSet<usize>; 3],
+    /// Index of each queue id in `queue_order`.
+    queue_pos: HashMap<String, usize>,
+    /// What each agent (by position) currently adds to the counts of the queues it is a member of.
+    contributions: Vec<Contribution>,
+    /// Member counts of each queue (by position), kept up to date by [`World::sync_agent`] and
+    /// [`World::membership_changed`], so a snapshot refresh is O(1) in the queue's membership.
+    counts: Vec<QueueCounts>,
+    /// Positions of the queues a conversation can be offered from right now: someone waiting and at least
+    /// one ready member (On Queue, IDLE, no open conversation).
+    offerable: BTreeSet<usize>,
+    /// Positions of the queues with someone waiting.
+    waiting: BTreeSet<usize>,
+    /// Start of the newest aggregate interval every queue has been rolled to (skips the walk in
+    /// [`World::roll_aggregates`] within an interval).
+    rolled_to: u64,
+    /// Positions of the agents without an open conversation ([`Pick::Free`]).
+    free: BTreeSet<usize>,
+    /// Positions of the On Queue agents without an open conversation ([`Pick::FreeOnQueue`]).
+    free_on_queue: BTreeSet<usize>,
+}
+
+/// Indexed agent sets the generator picks from (see [`World::first_agent_from`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pick {
+    /// No open conversation (`!Agent::busy()`).
+    Free,
+    /// On Queue and no open conversation.
+    FreeOnQueue,
+}
+
+/// What one agent adds to the counts of a queue it is a member of (see [`World::sync_agent`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Contribution {
+    on_queue: bool,
+    /// Not On Queue and not Offline.
+    off_queue: bool,
+    /// On Queue, IDLE and no open conversation: a conversation can be offered to this agent.
+    ready: bool,
+    /// Position of the queue of the agent's open conversation, and whether it is alerting (else connected);
+    /// `None` without a conversation in those phases.
+    conversation: Option<(usize, bool)>,
+    /// No open conversation (member of [`Pick::Free`]; not a queue count).
+    free: bool,
+}
+
+/// Per-queue member counts (the member-derived part of a [`Snapshot`], plus ready members).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct QueueCounts {
+    on_queue: u32,
+    off_queue: u32,
+    ready: u32,
+    alerting: u32,
+    interacting: u32,
 }
 
 const FIRST: [&str; 16] = [
@@ -531,6 +606,11 @@ impl World {
                 members,
             });
         }
+        let agent_pos = agent_order
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i))
+            .collect();
         let mut world = World {
             agents: agent_map,
             agent_order,
@@ -540,7 +620,28 @@ impl World {
             rng,
             org_id,
             division_id,
+            agent_pos,
+            phase_index: Default::default(),
+            queue_pos: HashMap::new(),
+            contributions: Vec::new(),
+            counts: Vec::new(),
+            offerable: BTreeSet::new(),
+            waiting: BTreeSet::new(),
+            rolled_to: now - now % AGGREGATE_INTERVAL_MS,
+            free: BTreeSet::new(),
+            free_on_queue: BTreeSet::new(),
         };
+        world.queue_pos = world
+            .queue_order
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i))
+            .collect();
+        world.counts = vec![QueueCounts::default(); world.queue_order.len()];
+        world.contributions = vec![Contribution::default(); world.agent_order.len()];
+        for user in world.agent_order.clone() {
+            world.sync_agent(&user);
+        }
         for q in world.queue_order.clone() {
             if let Some(queue) = world.queues.get_mut(&q) {
                 queue.members.sort();
@@ -553,11 +654,216 @@ impl World {
         world
     }
 
-    /// Recomputes a queue's snapshot; if it changed, records `ts` as `observed_ms` and marks it dirty.
-    pub(crate) fn refresh_queue(&mut self, queue_id: &str, ts: u64) {
-        let Some(queue) = self.queues.get(queue_id) else {
+    /// Records that `user`'s conversation moved from phase `before` to `after` (`None`: no conversation).
+    pub(crate) fn reindex_phase(
+        &mut self,
+        user: &str,
+        before: Option<Phase>,
+        after: Option<Phase>,
+    ) {
+        let Some(&pos) = self.agent_pos.get(user) else {
             return;
         };
+        if let Some(slot) = before.and_then(phase_slot) {
+            self.phase_index[slot].remove(&pos);
+        }
+        if let Some(slot) = after.and_then(phase_slot) {
+            self.phase_index[slot].insert(pos);
+        }
+    }
+
+    /// The first agent (in `agent_order`, wrapping around) at or after position `start` whose conversation is
+    /// in `phase` — exactly what a walk of `agent_order` from `start` would find, without the walk.
+    pub(crate) fn first_in_phase_from(&self, phase: Phase, start: usize) -> Option<&String> {
+        let set = &self.phase_index[phase_slot(phase)?];
+        let pos = set.range(start..).next().or_else(|| set.iter().next())?;
+        self.agent_order.get(*pos)
+    }
+
+    /// What `agent` adds to the counts of its queues now.
+    fn contribution(&self, agent: &Agent) -> Contribution {
+        let conversation = agent.conversation.as_ref().and_then(|c| {
+            let alerting = match c.phase {
+                Phase::Alerting => true,
+                Phase::Connected => false,
+                Phase::AfterCallWork | Phase::Done => return None,
+            };
+            self.queue_pos.get(&c.queue_id).map(|&q| (q, alerting))
+        });
+        Contribution {
+            on_queue: agent.presence == ON_QUEUE,
+            off_queue: agent.presence != ON_QUEUE && agent.presence != OFFLINE,
+            ready: agent.presence == ON_QUEUE && agent.routing == "IDLE" && !agent.busy(),
+            conversation,
+            free: !agent.busy(),
+        }
+    }
+
+    /// Adds (`add`) or removes one member's contribution to queue `q`.
+    fn apply(&mut self, q: usize, c: Contribution, add: bool) {
+        let Some(counts) = self.counts.get_mut(q) else {
+            return;
+        };
+        let step = |n: &mut u32, on: bool| {
+            if on {
+                *n = if add { *n + 1 } else { n.saturating_sub(1) };
+            }
+        };
+        step(&mut counts.on_queue, c.on_queue);
+        step(&mut counts.off_queue, c.off_queue);
+        step(&mut counts.ready, c.ready);
+        if let Some((cq, alerting)) = c.conversation {
+            if cq == q {
+                step(&mut counts.alerting, alerting);
+                step(&mut counts.interacting, !alerting);
+            }
+        }
+        if c.ready {
+            self.reindex_offerable(q);
+        }
+    }
+
+    /// Brings the queue counts and the agent indexes up to date with `user`'s current state. Call after every
+    /// change to an agent's presence, routing status or conversation (membership changes go through
+    /// [`World::membership_changed`]).
+    pub(crate) fn sync_agent(&mut self, user: &str) {
+        let (Some(&pos), Some(agent)) = (self.agent_pos.get(user), self.agents.get(user)) else {
+            return;
+        };
+        let new = self.contribution(agent);
+        let old = self.contributions[pos];
+        if new == old {
+            return;
+        }
+        for (set, was, is) in [
+            (&mut self.free, old.free, new.free),
+            (
+                &mut self.free_on_queue,
+                old.free && old.on_queue,
+                new.free && new.on_queue,
+            ),
+        ] {
+            if is && !was {
+                set.insert(pos);
+            } else if was && !is {
+                set.remove(&pos);
+            }
+        }
+        let (old_counts, new_counts) = (
+            Contribution { free: false, ..old },
+            Contribution { free: false, ..new },
+        );
+        if old_counts != new_counts {
+            let queues: Vec<usize> = agent
+                .queues
+                .iter()
+                .filter_map(|q| self.queue_pos.get(q).copied())
+                .collect();
+            for q in queues {
+                self.apply(q, old, false);
+                self.apply(q, new, true);
+            }
+        }
+        self.contributions[pos] = new;
+    }
+
+    /// Whether a conversation can be offered to `user` now: On Queue, IDLE, no open conversation.
+    pub(crate) fn is_ready(&self, user: &str) -> bool {
+        self.agent_pos
+            .get(user)
+            .and_then(|&pos| self.contributions.get(pos))
+            .is_some_and(|c| c.ready)
+    }
+
+    /// Brings the counts of queue `queue_id` up to date after `user` joined (or left) it. Call after changing
+    /// both `Agent::queues` and `Queue::members`.
+    pub(crate) fn membership_changed(&mut self, user: &str, queue_id: &str, joined: bool) {
+        let (Some(&pos), Some(&q)) = (self.agent_pos.get(user), self.queue_pos.get(queue_id))
+        else {
+            return;
+        };
+        let c = self.contributions[pos];
+        self.apply(q, c, joined);
+    }
+
+    /// Updates queue `q`'s membership of the offerable index from its ready count and the waiting index.
+    fn reindex_offerable(&mut self, q: usize) {
+        let ready = self.counts.get(q).is_some_and(|c| c.ready > 0);
+        if ready && self.waiting.contains(&q) {
+            self.offerable.insert(q);
+        } else {
+            self.offerable.remove(&q);
+        }
+    }
+
+    /// The first queue (in `queue_order`, wrapping around) at or after position `start` with someone waiting.
+    pub(crate) fn first_waiting_from(&self, start: usize) -> Option<&String> {
+        let pos = self
+            .waiting
+            .range(start..)
+            .next()
+            .or_else(|| self.waiting.iter().next())?;
+        self.queue_order.get(*pos)
+    }
+
+    /// The first agent of set `pick` (in `agent_order`, wrapping around) at or after position `start` — what a
+    /// walk of `agent_order` testing each agent would find, without the walk.
+    pub(crate) fn first_agent_from(&self, pick: Pick, start: usize) -> Option<&String> {
+        let set = match pick {
+            Pick::Free => &self.free,
+            Pick::FreeOnQueue => &self.free_on_queue,
+        };
+        let pos = set.range(start..).next().or_else(|| set.iter().next())?;
+        self.agent_order.get(*pos)
+    }
+
+    /// The first queue (in `queue_order`, wrapping around) at or after position `start` with someone waiting
+    /// and a ready member — what a walk of `queue_order` checking every member would find, without the walk.
+    pub(crate) fn first_offerable_from(&self, start: usize) -> Option<&String> {
+        let pos = self
+            .offerable
+            .range(start..)
+            .next()
+            .or_else(|| self.offerable.iter().next())?;
+        self.queue_order.get(*pos)
+    }
+
+    /// Recomputes a queue's snapshot; if it changed, records `ts` as `observed_ms` and marks it dirty. O(1) in
+    /// the membership (member counts are maintained incrementally); O(waiting) for the oldest waiting entry.
+    pub(crate) fn refresh_queue(&mut self, queue_id: &str, ts: u64) {
+        let Some(&pos) = self.queue_pos.get(queue_id) else {
+            return;
+        };
+        let counts = self.counts[pos];
+        let Some(queue) = self.queues.get_mut(queue_id) else {
+            return;
+        };
+        let snap = Snapshot {
+            waiting: u32::try_from(queue.waiting.len()).unwrap_or(u32::MAX),
+            oldest_waiting_since: queue.waiting.iter().map(|w| w.since_ms).min(),
+            on_queue: counts.on_queue,
+            off_queue: counts.off_queue,
+            alerting: counts.alerting,
+            interacting: counts.interacting,
+        };
+        if queue.snapshot != snap {
+            queue.snapshot = snap;
+            queue.observed_ms = ts;
+            queue.snapshot_dirty = true;
+        }
+        if queue.waiting.is_empty() {
+            self.waiting.remove(&pos);
+        } else {
+            self.waiting.insert(pos);
+        }
+        self.reindex_offerable(pos);
+    }
+
+    /// The snapshot a full walk of the queue's members computes (the definition the incremental counts must
+    /// match; used by tests).
+    #[cfg(test)]
+    pub(crate) fn walked_snapshot(&self, queue_id: &str) -> Option<Snapshot> {
+        let queue = self.queues.get(queue_id)?;
         let mut snap = Snapshot {
             waiting: u32::try_from(queue.waiting.len()).unwrap_or(u32::MAX),
             oldest_waiting_since: queue.waiting.iter().map(|w| w.since_ms).min(),
@@ -584,18 +890,29 @@ impl World {
                 }
             }
         }
-        if let Some(queue) = self.queues.get_mut(queue_id) {
-            if queue.snapshot != snap {
-                queue.snapshot = snap;
-                queue.observed_ms = ts;
-                queue.snapshot_dirty = true;
-            }
-        }
+        Some(snap)
+    }
+
+    /// Whether a full walk finds queue `queue_id` offerable (someone waiting, a ready member); used by tests.
+    #[cfg(test)]
+    pub(crate) fn walked_offerable(&self, queue_id: &str) -> bool {
+        self.queues.get(queue_id).is_some_and(|q| {
+            !q.waiting.is_empty()
+                && q.members.iter().any(|m| {
+                    self.agents
+                        .get(m)
+                        .is_some_and(|a| a.presence == ON_QUEUE && a.routing == "IDLE" && !a.busy())
+                })
+        })
     }
 
     /// Starts a new aggregate interval for every queue whose current one ended before `now`.
     pub(crate) fn roll_aggregates(&mut self, now: u64) {
         let start = now - now % AGGREGATE_INTERVAL_MS;
+        if start <= self.rolled_to {
+            return; // every queue is already in this interval
+        }
+        self.rolled_to = start;
         for q in self.queues.values_mut() {
             if q.aggregate.interval_start < start {
                 q.aggregate = Aggregate {

@@ -3,8 +3,8 @@
 //! `POST /sim/advance?ms=N`, `POST /sim/fault` (Fault JSON), `POST /sim/presence?user=&definition=`,
 //! `POST /sim/routing?user=&status=`.
 //!
-//! Owns: sockets of the REST port and turning [`api::Response`]s into hyper responses. Does not own route
-//! semantics.
+//! Owns: sockets of the REST port (plain TCP or, with `SimConfig::tls`, TLS via `tls.rs`) and turning
+//! [`api::Response`]s into hyper responses. Does not own route semantics.
 
 use std::convert::Infallible;
 use std::sync::Weak;
@@ -18,8 +18,10 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::api;
 use crate::stats::Counters;
@@ -28,10 +30,11 @@ use crate::{Fault, Inner, Sim};
 /// Largest request body accepted (a 1000-topic subscription body is ~80 KB).
 const MAX_BODY_BYTES: usize = 4 << 20;
 
-/// Accepts REST connections until the sim is dropped.
+/// Accepts REST connections until the sim is dropped; with `tls`, each one is https.
 pub(crate) async fn serve(
     listener: TcpListener,
     sim: Weak<Inner>,
+    tls: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<()>,
 ) {
     loop {
@@ -43,21 +46,37 @@ pub(crate) async fn serve(
                     continue;
                 };
                 let weak = sim.clone();
-                let mut stop = shutdown.clone();
+                let stop = shutdown.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let weak = weak.clone();
-                        async move { Ok::<_, Infallible>(handle(weak, req).await) }
-                    });
-                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
-                    tokio::select! {
-                        _ = conn => {}
-                        _ = stop.changed() => {}
+                    match tls {
+                        None => connection(stream, weak, stop).await,
+                        Some(acceptor) => {
+                            if let Some(stream) = crate::tls::accept(&acceptor, stream).await {
+                                connection(stream, weak, stop).await;
+                            }
+                        }
                     }
                 });
             }
             _ = shutdown.changed() => break,
         }
+    }
+}
+
+/// Serves one HTTP/1.1 connection (plain TCP or TLS) until it ends or the sim is dropped.
+async fn connection<S>(stream: S, sim: Weak<Inner>, mut stop: watch::Receiver<()>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let weak = sim.clone();
+        async move { Ok::<_, Infallible>(handle(weak, req).await) }
+    });
+    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+    tokio::select! {
+        _ = conn => {}
+        _ = stop.changed() => {}
     }
 }
 

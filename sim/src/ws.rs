@@ -1,7 +1,8 @@
 //! The streaming host: WebSocket handshakes at `/channels/{id}` (no auth header, like the real service) and one
 //! task per socket that writes the hub's queued frames and answers client messages.
 //!
-//! Owns: WebSocket I/O only. Choices where PROTOCOL.md says unknown:
+//! Owns: WebSocket I/O only (over plain TCP, or TLS from `tls.rs` when `SimConfig::tls` is set). Choices
+//! where PROTOCOL.md says unknown:
 //! - an unknown, expired or token-dead channel is refused at the handshake with HTTP 404 and an `ErrorBody`
 //!   JSON (a channel that dies while connected gets `{"result":"404",...}` then close, see `hub.rs`);
 //! - close codes that cannot appear in a close frame (1005, 1006, 1015) are sent as an abrupt TCP close;
@@ -11,8 +12,10 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -26,13 +29,17 @@ use crate::Inner;
 
 /// Largest client message accepted (clients only send pings and subscribe requests; 1000 topics ≈ 80 KB).
 const MAX_CLIENT_MESSAGE: usize = 1 << 20;
+/// Most queued frames written before one flush (bounds how long a burst keeps the task from its other
+/// duties: kill signal, client messages).
+const WRITE_BATCH: u64 = 256;
 /// How long the server waits for the client's close reply before dropping TCP.
 const CLOSE_LINGER: Duration = Duration::from_millis(500);
 
-/// Accepts WebSocket connections until the sim is dropped.
+/// Accepts WebSocket connections until the sim is dropped; with `tls`, each one is wss.
 pub(crate) async fn serve(
     listener: TcpListener,
     sim: Weak<Inner>,
+    tls: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<()>,
 ) {
     loop {
@@ -42,7 +49,21 @@ pub(crate) async fn serve(
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
-                tokio::spawn(connection(stream, sim.clone()));
+                // Small frames are the norm here: don't let Nagle hold them back.
+                let _ = stream.set_nodelay(true);
+                match &tls {
+                    None => {
+                        tokio::spawn(connection(stream, sim.clone()));
+                    }
+                    Some(acceptor) => {
+                        let (acceptor, sim) = (acceptor.clone(), sim.clone());
+                        tokio::spawn(async move {
+                            if let Some(stream) = crate::tls::accept(&acceptor, stream).await {
+                                connection(stream, sim).await;
+                            }
+                        });
+                    }
+                }
             }
             _ = shutdown.changed() => break,
         }
@@ -58,7 +79,10 @@ fn channel_of(path: &str) -> Option<&str> {
 
 // The error type is fixed by tungstenite's `Callback` signature; it is built once per refused handshake.
 #[allow(clippy::result_large_err)]
-async fn connection(stream: TcpStream, sim: Weak<Inner>) {
+async fn connection<S>(stream: S, sim: Weak<Inner>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     // The socket is attached to its channel inside the handshake callback, before the 101 goes out, so a
     // client that has seen its handshake complete is already the channel's socket (no race with REST/faults).
     let mut attached: Option<(String, crate::hub::Attached)> = None;
@@ -103,13 +127,15 @@ async fn connection(stream: TcpStream, sim: Weak<Inner>) {
     run(&mut ws, &sim, &channel, att, &mut silence).await;
 }
 
-async fn run(
-    ws: &mut WebSocketStream<TcpStream>,
+async fn run<S>(
+    ws: &mut WebSocketStream<S>,
     sim: &Weak<Inner>,
     channel: &str,
     attached: crate::hub::Attached,
     silence: &mut watch::Receiver<bool>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let crate::hub::Attached {
         conn,
         mut rx,
@@ -126,27 +152,46 @@ async fn run(
                 }
                 kill_armed = false;
             }
-            out = rx.recv() => match out {
-                Some(Outbound::Text(t)) => {
-                    if ws.send(Message::text(t)).await.is_err() {
+            out = rx.recv() => {
+                // Write every frame already queued (up to WRITE_BATCH) and flush once: one syscall for a burst
+                // instead of one per frame. Frame boundaries and order are unchanged.
+                let mut next = out;
+                let mut fed: u64 = 0;
+                let stop = loop {
+                    let message = match next {
+                        Some(Outbound::Text(t)) => Message::text(t),
+                        Some(Outbound::Binary(b)) => Message::binary(b),
+                        Some(Outbound::Close { code, reason }) => break Some(Some((code, reason))),
+                        Some(Outbound::Abort) | None => break Some(None),
+                    };
+                    if ws.feed(message).await.is_err() {
+                        break Some(None);
+                    }
+                    fed += 1;
+                    if fed >= WRITE_BATCH {
+                        break None;
+                    }
+                    match rx.try_recv() {
+                        Ok(o) => next = Some(o),
+                        Err(_) => break None,
+                    }
+                };
+                if fed > 0 {
+                    if ws.flush().await.is_err() {
                         break;
                     }
-                    count_frame(sim);
+                    count_frames(sim, fed);
                 }
-                Some(Outbound::Binary(b)) => {
-                    if ws.send(Message::binary(b)).await.is_err() {
+                match stop {
+                    None => {}
+                    Some(Some((code, reason))) => {
+                        if !matches!(code, 1005 | 1006 | 1015) {
+                            close(ws, code, &reason).await;
+                        }
                         break;
                     }
-                    count_frame(sim);
+                    Some(None) => break,
                 }
-                Some(Outbound::Close { code, reason }) => {
-                    if matches!(code, 1005 | 1006 | 1015) {
-                        break;
-                    }
-                    close(ws, code, &reason).await;
-                    break;
-                }
-                Some(Outbound::Abort) | None => break,
             },
             changed = silence.changed() => match changed {
                 Ok(()) => silenced = *silence.borrow(),
@@ -165,7 +210,7 @@ async fn run(
                         if ws.send(Message::text(r)).await.is_err() {
                             break;
                         }
-                        count_frame(sim);
+                        count_frames(sim, 1);
                     }
                 }
                 Some(Ok(Message::Ping(_))) => {
@@ -188,14 +233,20 @@ async fn run(
     }
 }
 
-fn count_frame(sim: &Weak<Inner>) {
+fn count_frames(sim: &Weak<Inner>, n: u64) {
     if let Some(inner) = sim.upgrade() {
-        Counters::inc(&inner.counters.frames_sent);
+        inner
+            .counters
+            .frames_sent
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
 /// Sends a close frame and waits briefly for the client's reply, then drops TCP.
-async fn close(ws: &mut WebSocketStream<TcpStream>, code: u16, reason: &str) {
+async fn close<S>(ws: &mut WebSocketStream<S>, code: u16, reason: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: reason.to_owned().into(),

@@ -1024,7 +1024,10 @@ mod tests {
         assert_eq!(c.mqtt.port, 1883);
         assert_eq!(c.mqtt.client_id, "presence-gateway-lab");
         assert_eq!(c.mqtt.topic_prefix, "presence");
-        assert_eq!(c.site.state_dir, PathBuf::from("/var/lib/presence-gateway"));
+        assert_eq!(
+            c.site.state_dir,
+            PathBuf::from("/var/lib/presence-gateway/sled")
+        );
         assert_eq!(c.zones.len(), 1);
         assert_eq!(c.zones[0].name.as_str(), "all");
         assert!(c.zones[0].implicit);

@@ -25,6 +25,7 @@
 //! - `ws`: topics and event bodies behind [`parse`].
 //! - [`rest`]: REST response parsers.
 
+pub mod conversation_rest;
 mod json;
 pub mod rest;
 mod time;

@@ -645,13 +645,15 @@ impl Participant {
     }
 }
 
-/// Seed for `eventBody` of a conversation topic, knowing whose participant to keep.
+/// Seed for a `Conversation` object (a conversation topic's `eventBody`, REST
+/// `GET /api/v2/conversations/{id}`), knowing whose participant to keep.
 #[derive(Clone, Copy)]
-struct ConvSeed {
-    user: Id,
+pub(super) struct ConvSeed {
+    pub user: Id,
 }
 
-struct ConvBody {
+/// A `Conversation` reduced to its id and the agent's participant.
+pub(super) struct ConvBody {
     id: Option<JId>,
     agent: Option<Participant>,
 }
@@ -716,11 +718,32 @@ impl<'de> Visitor<'de> for ParticipantsSeed {
     }
 }
 
+/// JSON paths named in rejections, per place a `Conversation` appears.
+pub(super) struct ConvPaths {
+    pub id: &'static str,
+    pub participant: &'static str,
+    pub session: &'static str,
+}
+
+const CONV_PATHS: ConvPaths = ConvPaths {
+    id: "eventBody.id",
+    participant: "eventBody.participants[userId]",
+    session: "eventBody.participants[].{media}[]",
+};
+
 fn conversation(frame: &[u8], user: Id) -> Result<ConversationChange, Rejected> {
-    const PARTICIPANT: &str = "eventBody.participants[userId]";
-    let b = body_seed(frame, ConvSeed { user })?;
-    let conversation = need_id(b.id, "eventBody.id")?;
-    let p = b.agent.ok_or(Rejected::MissingField(PARTICIPANT))?;
+    conversation_change(user, body_seed(frame, ConvSeed { user })?, &CONV_PATHS)
+}
+
+/// Builds the agent's [`ConversationChange`] from a `Conversation` (the one rule set for
+/// notifications and REST).
+pub(super) fn conversation_change(
+    user: Id,
+    b: ConvBody,
+    paths: &ConvPaths,
+) -> Result<ConversationChange, Rejected> {
+    let conversation = need_id(b.id, paths.id)?;
+    let p = b.agent.ok_or(Rejected::MissingField(paths.participant))?;
 
     let mut changed = 0;
     for s in [
@@ -733,13 +756,13 @@ fn conversation(frame: &[u8], user: Id) -> Result<ConversationChange, Rejected> 
     .into_iter()
     .flatten()
     {
-        changed = changed.max(s.0.ok_or(Rejected::BadTimestamp(PARTICIPANT))?);
+        changed = changed.max(s.0.ok_or(Rejected::BadTimestamp(paths.participant))?);
     }
 
     let mut chosen: Option<(Media, Session)> = None;
     for (media, sessions) in p.media() {
         if sessions.bad_stamp {
-            return Err(Rejected::BadTimestamp("eventBody.participants[].{media}[]"));
+            return Err(Rejected::BadTimestamp(paths.session));
         }
         changed = changed.max(sessions.newest.unwrap_or(0));
         if let Some(best) = sessions.best {

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::decode;
-use crate::event::{Event, Id, MemberChange};
+use crate::event::{ConversationChange, Event, Id, Interaction, Media, MemberChange};
 use crate::metrics::Metrics;
 use crate::monitor::Audit;
 use crate::state::{now_ms, Update};
@@ -51,6 +51,13 @@ const BULK_PRESENCE_IDS: usize = 50;
 
 /// Users per `GET /api/v2/users?id=…` page.
 const USERS_PER_PAGE: usize = 100;
+
+/// How far back the conversation resync looks for conversations still open (a long
+/// email or a forgotten wrap-up can be hours old).
+const CONVERSATION_LOOKBACK_MS: u64 = 24 * 3_600_000;
+
+/// Pages of one conversation details query read at most (100 conversations each).
+const MAX_CONVERSATION_PAGES: u32 = 10;
 
 /// Queues per observations query.
 const QUEUES_PER_QUERY: usize = 100;
@@ -157,6 +164,10 @@ pub struct Upstream {
     pub metrics: Arc<Metrics>,
     /// Audit trail.
     pub audit: Audit,
+    /// Agents watched (kept across reconnects).
+    pub agents: Option<Vec<Id>>,
+    /// When the current token should be replaced (kept across reconnects).
+    pub token_refresh_at: Option<Instant>,
 }
 
 struct Session {
@@ -189,6 +200,7 @@ impl Upstream {
                         }
                     ) {
                         self.rest.drop_token();
+                        self.token_refresh_at = None;
                     }
                     let wait = backoff.next(e.retry_after());
                     self.audit.record(
@@ -212,9 +224,26 @@ impl Upstream {
         shutdown: &CancellationToken,
         backoff: &mut Backoff,
     ) -> Result<(), UpstreamError> {
-        let refresh_in = self.login().await?;
+        // A token that is still good is reused across reconnects (no login storm).
+        let token_refresh_at = match self.token_refresh_at {
+            Some(at) if self.rest.has_token() && Instant::now() < at => at,
+            _ => {
+                let at = Instant::now() + self.login().await?;
+                self.token_refresh_at = Some(at);
+                at
+            }
+        };
         self.load_definitions().await?;
-        let agents = self.discover().await?;
+        // On a reconnect the agents watched before are subscribed at once, so the gap is
+        // as short as the channel setup; membership is re-read after the resync.
+        let (agents, rediscover) = match self.agents.clone() {
+            Some(a) => (a, true),
+            None => {
+                let a = self.discover().await?;
+                self.agents = Some(a.clone());
+                (a, false)
+            }
+        };
         *generation += 1;
         let live = self.open_channels(*generation, &agents, ntx).await?;
         let mut s = Session {
@@ -222,14 +251,19 @@ impl Upstream {
             live,
             known: agents.iter().copied().collect(),
             agents,
-            token_refresh_at: Instant::now() + refresh_in,
+            token_refresh_at,
         };
         // Subscribed and connected: now read the truth that may have changed while we were
         // away. Events arriving meanwhile are ordered against it by source timestamps.
-        let result = self.resync(&s.agents).await;
-        if let Err(e) = result {
+        if let Err(e) = self.resync(&s.agents).await {
             cancel_all(&s.live);
             return Err(e);
+        }
+        if rediscover {
+            if let Err(e) = self.rediscover(&mut s, generation, ntx).await {
+                cancel_all(&s.live);
+                return Err(e);
+            }
         }
         backoff.reset();
         loop {
@@ -268,6 +302,34 @@ impl Upstream {
                 }
             }
         }
+    }
+
+    /// Re-reads membership after a reconnect; agents who joined while we were away are
+    /// subscribed (a make-before-break rotation onto a channel set sized for them) and
+    /// resynced.
+    async fn rediscover(
+        &mut self,
+        s: &mut Session,
+        generation: &mut u64,
+        ntx: &mpsc::Sender<Notice>,
+    ) -> Result<(), UpstreamError> {
+        let fresh = self.discover().await?;
+        let new: Vec<Id> = fresh
+            .iter()
+            .filter(|a| !s.known.contains(a))
+            .copied()
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        for a in &new {
+            s.known.insert(*a);
+            s.agents.push(*a);
+        }
+        self.agents = Some(s.agents.clone());
+        self.rotate(s, generation, ntx, "membership changed")
+            .await?;
+        self.resync(&new).await
     }
 
     fn next_rotation(&self, s: &Session) -> Instant {
@@ -312,6 +374,7 @@ impl Upstream {
         if Instant::now() >= s.token_refresh_at {
             let refresh_in = self.login().await?;
             s.token_refresh_at = Instant::now() + refresh_in;
+            self.token_refresh_at = Some(s.token_refresh_at);
         }
         *generation += 1;
         let fresh = self.open_channels(*generation, &s.agents, ntx).await?;
@@ -523,6 +586,7 @@ impl Upstream {
             self.tx.clone(),
             ntx.clone(),
             self.metrics.clone(),
+            self.audit.clone(),
             cancel.clone(),
         ));
         let live = Live {
@@ -605,14 +669,88 @@ impl Upstream {
         self.subscribe(&channel, &topic, true).await?;
         s.known.insert(user);
         s.agents.push(user);
+        self.agents = Some(s.agents.clone());
         self.send(Update::Watch(user)).await;
         self.resync(&[user]).await
+    }
+
+    /// Reads the open conversations of `users` (analytics details query, then each
+    /// conversation's current body) and clears those who have none. The clear is stamped
+    /// with the time the query was sent: a conversation that starts after that instant
+    /// arrives as an event with a newer timestamp and wins.
+    async fn resync_conversations(&mut self, users: &[Id]) -> Result<(), UpstreamError> {
+        let sent = now_ms();
+        let mut busy: HashSet<Id> = HashSet::new();
+        let mut hits: Vec<(Id, Id)> = Vec::new();
+        for page in 1..=MAX_CONVERSATION_PAGES {
+            let body = self
+                .rest
+                .post_json(
+                    "/api/v2/analytics/conversations/details/query",
+                    conversations_query(users, sent, page),
+                )
+                .await
+                .map_err(|source| UpstreamError::Rest {
+                    what: "conversation details",
+                    source,
+                })?;
+            let res = decode::conversation_rest::conversation_details(&body)
+                .map_err(|e| parse_err("conversation details", e))?;
+            let got = res.hits.len() + res.dropped;
+            hits.extend(res.hits.iter().copied());
+            let seen = usize::try_from(page).unwrap_or(usize::MAX) * USERS_PER_PAGE;
+            if got == 0 || seen >= usize::try_from(res.total).unwrap_or(0) {
+                break;
+            }
+        }
+        for (user, conversation) in hits {
+            if !users.contains(&user) {
+                continue; // another participant of the same conversation
+            }
+            let body = match self
+                .rest
+                .get(&format!("/api/v2/conversations/{conversation}"))
+                .await
+            {
+                Ok(b) => b,
+                // Gone between the query and the read: it ended; the clear below covers it.
+                Err(RestError::Status { status: 404, .. }) => continue,
+                Err(source) => {
+                    return Err(UpstreamError::Rest {
+                        what: "conversation",
+                        source,
+                    })
+                }
+            };
+            match decode::conversation_rest::conversation(&body, user) {
+                Ok(c) => {
+                    if !c.ended {
+                        busy.insert(user);
+                    }
+                    self.send(Update::Event(Event::Conversation(c))).await;
+                }
+                Err(e) => tracing::warn!(%conversation, error = %e, "unreadable conversation"),
+            }
+        }
+        for &user in users.iter().filter(|u| !busy.contains(u)) {
+            self.send(Update::Event(Event::Conversation(ConversationChange {
+                user,
+                conversation: Id::default(),
+                media: Media::None,
+                interaction: Interaction::None,
+                wrapup: false,
+                ended: true,
+                changed: sent,
+            })))
+            .await;
+        }
+        Ok(())
     }
 
     /// Reads current presence, routing status and queue numbers over REST.
     async fn resync(&mut self, agents: &[Id]) -> Result<(), UpstreamError> {
         let presence_reqs = agents.len().div_ceil(BULK_PRESENCE_IDS);
-        let user_reqs = agents.len().div_ceil(USERS_PER_PAGE);
+        let user_reqs = 2 * agents.len().div_ceil(USERS_PER_PAGE);
         let queue_reqs = self.watch.queues.len().div_ceil(QUEUES_PER_QUERY);
         let total = (presence_reqs + user_reqs + queue_reqs) as u64;
         let m = self.metrics.clone();
@@ -686,6 +824,10 @@ impl Upstream {
             }
             progress(&m);
         }
+        for chunk in agents.chunks(USERS_PER_PAGE) {
+            self.resync_conversations(chunk).await?;
+            progress(&m);
+        }
         for chunk in self.watch.queues.clone().chunks(QUEUES_PER_QUERY) {
             let preds: Vec<String> = chunk
                 .iter()
@@ -757,6 +899,44 @@ fn chunk_by_weight(topics: &[String], max: usize) -> Vec<&[String]> {
     out
 }
 
+/// The analytics details query for the open conversations of `users`.
+fn conversations_query(users: &[Id], now_ms: u64, page: u32) -> String {
+    let from = iso8601(now_ms.saturating_sub(CONVERSATION_LOOKBACK_MS));
+    let to = iso8601(now_ms + 3_600_000);
+    let preds: Vec<String> = users
+        .iter()
+        .map(|u| format!("{{\"type\":\"dimension\",\"dimension\":\"userId\",\"operator\":\"matches\",\"value\":\"{u}\"}}"))
+        .collect();
+    format!(
+        "{{\"interval\":\"{from}/{to}\",\"order\":\"asc\",\"paging\":{{\"pageSize\":{USERS_PER_PAGE},\"pageNumber\":{page}}},\"conversationFilters\":[{{\"type\":\"and\",\"predicates\":[{{\"type\":\"dimension\",\"dimension\":\"conversationEnd\",\"operator\":\"notExists\"}}]}}],\"segmentFilters\":[{{\"type\":\"or\",\"predicates\":[{}]}}]}}",
+        preds.join(",")
+    )
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a Unix time in ms (civil-from-days, no time crate).
+fn iso8601(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
 fn join_ids(ids: &[Id], sep: &str) -> String {
     ids.iter()
         .map(ToString::to_string)
@@ -797,5 +977,12 @@ mod tests {
             assert!(c.iter().map(|t| weight(t)).sum::<usize>() <= 1000);
         }
         assert_eq!(chunk_by_weight(&[], 1000).len(), 0);
+    }
+
+    #[test]
+    fn iso8601_formats_utc_millis() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_735_551_598_512), "2024-12-30T09:39:58.512Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 }

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::decode;
 use crate::event::{Control, Event};
 use crate::metrics::Metrics;
+use crate::monitor::Audit;
 use crate::state::Update;
 
 /// A connected notification socket.
@@ -110,6 +111,7 @@ pub async fn read(
     events: mpsc::Sender<Update>,
     notices: mpsc::Sender<Notice>,
     metrics: Arc<Metrics>,
+    audit: Audit,
     cancel: CancellationToken,
 ) {
     let (mut sink, mut stream) = ws.split();
@@ -140,7 +142,7 @@ pub async fn read(
                 match msg {
                     Message::Text(text) => {
                         metrics.upstream.frames.inc();
-                        match handle(text.as_bytes(), generation, &s, &metrics, &notices) {
+                        match handle(text.as_bytes(), generation, &s, &metrics, &notices, &audit) {
                             Step::Forward(ev) => {
                                 if events.send(Update::Event(ev)).await.is_err() {
                                     break End::Downstream;
@@ -177,6 +179,7 @@ fn handle(
     s: &SocketSettings,
     metrics: &Metrics,
     notices: &mpsc::Sender<Notice>,
+    audit: &Audit,
 ) -> Step {
     match decode::parse(frame, s.max_message) {
         Ok(Event::Control(c)) => match c {
@@ -210,13 +213,27 @@ fn handle(
             let counter =
                 &metrics.upstream.rejects[reason.index() % metrics.upstream.rejects.len()];
             counter.inc();
-            if counter.get().is_power_of_two() {
-                tracing::warn!(reason = reason.as_str(), count = counter.get(), detail = %rejected, "frame rejected");
+            let n = counter.get();
+            if n.is_power_of_two() {
+                tracing::warn!(reason = reason.as_str(), count = n, detail = %rejected, "frame rejected");
+                if n >= REJECT_BURST {
+                    audit.record(
+                        "reject_burst",
+                        &format!(
+                            "{n} frames rejected as {} so far; last: {rejected}",
+                            reason.as_str()
+                        ),
+                    );
+                }
             }
             Step::Continue
         }
     }
 }
+
+/// Rejections of one reason from which the audit trail hears about them (then at every
+/// doubling): a handful is noise, 64 is a pattern an engineer should see.
+const REJECT_BURST: u64 = 64;
 
 /// Logs the 1st, 2nd, 4th, 8th… occurrence: hostile floods stay visible without flooding.
 fn log_sparsely(count: u64, what: &str) {

@@ -1,0 +1,203 @@
+//! The fault matrix against the spine: each test injects one fault the real service shows
+//! (through the simulator), checks the gateway's counters account for it, and proves the
+//! display converges to the simulator's ground truth afterwards, including the events the
+//! fault made the gateway miss. Timers are shortened through the site config.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use genesys_sim::Fault;
+use support::*;
+
+/// Short timers so faults resolve in seconds: 5 s watchdog, 2 s pings, fast backoff.
+const FAST: &str = "heartbeat_timeout_secs = 5\nping_interval_secs = 2\nbackoff_min_ms = 50\nbackoff_max_secs = 2\n";
+
+const CONVERGE: Duration = Duration::from_secs(90);
+
+/// Drives a few hundred events through the simulator while the gateway may be blind.
+fn burst(s: &Scenario, n: usize) {
+    let mut done = 0;
+    while done < n {
+        done += s.sim.step(50);
+    }
+}
+
+async fn reconnect_after(fault: Fault) -> Scenario {
+    let s = scenario(60, 4, 11, FAST).await;
+    let m = s.gw.metrics.clone();
+    let (resyncs, disconnects) = (m.upstream.resyncs.get(), m.upstream.disconnects.get());
+    s.sim.fault(fault);
+    burst(&s, 300); // lost upstream: no replay, must come back through resync
+    wait_for("a new session with a resync", CONVERGE, || {
+        m.upstream.resyncs.get() > resyncs && m.upstream.disconnects.get() > disconnects
+    })
+    .await;
+    converge(&s.sim, &s.display, CONVERGE).await;
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_drop_1006_reconnects_and_resyncs() {
+    let s = reconnect_after(Fault::DropSockets).await;
+    assert!(s.gw.metrics.upstream.connects.get() >= 2);
+    s.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_close_1001_reconnects_and_resyncs() {
+    reconnect_after(Fault::CloseSockets { code: 1001 })
+        .await
+        .gw
+        .stop()
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_expiry_now_reconnects_and_resyncs() {
+    reconnect_after(Fault::ExpireChannels).await.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_expiry_gets_a_new_token_and_channel() {
+    let s = reconnect_after(Fault::ExpireTokens).await;
+    assert!(
+        s.gw.metrics.upstream.tokens.get() >= 2,
+        "a new token was fetched"
+    );
+    s.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_revoked_gets_a_new_token_and_channel() {
+    let s = reconnect_after(Fault::RevokeTokens).await;
+    assert!(
+        s.gw.metrics.upstream.tokens.get() >= 2,
+        "a new token was fetched"
+    );
+    s.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eviction_by_another_channel_reconnects() {
+    reconnect_after(Fault::EvictOldestChannel)
+        .await
+        .gw
+        .stop()
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_socket_is_declared_dead_by_the_watchdog() {
+    let s = scenario(40, 3, 12, FAST).await;
+    let m = s.gw.metrics.clone();
+    let disconnects = m.upstream.disconnects.get();
+    let t0 = Instant::now();
+    s.sim.fault(Fault::Silence(true)); // TCP stays open, nothing arrives, pings unanswered
+    burst(&s, 200);
+    wait_for("the heartbeat watchdog", Duration::from_secs(15), || {
+        m.upstream.disconnects.get() > disconnects
+    })
+    .await;
+    let detected = t0.elapsed();
+    assert!(
+        detected >= Duration::from_secs(4) && detected <= Duration::from_secs(8),
+        "dead socket detected after {detected:?}, configured watchdog 5 s"
+    );
+    s.sim.fault(Fault::Silence(false));
+    converge(&s.sim, &s.display, CONVERGE).await;
+    s.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_closing_rotates_make_before_break_without_resync() {
+    let s = scenario(60, 4, 13, FAST).await;
+    let m = s.gw.metrics.clone();
+    let resyncs = m.upstream.resyncs.get();
+    s.sim.fault(Fault::SocketClosing);
+    // Events keep flowing through the rotation: none may be lost.
+    for _ in 0..10 {
+        s.sim.step(30);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    wait_for("rotation", CONVERGE, || m.upstream.rotations.get() >= 1).await;
+    // The old socket's grace ends (sim time): its close must not cost a resync.
+    s.sim.advance(Duration::from_secs(61));
+    burst(&s, 100);
+    converge(&s.sim, &s.display, CONVERGE).await;
+    assert_eq!(
+        m.upstream.resyncs.get(),
+        resyncs,
+        "zero gap: no resync was needed"
+    );
+    s.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_storm_is_waited_out_via_retry_after() {
+    let s = scenario(60, 4, 14, FAST).await;
+    let m = s.gw.metrics.clone();
+    s.sim.fault(Fault::RateLimitStorm { secs: 3 });
+    s.sim.fault(Fault::DropSockets);
+    burst(&s, 200);
+    let resyncs = m.upstream.resyncs.get();
+    wait_for("resync after the storm", CONVERGE, || {
+        m.upstream.resyncs.get() > resyncs
+    })
+    .await;
+    assert!(m.upstream.rest_429.get() >= 1, "429s were seen and counted");
+    converge(&s.sim, &s.display, CONVERGE).await;
+    s.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_and_reordering_never_overwrite_newer_state() {
+    let s = scenario(30, 2, 15, FAST).await;
+    let m = s.gw.metrics.clone();
+    s.sim.fault(Fault::Duplicate(200));
+    burst(&s, 200);
+    s.sim.fault(Fault::Reorder(200));
+    burst(&s, 400);
+    s.sim.advance(Duration::from_secs(6)); // releases held reordered events
+    converge(&s.sim, &s.display, CONVERGE).await;
+    assert!(m.state.duplicates.get() > 0, "duplicates counted");
+    assert!(
+        m.state.stale.get() > 0,
+        "stale (reordered) events counted and dropped"
+    );
+    s.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_frames_are_counted_and_survived() {
+    let s = scenario(30, 2, 16, FAST).await;
+    let m = s.gw.metrics.clone();
+    s.sim.fault(Fault::Malformed(5));
+    s.sim.fault(Fault::Binary(3));
+    s.sim.fault(Fault::DeepNesting { depth: 100_000 });
+    s.sim.fault(Fault::UnknownTopics(1000));
+    burst(&s, 100);
+    wait_for("rejections counted", CONVERGE, || {
+        m.rejects_total() >= 1006 && m.upstream.binary_frames.get() >= 3
+    })
+    .await;
+    converge(&s.sim, &s.display, CONVERGE).await;
+    assert!(
+        m.upstream.rejects[presence_gateway::decode::Reason::UnknownTopic.index()].get() >= 1000,
+        "unknown topics counted under their own reason"
+    );
+    // Oversize (2 MiB > the board's 1 MiB message limit): the socket refuses it and the
+    // gateway reconnects and resyncs.
+    let resyncs = m.upstream.resyncs.get();
+    s.sim.fault(Fault::Oversize {
+        count: 1,
+        bytes: 2 << 20,
+    });
+    burst(&s, 100);
+    wait_for("reconnect after an oversize frame", CONVERGE, || {
+        m.upstream.resyncs.get() > resyncs
+    })
+    .await;
+    converge(&s.sim, &s.display, CONVERGE).await;
+    s.gw.stop().await;
+}

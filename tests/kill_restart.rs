@@ -1,0 +1,103 @@
+//! kill -9 during a burst, then restart: the new process republishes the state it finds in
+//! sled before it has any upstream connection (proved by holding the simulator's REST API
+//! in a 429 storm), then converges to the ground truth, including what changed while it
+//! was dead. The gateway runs as a real child process started from a config file.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use genesys_sim::Fault;
+use presence_gateway::demo::view::Subscriber;
+use presence_gateway::topics::Topics;
+use support::*;
+
+fn spawn_gateway(config: &std::path::Path, sim: &genesys_sim::Sim) -> Child {
+    let cfg = sim.config();
+    // Cross-target runs (CI under qemu-user) name the emulator: `PG_TEST_RUNNER="qemu-aarch64 -L …"`.
+    let runner = std::env::var("PG_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(emulator) => {
+            let mut c = Command::new(emulator);
+            c.args(words).arg(env!("CARGO_BIN_EXE_presence-gateway"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_presence-gateway")),
+    };
+    cmd.args(["--log", "warn", "run", "--config"])
+        .arg(config)
+        .env(presence_gateway::config::ENV_CLIENT_ID, &cfg.client_id)
+        .env(
+            presence_gateway::config::ENV_CLIENT_SECRET,
+            &cfg.client_secret,
+        )
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn gateway")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_then_restart_republishes_from_sled_and_converges() {
+    let sim = sim(100, 5, 7).await;
+    let broker = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let site = site_id("kill");
+    let state = dir.path().join("state");
+    let toml = presence_gateway::demo::site_toml(
+        &sim.api_base(),
+        &sim.queues(),
+        (&broker.0, broker.1),
+        &state,
+    )
+    .replace("id = \"demo\"", &format!("id = \"{site}\""));
+    let config_path = dir.path().join("site.toml");
+    std::fs::write(&config_path, toml).unwrap();
+    let topics = Topics::new("presence", &site);
+    let display = Subscriber::start(broker.clone(), &topics, "all");
+
+    let mut child = spawn_gateway(&config_path, &sim);
+    converge(&sim, &display, Duration::from_secs(180)).await;
+    let first_session = display.snapshot().session.expect("a session");
+
+    // A burst, killed in the middle.
+    for _ in 0..5 {
+        sim.step(200);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    child.kill().expect("kill -9"); // SIGKILL: no shutdown code runs
+    child.wait().unwrap();
+    // The broker publishes the last will: displays show the gateway as lost.
+    wait_for("$state = lost (last will)", Duration::from_secs(10), || {
+        display.snapshot().gateway_state.as_deref() == Some("lost")
+    })
+    .await;
+    // The world moves on while the gateway is dead (these events are lost upstream).
+    sim.step(500);
+
+    // Hold the REST API in a storm: the restarted gateway cannot open a channel yet.
+    sim.fault(Fault::RateLimitStorm { secs: 6 });
+    let sockets_before = sim.stats().ws_connections;
+    let mut child = spawn_gateway(&config_path, &sim);
+    let next = first_session + 1;
+    wait_for(
+        "republish of every agent from sled",
+        Duration::from_secs(20),
+        || {
+            let f = display.snapshot();
+            f.agent_sessions.len() == 100 && f.agent_sessions.values().all(|&s| s == next)
+        },
+    )
+    .await;
+    assert_eq!(
+        sim.stats().ws_connections,
+        sockets_before,
+        "the republish must come from sled, before any upstream socket"
+    );
+
+    // Storm over: channel, resync, convergence to the truth that includes the lost events.
+    converge(&sim, &display, Duration::from_secs(180)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
