@@ -91,6 +91,8 @@ pub(crate) struct Channel {
     token: String,
     client_id: String,
     created_ms: u64,
+    /// Creation order: breaks ties between channels created in the same millisecond.
+    created_seq: u64,
     pub expires_ms: u64,
     /// Creation, socket connect, or subscription change: the "last used date" of the eviction rule.
     last_used_ms: u64,
@@ -155,6 +157,8 @@ pub(crate) struct Hub {
     silence: bool,
     stop_heartbeats: bool,
     storm_until_ms: u64,
+    /// Channels created so far (orders channels created within one millisecond).
+    channels_seq: u64,
     duplicate: u32,
     reorder: u32,
     held: Vec<Held>,
@@ -188,6 +192,7 @@ impl Hub {
             silence: false,
             stop_heartbeats: false,
             storm_until_ms: 0,
+            channels_seq: 0,
             duplicate: 0,
             reorder: 0,
             held: Vec::new(),
@@ -299,6 +304,7 @@ impl Hub {
                 self.end_channel(&victim, End::Evicted);
             }
         }
+        self.channels_seq += 1;
         let id = loop {
             let id = ids::channel_id(&mut self.rng);
             if !self.channels.contains_key(&id) {
@@ -311,6 +317,7 @@ impl Hub {
             token: token.to_owned(),
             client_id: client,
             created_ms: now,
+            created_seq: self.channels_seq,
             expires_ms: now + ms(self.cfg.channel_lifetime),
             last_used_ms: now,
             subs: Vec::new(),
@@ -333,8 +340,8 @@ impl Hub {
         };
         mine()
             .filter(|c| c.socket.is_none())
-            .min_by_key(|c| (c.created_ms, c.id.clone()))
-            .or_else(|| mine().min_by_key(|c| (c.last_used_ms, c.created_ms, c.id.clone())))
+            .min_by_key(|c| (c.created_ms, c.created_seq))
+            .or_else(|| mine().min_by_key(|c| (c.last_used_ms, c.created_ms, c.created_seq)))
             .map(|c| c.id.clone())
     }
 
