@@ -201,3 +201,39 @@ async fn hostile_frames_are_counted_and_survived() {
     converge(&s.sim, &s.display, CONVERGE).await;
     s.gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_token_gets_a_new_channel_before_the_old_token_expires() {
+    // Tokens live 20 s; the gateway refreshes at 10 % of the lifetime (2 s).
+    let cfg = genesys_sim::SimConfig {
+        agents: 40,
+        queues: 3,
+        seed: 17,
+        token_lifetime: Duration::from_secs(20),
+        ..genesys_sim::SimConfig::default()
+    };
+    let s = scenario_with(cfg, &format!("{FAST}token_refresh_fraction = 0.1\n")).await;
+    let m = s.gw.metrics.clone();
+    let resyncs = m.upstream.resyncs.get();
+    for _ in 0..20 {
+        s.sim.step(20);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for("a token refresh with a rotation", CONVERGE, || {
+        m.upstream.tokens.get() >= 2 && m.upstream.rotations.get() >= 1
+    })
+    .await;
+    burst(&s, 100);
+    converge(&s.sim, &s.display, CONVERGE).await;
+    assert_eq!(
+        m.upstream.resyncs.get(),
+        resyncs,
+        "make-before-break: no gap, no resync"
+    );
+    assert_eq!(
+        m.upstream.disconnects.get(),
+        0,
+        "the live socket never dropped"
+    );
+    s.gw.stop().await;
+}

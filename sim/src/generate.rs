@@ -485,7 +485,17 @@ mod tests {
         let mut a = World::new(3, 20, 3, 1, now);
         let mut b = World::new(3, 20, 3, 1, now);
         let mut last: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-        for _ in 0..2000 {
+        // At least 2000 events, and on until a conversation has run its whole lifecycle (the
+        // random draws differ between 32- and 64-bit targets, so the count that takes does too).
+        for i in 0..20_000 {
+            let done = a.agents.values().any(|x| {
+                x.conversation
+                    .as_ref()
+                    .is_some_and(|c| c.phase == Phase::Done)
+            });
+            if i >= 2000 && done {
+                break;
+            }
             let na = next(&mut a, now).map(|v| v.into_iter().map(|n| n.topic).collect::<Vec<_>>());
             let nb = next(&mut b, now).map(|v| v.into_iter().map(|n| n.topic).collect::<Vec<_>>());
             assert_eq!(na, nb);

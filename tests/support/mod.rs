@@ -235,7 +235,19 @@ pub struct Scenario {
 /// Starts sim + broker + gateway + display and waits for the first convergence.
 /// `genesys_extra` is TOML added to the `[genesys]` table (timers for fault tests).
 pub async fn scenario(agents: usize, queues: usize, seed: u64, genesys_extra: &str) -> Scenario {
-    let sim = sim(agents, queues, seed).await;
+    let cfg = SimConfig {
+        agents,
+        queues,
+        seed,
+        ..SimConfig::default()
+    };
+    scenario_with(cfg, genesys_extra).await
+}
+
+/// [`scenario`] with a simulator configured by the caller.
+pub async fn scenario_with(cfg: SimConfig, genesys_extra: &str) -> Scenario {
+    init_logs();
+    let sim = Sim::start(cfg).await.expect("simulator");
     let broker = broker();
     let dir = tempfile::tempdir().unwrap();
     let site = site_id("s");
