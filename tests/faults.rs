@@ -33,7 +33,7 @@ async fn reconnect_after(fault: Fault) -> Scenario {
         m.upstream.resyncs.get() > resyncs && m.upstream.disconnects.get() > disconnects
     })
     .await;
-    converge(&s.sim, &s.display, CONVERGE).await;
+    s.converge(CONVERGE).await;
     s
 }
 
@@ -105,7 +105,7 @@ async fn silent_socket_is_declared_dead_by_the_watchdog() {
         "dead socket detected after {detected:?}, configured watchdog 5 s"
     );
     s.sim.fault(Fault::Silence(false));
-    converge(&s.sim, &s.display, CONVERGE).await;
+    s.converge(CONVERGE).await;
     s.gw.stop().await;
 }
 
@@ -124,7 +124,7 @@ async fn socket_closing_rotates_make_before_break_without_resync() {
     // The old socket's grace ends (sim time): its close must not cost a resync.
     s.sim.advance(Duration::from_secs(61));
     burst(&s, 100);
-    converge(&s.sim, &s.display, CONVERGE).await;
+    s.converge(CONVERGE).await;
     assert_eq!(
         m.upstream.resyncs.get(),
         resyncs,
@@ -146,7 +146,7 @@ async fn rate_limit_storm_is_waited_out_via_retry_after() {
     })
     .await;
     assert!(m.upstream.rest_429.get() >= 1, "429s were seen and counted");
-    converge(&s.sim, &s.display, CONVERGE).await;
+    s.converge(CONVERGE).await;
     s.gw.stop().await;
 }
 
@@ -159,7 +159,7 @@ async fn duplicates_and_reordering_never_overwrite_newer_state() {
     s.sim.fault(Fault::Reorder(200));
     burst(&s, 400);
     s.sim.advance(Duration::from_secs(6)); // releases held reordered events
-    converge(&s.sim, &s.display, CONVERGE).await;
+    s.converge(CONVERGE).await;
     assert!(m.state.duplicates.get() > 0, "duplicates counted");
     assert!(
         m.state.stale.get() > 0,
@@ -181,7 +181,7 @@ async fn hostile_frames_are_counted_and_survived() {
         m.rejects_total() >= 1006 && m.upstream.binary_frames.get() >= 3
     })
     .await;
-    converge(&s.sim, &s.display, CONVERGE).await;
+    s.converge(CONVERGE).await;
     assert!(
         m.upstream.rejects[presence_gateway::decode::Reason::UnknownTopic.index()].get() >= 1000,
         "unknown topics counted under their own reason"
@@ -198,7 +198,7 @@ async fn hostile_frames_are_counted_and_survived() {
         m.upstream.resyncs.get() > resyncs
     })
     .await;
-    converge(&s.sim, &s.display, CONVERGE).await;
+    s.converge(CONVERGE).await;
     s.gw.stop().await;
 }
 
@@ -224,7 +224,7 @@ async fn new_token_gets_a_new_channel_before_the_old_token_expires() {
     })
     .await;
     burst(&s, 100);
-    converge(&s.sim, &s.display, CONVERGE).await;
+    s.converge(CONVERGE).await;
     assert_eq!(
         m.upstream.resyncs.get(),
         resyncs,

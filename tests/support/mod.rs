@@ -189,8 +189,25 @@ pub fn diff(floor: &Floor, truth: &Truth) -> Vec<String> {
     out
 }
 
+impl Scenario {
+    /// [`converge`], and on failure also shows what the gateway's own table holds for the
+    /// first differing agent (tells a gateway fault from a broker/display one).
+    pub async fn converge(&self, timeout: Duration) -> Duration {
+        converge_with(&self.sim, &self.display, timeout, Some(&self.gw)).await
+    }
+}
+
 /// Waits until the display equals the truth, or panics after `timeout` with the differences.
 pub async fn converge(sim: &Sim, display: &Subscriber, timeout: Duration) -> Duration {
+    converge_with(sim, display, timeout, None).await
+}
+
+async fn converge_with(
+    sim: &Sim,
+    display: &Subscriber,
+    timeout: Duration,
+    gw: Option<&presence_gateway::app::Running>,
+) -> Duration {
     let start = Instant::now();
     loop {
         let d = diff(&display.snapshot(), &sim.truth());
@@ -198,8 +215,14 @@ pub async fn converge(sim: &Sim, display: &Subscriber, timeout: Duration) -> Dur
             return start.elapsed();
         }
         if start.elapsed() > timeout {
+            let gateway_view = gw.and_then(|gw| {
+                let id = d[0].split_whitespace().nth(1)?.trim_end_matches(':');
+                let key =
+                    presence_gateway::state::Key::Agent(presence_gateway::event::Id::parse(id)?);
+                Some(format!("{:?}", gw.shared.lock().get(&key)))
+            });
             panic!(
-                "display did not converge to the truth within {timeout:?}: {} differences, first: {:#?}",
+                "display did not converge to the truth within {timeout:?}: {} differences, first: {:#?}\ngateway table for the first: {gateway_view:?}",
                 d.len(),
                 &d[..d.len().min(8)]
             );
