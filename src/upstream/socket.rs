@@ -117,14 +117,22 @@ pub async fn read(
     let (mut sink, mut stream) = ws.split();
     let mut ping = tokio::time::interval_at(Instant::now() + s.ping_interval, s.ping_interval);
     let mut last_frame = Instant::now();
+    // Set when the supervisor retires this socket: keep reading what is already on the way
+    // (events sent before the replacement channel was subscribed exist only here), then close.
+    let mut draining: Option<Instant> = None;
     metrics.upstream.connected.set(1);
     let why = loop {
+        let drain_end = draining.map(|since| (last_frame + DRAIN_IDLE).min(since + DRAIN_MAX));
         tokio::select! {
-            _ = cancel.cancelled() => {
+            _ = cancel.cancelled(), if draining.is_none() => {
+                draining = Some(Instant::now());
+                last_frame = Instant::now();
+            }
+            _ = sleep_until_opt(drain_end) => {
                 let _ = sink.send(Message::Close(None)).await;
                 return;
             }
-            _ = tokio::time::sleep_until(last_frame + s.heartbeat_timeout) => {
+            _ = tokio::time::sleep_until(last_frame + s.heartbeat_timeout), if draining.is_none() => {
                 break End::Silent(s.heartbeat_timeout);
             }
             _ = ping.tick() => {
@@ -162,9 +170,26 @@ pub async fn read(
             }
         }
     };
+    if draining.is_some() {
+        return; // retired: its end is expected, nobody waits for it
+    }
     metrics.upstream.connected.set(0);
     metrics.upstream.disconnects.inc();
     let _ = notices.send(Notice::Ended { generation, why }).await;
+}
+
+/// A retired socket is read until it has been quiet this long…
+const DRAIN_IDLE: Duration = Duration::from_millis(500);
+
+/// …or for this long at most, then closed.
+const DRAIN_MAX: Duration = Duration::from_secs(5);
+
+/// Sleeps until `at`, or forever when unset.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 enum Step {
