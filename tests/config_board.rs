@@ -110,20 +110,24 @@ fn absurd_capacities_are_refused_with_the_arithmetic() {
 
 #[test]
 fn overflowing_capacities_saturate_instead_of_wrapping() {
+    // The largest agent count this target's `usize` and TOML's i64 can both hold.
+    let huge = u64::try_from(usize::MAX)
+        .unwrap_or(u64::MAX)
+        .min(i64::MAX as u64);
     let text = EMBEDDED[0]
         .1
-        .replace("max_agents = 10000", &format!("max_agents = {}", i64::MAX));
+        .replace("max_agents = 10000", &format!("max_agents = {huge}"));
     let err = Board::from_toml_str(&text, BoardOrigin::Embedded("huge")).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ConfigError::OverBudget {
-                needed: u64::MAX,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let ConfigError::OverBudget { needed, budget, .. } = err else {
+        panic!("{err}");
+    };
+    if usize::BITS == 64 {
+        // i64::MAX × 160 B overflows u64: the sum saturates instead of wrapping to a small number.
+        assert_eq!(needed, u64::MAX);
+    } else {
+        // 32-bit targets: u32::MAX agents fit the arithmetic without overflow, far over budget.
+        assert!(needed > 600 * (1 << 30) && needed > budget, "{needed}");
+    }
 }
 
 #[test]
