@@ -2,19 +2,12 @@
 //! problem (a bad field, a board whose capacities exceed its memory budget, with the
 //! arithmetic) before any socket opens; a good config checks out with exit 0.
 
-use std::process::{Command, Output};
+mod support;
+
+use std::process::Output;
 
 fn gateway(args: &[&str], dir: &std::path::Path) -> Output {
-    let runner = std::env::var("PG_TEST_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    let mut cmd = match words.next() {
-        Some(emulator) => {
-            let mut c = Command::new(emulator);
-            c.args(words).arg(env!("CARGO_BIN_EXE_presence-gateway"));
-            c
-        }
-        None => Command::new(env!("CARGO_BIN_EXE_presence-gateway")),
-    };
+    let mut cmd = support::gateway_command();
     cmd.args(args)
         .current_dir(dir)
         .env("GENESYS_CLIENT_ID", "id")

@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use genesys_sim::Fault;
@@ -15,17 +15,7 @@ use support::*;
 
 fn spawn_gateway(config: &std::path::Path, sim: &genesys_sim::Sim) -> Child {
     let cfg = sim.config();
-    // Cross-target runs (CI under qemu-user) name the emulator: `PG_TEST_RUNNER="qemu-aarch64 -L …"`.
-    let runner = std::env::var("PG_TEST_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    let mut cmd = match words.next() {
-        Some(emulator) => {
-            let mut c = Command::new(emulator);
-            c.args(words).arg(env!("CARGO_BIN_EXE_presence-gateway"));
-            c
-        }
-        None => Command::new(env!("CARGO_BIN_EXE_presence-gateway")),
-    };
+    let mut cmd = gateway_command();
     cmd.args(["--log", "warn", "run", "--config"])
         .arg(config)
         .env(presence_gateway::config::ENV_CLIENT_ID, &cfg.client_id)

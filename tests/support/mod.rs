@@ -299,3 +299,18 @@ pub async fn scenario_with(cfg: SimConfig, genesys_extra: &str) -> Scenario {
         dir,
     }
 }
+
+/// The gateway binary as a command; cross-target runs (CI under qemu-user) name the emulator
+/// in `PG_TEST_RUNNER="qemu-aarch64 -L …"`, since the test host cannot exec an ARM binary itself.
+pub fn gateway_command() -> std::process::Command {
+    let runner = std::env::var("PG_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(emulator) => {
+            let mut c = std::process::Command::new(emulator);
+            c.args(words).arg(env!("CARGO_BIN_EXE_presence-gateway"));
+            c
+        }
+        None => std::process::Command::new(env!("CARGO_BIN_EXE_presence-gateway")),
+    }
+}
