@@ -5,27 +5,32 @@
 
 mod support;
 
-use std::process::{Child, Stdio};
+use std::ffi::OsStr;
+use std::path::Path;
 use std::time::Duration;
 
 use genesys_sim::Fault;
+use presence_gateway::config::{ENV_CLIENT_ID, ENV_CLIENT_SECRET};
 use presence_gateway::demo::view::Subscriber;
 use presence_gateway::topics::Topics;
 use support::*;
 
-fn spawn_gateway(config: &std::path::Path, sim: &genesys_sim::Sim) -> Child {
+/// The storm that holds the restarted gateway off the REST API (429, Retry-After = this): far
+/// longer than a start-up from sled takes, even on a loaded CI machine (about 0.1 s seen here).
+const STORM: Duration = Duration::from_secs(15);
+
+fn spawn_gateway(config: &Path, log: &Path, sim: &genesys_sim::Sim) -> GatewayProcess {
     let cfg = sim.config();
-    let mut cmd = gateway_command();
-    cmd.args(["--log", "warn", "run", "--config"])
-        .arg(config)
-        .env(presence_gateway::config::ENV_CLIENT_ID, &cfg.client_id)
-        .env(
-            presence_gateway::config::ENV_CLIENT_SECRET,
-            &cfg.client_secret,
-        )
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("spawn gateway")
+    let args = [
+        OsStr::new("run"),
+        OsStr::new("--config"),
+        config.as_os_str(),
+    ];
+    let envs = [
+        (ENV_CLIENT_ID, cfg.client_id.as_str()),
+        (ENV_CLIENT_SECRET, cfg.client_secret.as_str()),
+    ];
+    GatewayProcess::spawn(&args, &envs, log)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,7 +52,8 @@ async fn kill_dash_nine_then_restart_republishes_from_sled_and_converges() {
     let topics = Topics::new("presence", &site);
     let display = Subscriber::start(broker.clone(), &topics, "all");
 
-    let mut child = spawn_gateway(&config_path, &sim);
+    let log = dir.path().join("gateway.log");
+    let mut child = spawn_gateway(&config_path, &log, &sim);
     converge(&sim, &display, Duration::from_secs(180)).await;
     let first_session = display.snapshot().session.expect("a session");
 
@@ -56,9 +62,8 @@ async fn kill_dash_nine_then_restart_republishes_from_sled_and_converges() {
         sim.step(200);
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    child.kill().expect("kill -9"); // SIGKILL: no shutdown code runs
-    child.wait().unwrap();
-    // The broker publishes the last will: displays show the gateway as lost.
+    child.kill(); // SIGKILL: no shutdown code runs
+                  // The broker publishes the last will: displays show the gateway as lost.
     wait_for("$state = lost (last will)", Duration::from_secs(10), || {
         display.snapshot().gateway_state.as_deref() == Some("lost")
     })
@@ -67,9 +72,11 @@ async fn kill_dash_nine_then_restart_republishes_from_sled_and_converges() {
     sim.step(500);
 
     // Hold the REST API in a storm: the restarted gateway cannot open a channel yet.
-    sim.fault(Fault::RateLimitStorm { secs: 6 });
+    sim.fault(Fault::RateLimitStorm {
+        secs: STORM.as_secs(),
+    });
     let sockets_before = sim.stats().ws_connections;
-    let mut child = spawn_gateway(&config_path, &sim);
+    let _child = spawn_gateway(&config_path, &log, &sim);
     let next = first_session + 1;
     wait_for(
         "republish of every agent from sled",
@@ -88,6 +95,4 @@ async fn kill_dash_nine_then_restart_republishes_from_sled_and_converges() {
 
     // Storm over: channel, resync, convergence to the truth that includes the lost events.
     converge(&sim, &display, Duration::from_secs(180)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
 }

@@ -314,3 +314,67 @@ pub fn gateway_command() -> std::process::Command {
         None => std::process::Command::new(env!("CARGO_BIN_EXE_presence-gateway")),
     }
 }
+
+/// A gateway binary running as a child process. Dropping it kills the process (SIGKILL) and
+/// reaps it, so a failing test never leaves a gateway behind that holds the test runner's
+/// output pipe open (CI would wait on it forever). Its log goes to a file; when the test is
+/// panicking, the last lines are printed so the failure shows the gateway's own account.
+pub struct GatewayProcess {
+    child: Option<std::process::Child>,
+    log: std::path::PathBuf,
+}
+
+impl GatewayProcess {
+    /// Starts `gateway_command()` with `args` and `envs`, logging at `info` to `log`.
+    pub fn spawn(args: &[&std::ffi::OsStr], envs: &[(&str, &str)], log: &Path) -> Self {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("gateway log file");
+        let mut cmd = gateway_command();
+        cmd.args(["--log", "info"])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(file.try_clone().expect("log fd"))
+            .stderr(file);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn gateway");
+        Self {
+            child: Some(child),
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// SIGKILL and reap: no shutdown code runs in the gateway.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The last `n` lines of the gateway's log.
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let running = self.child.is_some();
+        self.kill();
+        if running && std::thread::panicking() {
+            eprintln!(
+                "---- gateway log ({}), last lines:\n{}",
+                self.log.display(),
+                self.log_tail(60)
+            );
+        }
+    }
+}
