@@ -130,6 +130,13 @@ pub async fn start(config: Config) -> Result<Running, AppError> {
         Some(store.records.clone()),
         metrics.clone(),
     );
+    match store.db.open_tree("heatmap") {
+        Ok(tree) => table.set_heat_tree(tree),
+        Err(e) => {
+            tracing::warn!(error = %e, "heatmap tree unavailable: heatmaps kept in memory only")
+        }
+    }
+    table.set_stale_ttl(config.board.stale_ttl);
     let loaded = table.load();
     tracing::info!(session = store.session, loaded, "state loaded from sled");
     let shared = Shared::new(table);

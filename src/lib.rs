@@ -18,10 +18,14 @@
 //! - [`config`]: site config + board profile, two-stage validation, secrets, CLI.
 //! - [`event`]: the vocabulary between stages; [`limits`]: compile-time capacities.
 //! - [`zones`], [`topics`]: which display sees what, and under which MQTT topic.
+//! - [`heatmap`]: per-zone state transitions per minute over the last 24 h (fixed rings).
 //! - [`metrics`], [`monitor`]: counters, health/metrics/audit documents.
+//! - [`command`]: republish commands over MQTT and their answers (executed by `publish`).
 //! - [`watchdog`]: systemd readiness and watchdog pings while the pipeline is alive.
 //! - [`backoff`], [`pacer`], [`tls`], [`signal`]: small shared mechanisms.
 //! - `demo` (feature `demo`, not in the firmware): simulator + embedded broker + live view.
+//! - `display` (feature `demo`, not in the firmware): the display tools, `decode` (frames to
+//!   JSON lines) and the `display` terminal wallboard (ratatui).
 //!
 //! The frame format displays decode lives in the `presence-wire` crate (`no_std`).
 #![forbid(unsafe_code)]
@@ -29,11 +33,15 @@
 
 pub mod app;
 pub mod backoff;
+pub mod command;
 pub mod config;
 pub mod decode;
 #[cfg(feature = "demo")]
 pub mod demo;
+#[cfg(feature = "demo")]
+pub mod display;
 pub mod event;
+pub mod heatmap;
 pub mod limits;
 pub mod metrics;
 pub mod monitor;

@@ -1,6 +1,8 @@
 //! The `presence-gateway` binary: parse the command line, set up logging, build the runtime,
-//! hand over to `app` (or `demo`), map errors to exit codes (64 = bad config). Nothing else.
+//! hand over to `app` (or `demo`, or the display tools), map errors to exit codes (64 = bad
+//! config). Nothing else.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,12 +15,8 @@ fn main() -> ExitCode {
         Command::Demo { .. } => format!("{},rumqttd=off", cli.log),
         _ => cli.log.clone(),
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let log_file = wallboard_log(&cli.command);
+    init_logs(&filter, log_file.as_deref());
     match cli.command {
         Command::CheckConfig { config } => match config::cli::check_config(&config, &ProcessEnv) {
             Ok(text) => {
@@ -64,8 +62,55 @@ fn main() -> ExitCode {
             agents,
             queues,
             rate,
-        } => demo(agents, queues, rate),
+        } => demo(agents, queues, rate, log_file.as_deref()),
+        #[cfg(feature = "demo")]
+        Command::Decode(args) => decode(&args),
+        #[cfg(feature = "demo")]
+        Command::Display(args) => display(&args, log_file.as_deref()),
     }
+}
+
+/// Logs go to stderr, or to `file` while a wallboard owns the terminal (log lines written
+/// over the alternate screen would stay there until the next full redraw).
+fn init_logs(filter: &str, file: Option<&Path>) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let file = file.and_then(|p| std::fs::File::create(p).ok());
+    match file {
+        Some(f) => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(f))
+            .init(),
+        None => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
+}
+
+/// The log file of a command that shows the wallboard on a terminal, if this one does.
+#[cfg(feature = "demo")]
+fn wallboard_log(command: &Command) -> Option<PathBuf> {
+    use std::io::IsTerminal as _;
+    let name = match command {
+        Command::Demo { .. } => "demo",
+        Command::Display(_) => "display",
+        _ => return None,
+    };
+    std::io::stdout()
+        .is_terminal()
+        .then(|| std::env::temp_dir().join(format!("presence-gateway-{name}.log")))
+}
+
+#[cfg(not(feature = "demo"))]
+fn wallboard_log(_: &Command) -> Option<PathBuf> {
+    None
+}
+
+#[cfg(feature = "demo")]
+fn footer(log: Option<&Path>) -> String {
+    log.map_or(String::new(), |p| format!("log: {}", p.display()))
 }
 
 fn exit_usage() -> ExitCode {
@@ -80,7 +125,8 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 #[cfg(feature = "demo")]
-fn demo(agents: u32, queues: u32, rate: u32) -> ExitCode {
+fn demo(agents: u32, queues: u32, rate: u32, log: Option<&Path>) -> ExitCode {
+    use presence_gateway::demo::View;
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -88,12 +134,24 @@ fn demo(agents: u32, queues: u32, rate: u32) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(presence_gateway::demo::run(
+    // `log` is set exactly when stdout is a terminal: then the wallboard, else plain text.
+    let view = match log {
+        Some(_) => View::Wallboard {
+            footer: footer(log),
+        },
+        None => View::Text,
+    };
+    let result = rt.block_on(presence_gateway::demo::run(
         agents,
         queues,
         rate,
+        view,
         presence_gateway::signal::shutdown(),
-    )) {
+    ));
+    if let Some(p) = log {
+        println!("presence-gateway demo stopped; its log is {}", p.display());
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("presence-gateway demo: {e}");
@@ -103,9 +161,82 @@ fn demo(agents: u32, queues: u32, rate: u32) -> ExitCode {
 }
 
 #[cfg(not(feature = "demo"))]
-fn demo(_: u32, _: u32, _: u32) -> ExitCode {
+fn demo(_: u32, _: u32, _: u32, _: Option<&Path>) -> ExitCode {
     eprintln!(
         "presence-gateway: this firmware build has no demo (built without the `demo` feature)"
     );
     exit_usage()
+}
+
+/// `decode`: one frame from a file or stdin, or a live subscription. Exit 1 when the frame
+/// does not decode, when the input cannot be read, or when `--count` was not reached in time.
+#[cfg(feature = "demo")]
+fn decode(args: &config::cli::DecodeArgs) -> ExitCode {
+    use presence_gateway::display::decode::{self, LiveEnd, LiveOptions};
+    let Some(broker) = &args.broker else {
+        let stdout = std::io::stdout();
+        return match decode::file(args.file.as_deref(), args.hex, &mut stdout.lock()) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("presence-gateway decode: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("presence-gateway: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = LiveOptions {
+        broker: broker.pair(),
+        prefix: args.prefix.clone(),
+        site: args.site.clone(),
+        zone: args.zone.clone(),
+        count: args.count,
+        timeout: args.timeout.map(std::time::Duration::from_secs),
+    };
+    let mut out = std::io::stdout();
+    let (end, written) = rt.block_on(decode::live(
+        &opts,
+        &mut out,
+        presence_gateway::signal::shutdown(),
+    ));
+    match (end, args.count) {
+        (LiveEnd::Timeout, Some(n)) => {
+            eprintln!("presence-gateway decode: timed out after {written} of {n} messages");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// `display`: the wallboard until a quit key or a signal.
+#[cfg(feature = "demo")]
+fn display(args: &config::cli::DisplayArgs, log: Option<&Path>) -> ExitCode {
+    use presence_gateway::display::{self, DisplayOptions};
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("presence-gateway: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = DisplayOptions {
+        broker: args.broker.pair(),
+        prefix: args.prefix.clone(),
+        site: args.site.clone(),
+        zone: args.zone.clone(),
+        footer: footer(log),
+    };
+    match display::run(rt.handle(), &opts) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("presence-gateway display: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -113,6 +113,10 @@ pub struct PublishMetrics {
     pub acked: Counter,
     /// Gauge: 1 while connected to the broker.
     pub connected: Counter,
+    /// Commands received on the command topic.
+    pub commands: Counter,
+    /// Commands refused (invalid, unknown zone or key, queue full).
+    pub commands_refused: Counter,
 }
 
 /// All counters of one gateway process.
@@ -124,49 +128,144 @@ pub struct Metrics {
     pub state: StateMetrics,
     /// Publish.
     pub publish: PublishMetrics,
-    /// Publish latency samples (µs, event received → handed to MQTT), a fixed ring.
-    pub latency: Mutex<LatencyRing>,
+    /// Publish latency (µs, update applied to the table → frame handed to MQTT): a fixed,
+    /// log-bucketed histogram of the samples since the last metrics document.
+    pub latency: Mutex<LatencyHistogram>,
 }
 
-/// The number of latency samples kept: enough for a stable p99 over a metrics interval.
-pub const LATENCY_SAMPLES: usize = 1024;
+/// Sub-buckets per power of two in [`LatencyHistogram`], as a power of two: 2^5 = 32, so a
+/// reported percentile is at most 1/32 (3.1 %) above the true sample.
+pub const LATENCY_SUB_BITS: u32 = 5;
+const SUB: usize = 1 << LATENCY_SUB_BITS;
+/// Buckets of [`LatencyHistogram`]: values below 32 µs exactly, then 32 per power of two up
+/// to `u32::MAX` µs (71 minutes). Fixed: recording never allocates or grows.
+pub const LATENCY_BUCKETS: usize = (32 - LATENCY_SUB_BITS as usize + 1) * SUB;
 
-/// A fixed ring of latency samples in microseconds.
-#[derive(Debug)]
-pub struct LatencyRing {
-    samples: Box<[u32; LATENCY_SAMPLES]>,
-    next: usize,
-    len: usize,
+/// A fixed-memory latency histogram in microseconds, bucketed like HdrHistogram (log-linear:
+/// exact below 32 µs, then 32 linear sub-buckets per power of two, ≤ 3.1 % relative error).
+/// 896 `u64` counters (7 KiB), allocated once.
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram {
+    counts: Box<[u64; LATENCY_BUCKETS]>,
+    total: u64,
+    max: u32,
 }
 
-impl Default for LatencyRing {
+impl Default for LatencyHistogram {
     fn default() -> Self {
-        LatencyRing {
-            samples: Box::new([0; LATENCY_SAMPLES]),
-            next: 0,
-            len: 0,
+        LatencyHistogram {
+            counts: Box::new([0; LATENCY_BUCKETS]),
+            total: 0,
+            max: 0,
         }
     }
 }
 
-impl LatencyRing {
-    /// Records one sample, overwriting the oldest.
-    pub fn push(&mut self, micros: u32) {
-        self.samples[self.next] = micros;
-        self.next = (self.next + 1) % LATENCY_SAMPLES;
-        self.len = (self.len + 1).min(LATENCY_SAMPLES);
-    }
-    /// (p50, p99) of the samples held, in µs; (0, 0) when empty.
-    pub fn percentiles(&self) -> (u32, u32) {
-        if self.len == 0 {
-            return (0, 0);
+/// Percentiles of a [`LatencyHistogram`], in µs (each the upper edge of its bucket).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LatencyStats {
+    /// Median.
+    pub p50: u32,
+    /// 99th percentile.
+    pub p99: u32,
+    /// 99.9th percentile.
+    pub p999: u32,
+    /// Largest sample (exact).
+    pub max: u32,
+    /// Number of samples.
+    pub samples: u64,
+}
+
+impl LatencyHistogram {
+    /// Bucket index of a value in µs.
+    pub fn bucket(micros: u32) -> usize {
+        let v = micros as usize;
+        if v < SUB {
+            return v;
         }
-        let mut v = [0u32; LATENCY_SAMPLES];
-        v[..self.len].copy_from_slice(&self.samples[..self.len]);
-        let v = &mut v[..self.len];
-        v.sort_unstable();
-        let at = |q: usize| v[((self.len - 1) * q) / 100];
-        (at(50), at(99))
+        let e = 31 - micros.leading_zeros(); // ≥ LATENCY_SUB_BITS
+        let shift = e - LATENCY_SUB_BITS;
+        let mantissa = (v >> shift) & (SUB - 1);
+        (e - LATENCY_SUB_BITS + 1) as usize * SUB + mantissa
+    }
+
+    /// Largest value (µs) that falls into bucket `index`.
+    pub fn bucket_high(index: usize) -> u32 {
+        if index < SUB {
+            return index as u32;
+        }
+        let shift = (index / SUB - 1) as u32;
+        let low = ((SUB + index % SUB) as u64) << shift;
+        u32::try_from(low + (1u64 << shift) - 1).unwrap_or(u32::MAX)
+    }
+
+    /// Records one sample.
+    pub fn push(&mut self, micros: u32) {
+        let i = Self::bucket(micros);
+        self.counts[i] = self.counts[i].saturating_add(1);
+        self.total = self.total.saturating_add(1);
+        self.max = self.max.max(micros);
+    }
+
+    /// Number of samples held.
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+
+    /// True when no sample is held.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The smallest bucket edge at or below which a share `q` (0..=1) of the samples lie.
+    pub fn quantile(&self, q: f64) -> u32 {
+        if self.total == 0 {
+            return 0;
+        }
+        // The rank of the sample wanted, 1-based, rounded up (p99 of 100 samples = the 99th).
+        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
+        let mut seen = 0u64;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Self::bucket_high(i).min(self.max);
+            }
+        }
+        self.max
+    }
+
+    /// p50, p99, p999, max and count of the samples held.
+    pub fn stats(&self) -> LatencyStats {
+        LatencyStats {
+            p50: self.quantile(0.50),
+            p99: self.quantile(0.99),
+            p999: self.quantile(0.999),
+            max: self.max,
+            samples: self.total,
+        }
+    }
+
+    /// Forgets every sample (the memory stays).
+    pub fn clear(&mut self) {
+        self.counts.fill(0);
+        self.total = 0;
+        self.max = 0;
+    }
+
+    /// [`LatencyHistogram::stats`], then [`LatencyHistogram::clear`]: one metrics interval.
+    pub fn take_stats(&mut self) -> LatencyStats {
+        let s = self.stats();
+        self.clear();
+        s
+    }
+
+    /// Non-empty buckets as (upper edge µs, count), smallest first.
+    pub fn buckets(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(i, &c)| (Self::bucket_high(i), c))
     }
 }
 
@@ -209,10 +308,16 @@ pub struct Snapshot {
     pub rest_429: u64,
     /// Frames published.
     pub published: u64,
-    /// Publish latency p50, µs.
+    /// Publish latency p50, µs, over the samples since the previous metrics document.
     pub latency_p50_us: u32,
-    /// Publish latency p99, µs.
+    /// Publish latency p99, µs, same window.
     pub latency_p99_us: u32,
+    /// Publish latency p99.9, µs, same window.
+    pub latency_p999_us: u32,
+    /// Largest publish latency, µs, same window.
+    pub latency_max_us: u32,
+    /// Latency samples in the window (frames published from live changes).
+    pub latency_samples: u64,
     /// Resident set size, KiB.
     pub rss_kib: u64,
     /// Peak resident set size, KiB.
@@ -251,14 +356,39 @@ mod tests {
 
     #[test]
     fn percentiles_of_a_known_set() {
-        let mut r = LatencyRing::default();
+        let mut h = LatencyHistogram::default();
         for i in 1..=100 {
-            r.push(i);
+            h.push(i);
         }
-        assert_eq!(r.percentiles(), (50, 99));
+        // Exact below 32 µs; 64..128 has buckets 2 µs wide (upper edges reported).
+        let s = h.stats();
+        assert_eq!(
+            (s.p50, s.p99, s.p999, s.max, s.samples),
+            (50, 99, 100, 100, 100)
+        );
+        h.clear();
         for _ in 0..2000 {
-            r.push(7);
+            h.push(7);
         }
-        assert_eq!(r.percentiles(), (7, 7));
+        assert_eq!(h.take_stats().p999, 7);
+        assert!(h.is_empty());
+        assert_eq!(h.stats(), LatencyStats::default());
+    }
+
+    #[test]
+    fn buckets_cover_u32_with_bounded_error() {
+        let mut last = 0;
+        for v in (0..64u32).chain([100, 1_000, 65_535, 1 << 20, u32::MAX - 1, u32::MAX]) {
+            let i = LatencyHistogram::bucket(v);
+            assert!(i < LATENCY_BUCKETS && i >= last, "{v} -> {i}");
+            last = i;
+            let high = LatencyHistogram::bucket_high(i);
+            assert!(high >= v, "{v}: bucket edge {high}");
+            assert!(
+                u64::from(high - v) * 32 <= u64::from(v),
+                "{v}: edge {high} too far"
+            );
+        }
+        assert_eq!(LatencyHistogram::bucket(u32::MAX), LATENCY_BUCKETS - 1);
     }
 }

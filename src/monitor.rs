@@ -106,10 +106,16 @@ pub fn to_json<T: Serialize>(doc: &T) -> Option<Vec<u8>> {
     Some(buf[..n].to_vec())
 }
 
-/// Builds the metrics snapshot.
+/// Builds the metrics snapshot. Takes the latency window: its percentiles cover the samples
+/// since the previous snapshot (one metrics interval), and the next window starts empty.
 pub fn snapshot(m: &Metrics, session: u32, uptime_s: u64, sled_bytes: u64) -> Snapshot {
     let (rss, hwm) = rss_kib();
-    let (p50, p99) = m.latency.lock().map(|l| l.percentiles()).unwrap_or((0, 0));
+    // The latency window is the time since the previous document: taking it starts the next.
+    let latency = m
+        .latency
+        .lock()
+        .map(|mut l| l.take_stats())
+        .unwrap_or_default();
     Snapshot {
         session,
         uptime_s,
@@ -129,8 +135,11 @@ pub fn snapshot(m: &Metrics, session: u32, uptime_s: u64, sled_bytes: u64) -> Sn
         rest_requests: m.upstream.rest_requests.get(),
         rest_429: m.upstream.rest_429.get(),
         published: m.publish.frames.get(),
-        latency_p50_us: p50,
-        latency_p99_us: p99,
+        latency_p50_us: latency.p50,
+        latency_p99_us: latency.p99,
+        latency_p999_us: latency.p999,
+        latency_max_us: latency.max,
+        latency_samples: latency.samples,
         rss_kib: rss,
         hwm_kib: hwm,
         sled_bytes,
@@ -149,6 +158,26 @@ mod tests {
         let json = to_json(&snapshot(&m, 3, 10, 0)).unwrap();
         let text = String::from_utf8(json).unwrap();
         assert!(text.starts_with("{\"session\":3,\"uptime_s\":10,\"frames\":5,"));
+    }
+
+    #[test]
+    fn latency_percentiles_cover_one_metrics_interval() {
+        let m = Metrics::default();
+        {
+            let mut l = m.latency.lock().unwrap();
+            for us in 1..=1000 {
+                l.push(us);
+            }
+        }
+        let first = snapshot(&m, 1, 1, 0);
+        assert_eq!(first.latency_samples, 1000);
+        assert_eq!(first.latency_max_us, 1000);
+        assert!(first.latency_p50_us >= 500 && first.latency_p50_us <= 515);
+        assert!(first.latency_p999_us >= 999 && first.latency_p999_us <= 1000);
+        let text = String::from_utf8(to_json(&first).unwrap()).unwrap();
+        assert!(text.contains("\"latency_p999_us\":"), "{text}");
+        let second = snapshot(&m, 1, 2, 0);
+        assert_eq!((second.latency_samples, second.latency_p99_us), (0, 0));
     }
 
     #[test]

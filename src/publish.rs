@@ -16,12 +16,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use presence_wire::{AgentFrame, Body, Frame, Header, Level, QueueFrame, PCT_UNKNOWN};
+use presence_wire::{
+    AgentFrame, Body, DisplayName, Frame, Header, HeatmapFrame, Level, Minutes, QueueFrame,
+    RosterFrame, MAX_HEATMAP_LEN, PCT_UNKNOWN,
+};
 use rumqttc::{AsyncClient, Event as MqttEvent, LastWill, MqttOptions, Packet, QoS, Transport};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::command::{self, CommandError, Scope};
 use crate::metrics::Metrics;
 use crate::monitor::{self, Audit, AuditEvent, Health};
 use crate::state::{now_ms, AgentRecord, DirtyItem, Key, QueueRecord, Shared, Value};
@@ -110,15 +114,81 @@ enum Link {
     Up(u64),
 }
 
+/// Commands waiting to be executed; more are refused (answered `busy`), never queued.
+const COMMAND_QUEUE: usize = 4;
+
+/// How often each zone's heatmap is republished (and saved to sled).
+const HEATMAP_PERIOD: Duration = Duration::from_secs(60);
+
+/// A command payload as received, with its arrival time.
+type Received = (Instant, bytes::Bytes);
+
+/// One zone's roster as published.
+#[derive(Clone, Copy, Default)]
+struct Roster {
+    agents: u16,
+    queues: u16,
+    generation: u32,
+    changed: bool,
+}
+
+impl Roster {
+    /// One agent (or queue) joined (or left) the zone.
+    fn count(&mut self, agent: bool, joined: bool) {
+        let n = if agent {
+            &mut self.agents
+        } else {
+            &mut self.queues
+        };
+        *n = if joined {
+            n.saturating_add(1)
+        } else {
+            n.saturating_sub(1)
+        };
+        self.generation = self.generation.wrapping_add(1);
+        self.changed = true;
+    }
+}
+
+/// What the publisher keeps per zone: the frame sequence, the roster and the heatmap
+/// buffers (fixed: one ring snapshot and one encode buffer shared by all zones).
+struct Streams {
+    seqs: Vec<u32>,
+    rosters: Vec<Roster>,
+    heat: Box<Minutes>,
+    heat_buf: Vec<u8>,
+}
+
+impl Streams {
+    fn new(zones: usize) -> Streams {
+        Streams {
+            seqs: vec![0; zones],
+            rosters: vec![Roster::default(); zones],
+            heat: Box::default(),
+            heat_buf: vec![0; MAX_HEATMAP_LEN],
+        }
+    }
+
+    /// The next header of zone `z`.
+    fn header(&mut self, session: u32, z: usize) -> Option<Header> {
+        let seq = self.seqs.get_mut(z)?;
+        *seq = seq.wrapping_add(1);
+        Some(Header { session, seq: *seq })
+    }
+}
+
 impl Publisher {
     /// Runs until shutdown; then publishes `$state = offline` and disconnects.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let (client, link_rx) = self.connect();
+        let (cmd_tx, mut cmd_rx) = mpsc::channel::<Received>(COMMAND_QUEUE);
+        let (client, link_rx) = self.connect(cmd_tx);
         let started = Instant::now();
         let started_ms = now_ms();
         let mut link = link_rx;
         let mut tick = tokio::time::interval(self.metrics_interval);
-        let mut seqs = vec![0u32; self.shared.lock().zones().specs().len()];
+        let mut heat_tick = tokio::time::interval(HEATMAP_PERIOD);
+        heat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut st = Streams::new(self.shared.lock().zones().specs().len());
         let mut batch = Vec::with_capacity(TAKE_BATCH);
         let rate = self.republish_per_second.max(1);
         let mut pacer = crate::pacer::Pacer::new(rate.saturating_mul(60), (rate / 10).max(1));
@@ -137,17 +207,22 @@ impl Publisher {
                     let state = *link.borrow_and_update();
                     if let Link::Up(n) = state {
                         self.on_connected(&client, n, started_ms).await;
+                        self.drain(&client, &mut st, &mut batch).await;
+                        self.publish_zone_docs(&client, &mut st, u64::MAX).await;
                     }
                 }
                 _ = self.shared.notify.notified() => {
-                    self.drain(&client, &mut seqs, &mut batch).await;
+                    self.drain(&client, &mut st, &mut batch).await;
                     if sweep_at.is_none() && self.shared.lock().sweep_len() > 0 {
                         sweep_at = Some(tokio::time::Instant::now());
                     }
                 }
+                Some((at, payload)) = cmd_rx.recv() => {
+                    self.command(&client, &mut st, &mut batch, at, &payload).await;
+                }
                 _ = sleep_until_opt(sweep_at) => {
                     // One paced step of a republish sweep; live changes always go first.
-                    self.drain(&client, &mut seqs, &mut batch).await;
+                    self.drain(&client, &mut st, &mut batch).await;
                     let mut n = 0;
                     let mut wait = Duration::ZERO;
                     while n < TAKE_BATCH {
@@ -158,7 +233,7 @@ impl Publisher {
                         n += 1;
                     }
                     self.shared.lock().take_sweep(&mut batch, n);
-                    self.publish_batch(&client, &mut seqs, &mut batch).await;
+                    self.publish_batch(&client, &mut st, &mut batch).await;
                     sweep_at = (self.shared.lock().sweep_len() > 0)
                         .then(|| tokio::time::Instant::now() + wait);
                 }
@@ -167,18 +242,26 @@ impl Publisher {
                         let _ = client.try_publish(self.topics.audit(), QoS::AtLeastOnce, false, doc);
                     }
                 }
+                _ = heat_tick.tick() => {
+                    self.publish_heatmaps(&client, &mut st, u64::MAX).await;
+                    self.shared.lock().save_heatmaps();
+                }
                 _ = tick.tick() => {
+                    if self.shared.lock().mark_expired(now_ms()) > 0 {
+                        self.shared.notify.notify_one();
+                    }
                     self.publish_monitor(&client, started.elapsed().as_secs()).await;
                 }
             }
         }
+        self.shared.lock().save_heatmaps();
         let _ = client
             .publish(self.topics.state(), QoS::AtLeastOnce, true, "offline")
             .await;
         let _ = client.disconnect().await;
     }
 
-    fn connect(&self) -> (AsyncClient, watch::Receiver<Link>) {
+    fn connect(&self, commands: mpsc::Sender<Received>) -> (AsyncClient, watch::Receiver<Link>) {
         let b = &self.broker;
         let mut opts = MqttOptions::new(&b.client_id, &b.host, b.port);
         opts.set_keep_alive(b.keep_alive)
@@ -203,6 +286,7 @@ impl Publisher {
         let (tx, rx) = watch::channel(Link::Down);
         let metrics = self.metrics.clone();
         let audit = self.audit.clone();
+        let cmd_topic = self.topics.cmd();
         tokio::spawn(async move {
             let mut connects = 0u64;
             let mut up = false;
@@ -218,6 +302,13 @@ impl Publisher {
                         }
                     }
                     Ok(MqttEvent::Incoming(Packet::PubAck(_))) => metrics.publish.acked.inc(),
+                    Ok(MqttEvent::Incoming(Packet::Publish(p))) if p.topic == cmd_topic => {
+                        metrics.publish.commands.inc();
+                        if commands.try_send((Instant::now(), p.payload)).is_err() {
+                            // Full: the sender gets no answer; the refusal is counted.
+                            metrics.publish.commands_refused.inc();
+                        }
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         if up {
@@ -254,6 +345,8 @@ impl Publisher {
                 .publish(self.topics.birth(), QoS::AtLeastOnce, true, doc)
                 .await;
         }
+        // Clean session: the command subscription is renewed on every connection.
+        let _ = client.subscribe(self.topics.cmd(), QoS::AtLeastOnce).await;
         if n > 1 {
             self.audit
                 .record("broker", "reconnected: republishing current state");
@@ -269,27 +362,109 @@ impl Publisher {
         self.shared.notify.notify_one();
     }
 
-    async fn drain(&mut self, client: &AsyncClient, seqs: &mut [u32], batch: &mut Vec<DirtyItem>) {
+    /// Executes one command and answers it (after its frames were handed to the client).
+    async fn command(
+        &mut self,
+        client: &AsyncClient,
+        st: &mut Streams,
+        batch: &mut Vec<DirtyItem>,
+        at: Instant,
+        payload: &[u8],
+    ) {
+        let frames_before = self.metrics.publish.frames.get();
+        let zones = self.shared.lock().zones_arc();
+        let outcome = command::parse(payload).and_then(|cmd| {
+            let mut table = self.shared.lock();
+            let marked = match &cmd.scope {
+                Scope::All => {
+                    table.mark_all_dirty();
+                    Ok((table.len(), u64::MAX))
+                }
+                Scope::Zone(name) => match zones.position(name) {
+                    Some(z) => Ok((table.mark_zone_dirty(z), 1u64 << z)),
+                    None => Err(CommandError::UnknownZone),
+                },
+                Scope::Agent(id) => match table.mark_dirty(Key::Agent(*id)) {
+                    true => Ok((1, 0)),
+                    false => Err(CommandError::UnknownKey),
+                },
+                Scope::Queue(id) => match table.mark_dirty(Key::Queue(*id)) {
+                    true => Ok((1, 0)),
+                    false => Err(CommandError::UnknownKey),
+                },
+            };
+            marked
+                .map(|(keys, docs)| (cmd.clone(), keys, docs))
+                .map_err(|e| (e, cmd.reply.clone()))
+        });
+        let (answer_topic, doc) = match outcome {
+            Ok((cmd, keys, docs)) => {
+                self.drain(client, st, batch).await;
+                self.publish_zone_docs(client, st, docs).await;
+                let frames = self.metrics.publish.frames.get() - frames_before;
+                let answer = command::Answer {
+                    reply: cmd.reply.as_deref(),
+                    ok: true,
+                    op: "republish",
+                    scope: Some(cmd.scope.label()),
+                    keys: u32::try_from(keys).unwrap_or(u32::MAX),
+                    frames: u32::try_from(frames).unwrap_or(u32::MAX),
+                    took_us: u32::try_from(at.elapsed().as_micros()).unwrap_or(u32::MAX),
+                    error: None,
+                };
+                (
+                    self.topics.reply(cmd.reply.as_deref()),
+                    monitor::to_json(&answer),
+                )
+            }
+            Err((e, token)) => {
+                self.metrics.publish.commands_refused.inc();
+                let error = e.to_string();
+                tracing::info!(error = %error, "command refused");
+                let answer = command::Answer {
+                    reply: token.as_deref(),
+                    ok: false,
+                    op: "republish",
+                    scope: None,
+                    keys: 0,
+                    frames: 0,
+                    took_us: u32::try_from(at.elapsed().as_micros()).unwrap_or(u32::MAX),
+                    error: Some(&error),
+                };
+                (
+                    self.topics.reply(token.as_deref()),
+                    monitor::to_json(&answer),
+                )
+            }
+        };
+        if let Some(doc) = doc {
+            let _ = client
+                .publish(answer_topic, QoS::AtLeastOnce, false, doc)
+                .await;
+        }
+    }
+
+    async fn drain(&mut self, client: &AsyncClient, st: &mut Streams, batch: &mut Vec<DirtyItem>) {
         loop {
             self.shared.lock().take_dirty(batch, TAKE_BATCH);
             if batch.is_empty() {
                 return;
             }
-            self.publish_batch(client, seqs, batch).await;
+            self.publish_batch(client, st, batch).await;
         }
     }
 
     async fn publish_batch(
         &mut self,
         client: &AsyncClient,
-        seqs: &mut [u32],
+        st: &mut Streams,
         batch: &mut Vec<DirtyItem>,
     ) {
         let stale_ms = u64::try_from(self.stale_ttl.as_millis()).unwrap_or(u64::MAX);
         let zones = self.shared.lock().zones_arc();
         let now = now_ms();
         for item in batch.drain(..) {
-            self.publish_item(client, &zones, seqs, &item, now, stale_ms)
+            self.publish_item(client, &zones, st, &item, now, stale_ms)
                 .await;
             if let Some(since) = item.since {
                 let us = u32::try_from(since.elapsed().as_micros()).unwrap_or(u32::MAX);
@@ -298,60 +473,180 @@ impl Publisher {
                 }
             }
         }
+        // Rosters whose membership changed in this batch.
+        let changed = st
+            .rosters
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.changed)
+            .fold(0u64, |m, (z, _)| m | (1u64 << z));
+        if changed != 0 {
+            self.publish_rosters(client, st, changed).await;
+        }
+    }
+
+    async fn publish_frame(&self, client: &AsyncClient, topic: String, frame: &Frame) {
+        let mut buf = [0u8; presence_wire::MAX_FRAME_LEN];
+        let Ok(bytes) = presence_wire::encode(frame, &mut buf) else {
+            return;
+        };
+        if client
+            .publish(topic, QoS::AtLeastOnce, true, bytes.to_vec())
+            .await
+            .is_ok()
+        {
+            self.metrics.publish.frames.inc();
+        }
     }
 
     async fn publish_item(
         &self,
         client: &AsyncClient,
         zones: &Zones,
-        seqs: &mut [u32],
+        st: &mut Streams,
         item: &DirtyItem,
         now: u64,
         stale_ms: u64,
     ) {
         for z in Zones::bits(item.zones) {
-            let (Some(spec), Some(seq)) = (zones.specs().get(z), seqs.get_mut(z)) else {
+            let Some(spec) = zones.specs().get(z) else {
                 continue;
             };
-            *seq = seq.wrapping_add(1);
-            let header = Header {
-                session: self.session,
-                seq: *seq,
-            };
             let (topic, body) = match (&item.key, &item.value) {
-                (Key::Agent(id), Value::Agent(a)) => (
-                    self.topics.agent(&spec.name, id),
-                    Body::Agent(agent_frame(a, now, stale_ms)),
-                ),
+                (Key::Agent(id), Value::Agent(a)) => {
+                    // The table decided staleness when it handed the key over (it must
+                    // know what displays were shown, to republish on confirmation).
+                    let mut f = agent_frame(a, now, stale_ms);
+                    f.flags &= !AgentFrame::STALE;
+                    if item.stale {
+                        f.flags |= AgentFrame::STALE;
+                    }
+                    (self.topics.agent(&spec.name, id), Body::Agent(f))
+                }
                 (Key::Queue(id), Value::Queue(q)) => (
                     self.topics.queue(&spec.name, id),
                     Body::Queue(queue_frame(q, spec)),
                 ),
                 _ => continue,
             };
-            let mut buf = [0u8; presence_wire::MAX_FRAME_LEN];
-            let Ok(bytes) = presence_wire::encode(&Frame { header, body }, &mut buf) else {
+            let Some(header) = st.header(self.session, z) else {
+                continue;
+            };
+            self.publish_frame(client, topic, &Frame { header, body })
+                .await;
+            if let (true, Key::Agent(id), Value::Agent(a)) = (item.name, &item.key, &item.value) {
+                if !a.name.is_empty() {
+                    if let Some(header) = st.header(self.session, z) {
+                        let body = Body::Name(DisplayName::new(&a.name));
+                        self.publish_frame(
+                            client,
+                            self.topics.name(&spec.name, id),
+                            &Frame { header, body },
+                        )
+                        .await;
+                    }
+                }
+            }
+        }
+        let is_agent = matches!(item.key, Key::Agent(_));
+        for z in Zones::bits(item.joined_zones) {
+            if let Some(r) = st.rosters.get_mut(z) {
+                r.count(is_agent, true);
+            }
+        }
+        for z in Zones::bits(item.left_zones) {
+            if let Some(r) = st.rosters.get_mut(z) {
+                r.count(is_agent, false);
+            }
+            let name = zones.name(z);
+            let topics = match item.key {
+                Key::Agent(id) => [
+                    Some(self.topics.agent(name, &id)),
+                    Some(self.topics.name(name, &id)),
+                ],
+                Key::Queue(id) => [Some(self.topics.queue(name, &id)), None],
+            };
+            // An empty retained payload deletes the retained frame: the key left the zone.
+            for topic in topics.into_iter().flatten() {
+                let _ = client
+                    .publish(topic, QoS::AtLeastOnce, true, Vec::new())
+                    .await;
+            }
+        }
+    }
+
+    /// Publishes the roster of every zone in `mask`.
+    async fn publish_rosters(&self, client: &AsyncClient, st: &mut Streams, mask: u64) {
+        let zones = self.shared.lock().zones_arc();
+        for (z, spec) in zones.specs().iter().enumerate() {
+            if mask & (1u64 << z) == 0 {
+                continue;
+            }
+            let Some(r) = st.rosters.get_mut(z) else {
+                continue;
+            };
+            r.changed = false;
+            let body = Body::Roster(RosterFrame {
+                agents: r.agents,
+                queues: r.queues,
+                generation: r.generation,
+            });
+            let Some(header) = st.header(self.session, z) else {
+                continue;
+            };
+            self.publish_frame(
+                client,
+                self.topics.roster(&spec.name),
+                &Frame { header, body },
+            )
+            .await;
+        }
+    }
+
+    /// Publishes the heatmap of every zone in `mask`.
+    async fn publish_heatmaps(&self, client: &AsyncClient, st: &mut Streams, mask: u64) {
+        let zones = self.shared.lock().zones_arc();
+        let minute = crate::heatmap::minute_of(now_ms());
+        for (z, spec) in zones.specs().iter().enumerate() {
+            if mask & (1u64 << z) == 0 {
+                continue;
+            }
+            let Some(end) = self.shared.lock().heatmap(z, minute, &mut st.heat) else {
+                continue;
+            };
+            let Some(header) = st.header(self.session, z) else {
+                continue;
+            };
+            let frame = HeatmapFrame {
+                header,
+                end_minute: end,
+                counts: (*st.heat).clone(),
+            };
+            let Ok(bytes) = presence_wire::encode_heatmap(&frame, &mut st.heat_buf) else {
                 continue;
             };
             if client
-                .publish(topic, QoS::AtLeastOnce, true, bytes.to_vec())
+                .publish(
+                    self.topics.heatmap(&spec.name),
+                    QoS::AtLeastOnce,
+                    true,
+                    bytes.to_vec(),
+                )
                 .await
                 .is_ok()
             {
                 self.metrics.publish.frames.inc();
             }
         }
-        for z in Zones::bits(item.left_zones) {
-            let name = zones.name(z);
-            let topic = match item.key {
-                Key::Agent(id) => self.topics.agent(name, &id),
-                Key::Queue(id) => self.topics.queue(name, &id),
-            };
-            // An empty retained payload deletes the retained frame: the key left the zone.
-            let _ = client
-                .publish(topic, QoS::AtLeastOnce, true, Vec::new())
-                .await;
+    }
+
+    /// Roster and heatmap of every zone in `mask` (connect, republish commands).
+    async fn publish_zone_docs(&self, client: &AsyncClient, st: &mut Streams, mask: u64) {
+        if mask == 0 {
+            return;
         }
+        self.publish_rosters(client, st, mask).await;
+        self.publish_heatmaps(client, st, mask).await;
     }
 
     async fn publish_monitor(&self, client: &AsyncClient, uptime_s: u64) {

@@ -23,9 +23,11 @@ use crate::event::{
     ConversationChange, Event, Id, Interaction, Media, Millis, Presence, PresenceChange,
     QueueAggregate, QueueObservation, Routing, RoutingChange,
 };
+use crate::heatmap::{minute_of, Heatmaps};
 use crate::limits::NAME_LEN;
 use crate::metrics::Metrics;
 use crate::zones::{ZoneMask, Zones, MAX_AGENT_QUEUES};
+use presence_wire::Minutes;
 
 /// Format version of a persisted record (first byte of every sled value). A record with
 /// another version is dropped at boot and rebuilt through resync, never misread.
@@ -224,6 +226,10 @@ struct Slot {
     sweep: bool,
     /// When the key became dirty (for publish latency).
     dirty_since: Option<Instant>,
+    /// The display name must be (re)published with the next publish of this key.
+    name_dirty: bool,
+    /// Its last publish carried the STALE flag (a confirmation must republish it).
+    published_stale: bool,
 }
 
 /// One dirty key as the publisher takes it.
@@ -237,6 +243,12 @@ pub struct DirtyItem {
     pub zones: ZoneMask,
     /// Zones it was in before but is not any more (retained topic to clear).
     pub left_zones: ZoneMask,
+    /// Zones it is in now but was not at its previous publish (roster joins).
+    pub joined_zones: ZoneMask,
+    /// Publish the agent's display name too (it changed, or this is a full republish).
+    pub name: bool,
+    /// The agent's state was not confirmed by the cloud within the stale TTL.
+    pub stale: bool,
     /// When it became dirty.
     pub since: Option<Instant>,
 }
@@ -256,6 +268,11 @@ pub struct Table {
     zones: Arc<Zones>,
     tree: Option<sled::Tree>,
     metrics: Arc<Metrics>,
+    /// Per-zone activity heatmaps, fed by agent state transitions.
+    heat: Heatmaps,
+    heat_tree: Option<sled::Tree>,
+    /// An agent not confirmed for this long is published with the STALE flag.
+    stale_ms: u64,
 }
 
 /// Most presence definitions kept (system ones plus an org's custom ones).
@@ -279,9 +296,12 @@ impl Table {
             queues: 0,
             cap,
             definitions: HashMap::with_capacity(MAX_DEFINITIONS),
+            heat: Heatmaps::new(zones.specs().len()),
             zones,
             tree,
             metrics,
+            heat_tree: None,
+            stale_ms: u64::MAX,
         }
     }
 
@@ -332,6 +352,8 @@ impl Table {
                     dirty: false,
                     sweep: false,
                     dirty_since: None,
+                    name_dirty: false,
+                    published_stale: false,
                 });
                 self.index.insert(key, i);
                 Some(i)
@@ -362,14 +384,22 @@ impl Table {
                 }
                 Change::Ignored
             }
-            Update::Name { user, name } => self.with_agent(*user, now_ms, |a| {
-                if a.name == *name {
-                    Change::Duplicate
-                } else {
-                    a.name = name.clone();
-                    Change::Applied
+            Update::Name { user, name } => {
+                let change = self.with_agent(*user, now_ms, |a| {
+                    if a.name == *name {
+                        Change::Duplicate
+                    } else {
+                        a.name = name.clone();
+                        Change::Applied
+                    }
+                });
+                if change == Change::Applied {
+                    if let Some(&i) = self.index.get(&Key::Agent(*user)) {
+                        self.slots[i as usize].name_dirty = true;
+                    }
                 }
-            }),
+                change
+            }
             Update::Watch(user) => match self.index.get(&Key::Agent(*user)) {
                 Some(_) => Change::Duplicate,
                 None => match self.slot_for(Key::Agent(*user)) {
@@ -439,10 +469,13 @@ impl Table {
 
     fn apply_presence(&mut self, p: PresenceChange, now: Millis) -> Change {
         let presence = self.resolve(&p);
-        self.with_agent(p.user, now, |a| {
+        let mut moved = false;
+        let change = self.with_agent(p.user, now, |a| {
             let same = a.presence == presence && a.definition == p.definition;
             match order(p.modified, a.presence_ms, same) {
                 Change::Applied => {
+                    // A transition: the value changed from a state that was known.
+                    moved = a.presence != presence && a.presence_ms != 0;
                     a.presence = presence;
                     a.definition = p.definition;
                     if p.modified != 0 {
@@ -452,13 +485,31 @@ impl Table {
                 }
                 other => other,
             }
-        })
+        });
+        if moved {
+            self.count_transition(p.user, if p.modified != 0 { p.modified } else { now });
+        }
+        change
+    }
+
+    /// Counts one agent state transition at `at_ms` in the heatmap of each of its zones.
+    fn count_transition(&mut self, user: Id, at_ms: Millis) {
+        let Some(&i) = self.index.get(&Key::Agent(user)) else {
+            return;
+        };
+        let Value::Agent(a) = &self.slots[i as usize].value else {
+            return;
+        };
+        let mask = self.zones.of_agent(&user, &a.queues);
+        self.heat.add(mask, minute_of(at_ms));
     }
 
     fn apply_routing(&mut self, r: RoutingChange, now: Millis) -> Change {
-        self.with_agent(r.user, now, |a| {
+        let mut moved = false;
+        let change = self.with_agent(r.user, now, |a| {
             match order(r.started, a.routing_ms, a.routing == r.routing) {
                 Change::Applied => {
+                    moved = a.routing != r.routing && a.routing_ms != 0;
                     a.routing = r.routing;
                     if r.started != 0 {
                         a.routing_ms = r.started;
@@ -467,7 +518,11 @@ impl Table {
                 }
                 other => other,
             }
-        })
+        });
+        if moved {
+            self.count_transition(r.user, if r.started != 0 { r.started } else { now });
+        }
+        change
     }
 
     fn apply_conversation(&mut self, c: ConversationChange, now: Millis) -> Change {
@@ -583,10 +638,42 @@ impl Table {
         };
         let change = f(a);
         a.confirmed_ms = now;
-        if change == Change::Applied {
+        // Applied, or confirmed after being shown stale: displays must see the change.
+        if change == Change::Applied || self.slots[i as usize].published_stale {
             self.touch(i);
         }
         change
+    }
+
+    /// Sets the TTL after which an unconfirmed agent is published as STALE.
+    pub fn set_stale_ttl(&mut self, ttl: std::time::Duration) {
+        self.stale_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    }
+
+    fn is_stale(&self, confirmed_ms: Millis, now: Millis) -> bool {
+        confirmed_ms != 0 && now.saturating_sub(confirmed_ms) > self.stale_ms
+    }
+
+    /// Marks dirty every agent whose confirmation expired since its last publish, so
+    /// displays see the STALE flag without waiting for a change; returns how many.
+    pub fn mark_expired(&mut self, now: Millis) -> usize {
+        let mut n = 0;
+        for i in 0..self.slots.len() {
+            let slot = &self.slots[i];
+            let Value::Agent(a) = &slot.value else {
+                continue;
+            };
+            if slot.published_stale || slot.dirty || !self.is_stale(a.confirmed_ms, now) {
+                continue;
+            }
+            let slot = &mut self.slots[i];
+            slot.dirty = true;
+            slot.dirty_since = None;
+            // i < slots.len() ≤ u32::MAX, checked at insert.
+            self.dirty.push_back(i as u32);
+            n += 1;
+        }
+        n
     }
 
     fn with_queue(
@@ -636,6 +723,7 @@ impl Table {
     pub fn mark_all_dirty(&mut self) {
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];
+            slot.name_dirty = true;
             if !slot.dirty {
                 slot.dirty = true;
                 slot.dirty_since = None;
@@ -649,6 +737,7 @@ impl Table {
     pub fn sweep_all(&mut self) {
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];
+            slot.name_dirty = true;
             if !slot.sweep && !slot.dirty {
                 slot.sweep = true;
                 // i < slots.len() ≤ u32::MAX, checked at insert.
@@ -681,12 +770,79 @@ impl Table {
             return false;
         };
         let slot = &mut self.slots[i as usize];
+        slot.name_dirty = true;
         if !slot.dirty {
             slot.dirty = true;
             slot.dirty_since = None;
             self.dirty.push_back(i);
         }
         true
+    }
+
+    /// Marks every key published in zone `zone` (by index) dirty, names included; returns
+    /// how many.
+    pub fn mark_zone_dirty(&mut self, zone: usize) -> usize {
+        let Some(bit) = 1u64.checked_shl(u32::try_from(zone).unwrap_or(u32::MAX)) else {
+            return 0;
+        };
+        let mut n = 0;
+        for i in 0..self.slots.len() {
+            let slot = &mut self.slots[i];
+            if slot.published_zones & bit == 0 {
+                continue;
+            }
+            n += 1;
+            slot.name_dirty = true;
+            if !slot.dirty {
+                slot.dirty = true;
+                slot.dirty_since = None;
+                // i < slots.len() ≤ u32::MAX, checked at insert.
+                self.dirty.push_back(i as u32);
+            }
+        }
+        n
+    }
+
+    /// Number of keys in the table.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when the table holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Zone `zone`'s activity heatmap for the 24 h ending at Unix minute `now`, into `out`;
+    /// returns the end minute, None for an unknown zone.
+    pub fn heatmap(&mut self, zone: usize, now: u32, out: &mut Minutes) -> Option<u32> {
+        self.heat.snapshot(zone, now, out)
+    }
+
+    /// Persists heatmaps in `tree` (keyed by zone name) and restores the saved ones.
+    pub fn set_heat_tree(&mut self, tree: sled::Tree) {
+        for (z, spec) in self.zones.specs().iter().enumerate() {
+            if let Ok(Some(bytes)) = tree.get(spec.name.as_bytes()) {
+                if !self.heat.restore(z, &bytes) {
+                    self.metrics.state.records_dropped.inc();
+                }
+            }
+        }
+        self.heat_tree = Some(tree);
+    }
+
+    /// Writes every zone's heatmap to sled (each minute; a few KiB per zone).
+    pub fn save_heatmaps(&self) {
+        let Some(tree) = &self.heat_tree else {
+            return;
+        };
+        for (z, spec) in self.zones.specs().iter().enumerate() {
+            if let Some(bytes) = self.heat.persisted(z) {
+                if tree.insert(spec.name.as_bytes(), bytes).is_err() {
+                    self.metrics.state.persist_errors.inc();
+                }
+            }
+        }
     }
 
     /// Takes up to `max` dirty keys with their latest values into `out`.
@@ -700,7 +856,12 @@ impl Table {
     }
 
     fn take_slot(&mut self, i: u32) -> DirtyItem {
+        let stale = match &self.slots[i as usize].value {
+            Value::Agent(a) => self.is_stale(a.confirmed_ms, now_ms()),
+            Value::Queue(_) => false,
+        };
         let slot = &mut self.slots[i as usize];
+        slot.published_stale = stale;
         slot.dirty = false;
         slot.sweep = false;
         let zones = match (&slot.key, &slot.value) {
@@ -709,12 +870,17 @@ impl Table {
             _ => 0,
         };
         let left_zones = slot.published_zones & !zones;
+        let joined_zones = zones & !slot.published_zones;
         slot.published_zones = zones;
+        let name = std::mem::take(&mut slot.name_dirty);
         DirtyItem {
             key: slot.key,
             value: slot.value.clone(),
             zones,
             left_zones,
+            joined_zones,
+            name,
+            stale,
             since: slot.dirty_since.take(),
         }
     }

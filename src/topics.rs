@@ -8,6 +8,11 @@
 //! {prefix}/{site}/gateway/audit                       JSON audit events (not retained)
 //! {prefix}/{site}/zone/{zone}/agent/{userId}  retained  postcard AgentFrame
 //! {prefix}/{site}/zone/{zone}/queue/{queueId} retained  postcard QueueFrame
+//! {prefix}/{site}/zone/{zone}/name/{userId}   retained  postcard Name frame
+//! {prefix}/{site}/zone/{zone}/roster          retained  postcard Roster frame
+//! {prefix}/{site}/zone/{zone}/heatmap         retained  postcard HeatmapFrame, each minute
+//! {prefix}/{site}/gateway/cmd                           JSON commands (subscribed)
+//! {prefix}/{site}/gateway/reply[/{token}]               JSON answers to commands
 //! ```
 
 use crate::event::Id;
@@ -66,6 +71,34 @@ impl Topics {
         format!("{}/zone/{zone}/queue/{queue}", self.base)
     }
 
+    /// One agent's display name in one zone.
+    pub fn name(&self, zone: &str, user: &Id) -> String {
+        format!("{}/zone/{zone}/name/{user}", self.base)
+    }
+
+    /// A zone's roster.
+    pub fn roster(&self, zone: &str) -> String {
+        format!("{}/zone/{zone}/roster", self.base)
+    }
+
+    /// A zone's activity heatmap.
+    pub fn heatmap(&self, zone: &str) -> String {
+        format!("{}/zone/{zone}/heatmap", self.base)
+    }
+
+    /// Commands to the gateway (it subscribes).
+    pub fn cmd(&self) -> String {
+        format!("{}/gateway/cmd", self.base)
+    }
+
+    /// Answers to commands: `…/gateway/reply/{token}`, or `…/gateway/reply` without one.
+    pub fn reply(&self, token: Option<&str>) -> String {
+        match token {
+            Some(t) => format!("{}/gateway/reply/{t}", self.base),
+            None => format!("{}/gateway/reply", self.base),
+        }
+    }
+
     /// Everything of one zone (a display's subscription).
     pub fn zone_filter(&self, zone: &str) -> String {
         format!("{}/zone/{zone}/#", self.base)
@@ -86,5 +119,14 @@ mod tests {
             "presence/lyon-1/zone/floor-2/agent/9ed7d9f6-0c59-4360-ac54-40dd35eb9c2f"
         );
         assert_eq!(t.zone_filter("wall"), "presence/lyon-1/zone/wall/#");
+        assert_eq!(
+            t.name("wall", &id),
+            "presence/lyon-1/zone/wall/name/9ed7d9f6-0c59-4360-ac54-40dd35eb9c2f"
+        );
+        assert_eq!(t.roster("wall"), "presence/lyon-1/zone/wall/roster");
+        assert_eq!(t.heatmap("wall"), "presence/lyon-1/zone/wall/heatmap");
+        assert_eq!(t.cmd(), "presence/lyon-1/gateway/cmd");
+        assert_eq!(t.reply(Some("a1")), "presence/lyon-1/gateway/reply/a1");
+        assert_eq!(t.reply(None), "presence/lyon-1/gateway/reply");
     }
 }

@@ -92,7 +92,12 @@ impl Zones {
         &self.specs
     }
 
-    /// Zone name of bit `i`.
+    /// Bit index of the zone called `name`.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.specs.iter().position(|s| s.name == name)
+    }
+
+    /// Name of zone `i` ("" when out of range).
     pub fn name(&self, i: usize) -> &str {
         self.specs.get(i).map_or("", |s| s.name.as_str())
     }

@@ -1,6 +1,7 @@
 //! The self-contained demo (feature `demo`, never in the firmware): a simulated Genesys
 //! Cloud org, an embedded MQTT broker on loopback, the real gateway between them, and a live
-//! terminal view built only from the frames a floor display receives over MQTT.
+//! terminal view built only from the frames a floor display receives over MQTT: the
+//! `display` wallboard on a terminal, plain text otherwise.
 //!
 //! Owns the demo's wiring and the helpers tests share with it (embedded broker, a site
 //! config pointing at a simulator). The gateway itself runs exactly as in production: from
@@ -8,13 +9,15 @@
 //!
 //! # Layout
 //! - `broker`: embedded rumqttd on a free loopback port.
-//! - `view`: the subscriber that decodes frames and renders the floor.
+//! - `view`: the subscriber that decodes frames and renders the floor as plain text.
 
 pub mod broker;
 pub mod view;
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use genesys_sim::{Sim, SimConfig};
@@ -39,6 +42,22 @@ pub enum DemoError {
     /// Temporary directory.
     #[error("state directory: {0}")]
     Io(std::io::Error),
+    /// The wallboard's terminal failed.
+    #[error("terminal: {0}")]
+    Terminal(std::io::Error),
+}
+
+/// How the demo shows the floor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum View {
+    /// The `display` wallboard (needs a terminal on stdout); q, Esc or Ctrl-C ends the demo.
+    /// `footer` ends the wallboard's footer (where the log goes).
+    Wallboard {
+        /// Shown at the end of the footer.
+        footer: String,
+    },
+    /// Plain text redrawn every second, for a stdout that is not a terminal.
+    Text,
 }
 
 /// Site config TOML for a gateway pointed at `sim`, publishing to `broker` (host:port),
@@ -90,11 +109,13 @@ pub fn sim_env(sim: &SimConfig) -> std::collections::HashMap<String, String> {
     ])
 }
 
-/// Runs the demo until `shutdown`.
+/// Runs the demo until `shutdown` (or, with the wallboard, until its quit key), then stops
+/// the gateway cleanly (it publishes `$state` = `offline`).
 pub async fn run(
     agents: u32,
     queues: u32,
     rate: u32,
+    view: View,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DemoError> {
     let sim = Sim::start(SimConfig {
@@ -106,6 +127,12 @@ pub async fn run(
     .await
     .map_err(DemoError::Sim)?;
     let broker = broker::start().map_err(DemoError::Broker)?;
+    tracing::info!(
+        "demo broker on 127.0.0.1:{port}; watch it from another terminal with \
+         `presence-gateway display --broker 127.0.0.1:{port} --site demo` or \
+         `presence-gateway decode --broker 127.0.0.1:{port}`",
+        port = broker.port
+    );
     let dir = tempfile_dir().map_err(DemoError::Io)?;
     let toml = site_toml(
         &sim.api_base(),
@@ -116,17 +143,71 @@ pub async fn run(
     let config = Config::from_toml_str(&toml, &dir, &sim_env(&sim.config()))?;
     let topics = crate::topics::Topics::new(&config.mqtt.topic_prefix, &config.site.id);
     let running = crate::app::start(config).await?;
-    let view = tokio::spawn(view::run(
-        ("127.0.0.1".to_string(), broker.port),
-        topics.clone(),
-        "all".to_string(),
-        Duration::from_secs(1),
-    ));
-    shutdown.await;
-    view.abort();
+    let shown = match view {
+        View::Wallboard { footer } => {
+            wallboard(
+                ("127.0.0.1".to_string(), broker.port),
+                &topics,
+                footer,
+                shutdown,
+            )
+            .await
+        }
+        View::Text => {
+            let text = tokio::spawn(view::run(
+                ("127.0.0.1".to_string(), broker.port),
+                topics.clone(),
+                "all".to_string(),
+                Duration::from_secs(1),
+            ));
+            shutdown.await;
+            text.abort();
+            Ok(())
+        }
+    };
     running.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    shown
+}
+
+/// Shows zone `all` on the wallboard until its quit key or `shutdown`; the terminal is
+/// restored when this returns.
+async fn wallboard(
+    broker: (String, u16),
+    topics: &crate::topics::Topics,
+    footer: String,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DemoError> {
+    let title = format!(
+        "demo · zone all · broker {}:{} (site demo)",
+        broker.0, broker.1
+    );
+    let sub = view::Subscriber::start(broker, topics, "all");
+    let floor = sub.floor.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let mut board = tokio::task::spawn_blocking(move || {
+        let board = crate::display::wallboard::Wallboard {
+            title: &title,
+            footer: &footer,
+        };
+        crate::display::term::run(&floor, &board, &flag)
+    });
+    let ended = tokio::select! {
+        () = shutdown => None,
+        r = &mut board => Some(r),
+    };
+    stop.store(true, Ordering::Relaxed);
+    let result = match ended {
+        Some(r) => r,
+        None => board.await,
+    };
+    drop(sub);
+    match result {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(DemoError::Terminal(e)),
+        Err(e) => Err(DemoError::Terminal(std::io::Error::other(e))),
+    }
 }
 
 fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {

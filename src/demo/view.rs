@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use presence_wire::{AgentFrame, Body, Level, Presence, QueueFrame, Routing};
+use presence_wire::{
+    AgentFrame, Body, HeatmapFrame, Level, Presence, QueueFrame, RosterFrame, Routing,
+};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 use crate::topics::Topics;
@@ -32,6 +34,16 @@ pub struct Floor {
     pub cleared: u64,
     /// Session of the newest frame per agent (which boot published it).
     pub agent_sessions: BTreeMap<String, u32>,
+    /// Display names by user id.
+    pub names: BTreeMap<String, String>,
+    /// The zone's roster frame.
+    pub roster: Option<RosterFrame>,
+    /// The zone's activity heatmap.
+    pub heatmap: Option<HeatmapFrame>,
+    /// Highest `seq` seen in the current session, and the gaps seen (a jump > 1).
+    pub last_seq: u32,
+    /// Sequence gaps seen within one session.
+    pub seq_gaps: u64,
 }
 
 /// A live subscription to one zone; the floor fills in as frames arrive.
@@ -89,6 +101,34 @@ fn apply(floor: &mut Floor, topic: &str, payload: &[u8], state_topic: &str) {
         floor.gateway_state = Some(String::from_utf8_lossy(payload).into_owned());
         return;
     }
+    let last = topic.rsplit('/').next().unwrap_or("");
+    if last == "heatmap" {
+        match presence_wire::decode_heatmap(payload) {
+            Ok(h) => {
+                floor.frames += 1;
+                track_seq(floor, h.header);
+                floor.heatmap = Some(h);
+            }
+            Err(_) if payload.is_empty() => floor.heatmap = None,
+            Err(_) => floor.bad_frames += 1,
+        }
+        return;
+    }
+    if last == "roster" {
+        match presence_wire::decode(payload) {
+            Ok(presence_wire::Frame {
+                header,
+                body: Body::Roster(r),
+            }) => {
+                floor.frames += 1;
+                track_seq(floor, header);
+                floor.roster = Some(r);
+            }
+            Err(_) if payload.is_empty() => floor.roster = None,
+            _ => floor.bad_frames += 1,
+        }
+        return;
+    }
     let mut parts = topic.rsplit('/');
     let (Some(id), Some(kind)) = (parts.next(), parts.next()) else {
         return;
@@ -102,6 +142,9 @@ fn apply(floor: &mut Floor, topic: &str, payload: &[u8], state_topic: &str) {
             "queue" => {
                 floor.queues.remove(id);
             }
+            "name" => {
+                floor.names.remove(id);
+            }
             _ => {}
         }
         return;
@@ -109,7 +152,7 @@ fn apply(floor: &mut Floor, topic: &str, payload: &[u8], state_topic: &str) {
     match presence_wire::decode(payload) {
         Ok(frame) => {
             floor.frames += 1;
-            floor.session = Some(frame.header.session);
+            track_seq(floor, frame.header);
             match frame.body {
                 Body::Agent(a) => {
                     floor.agents.insert(id.to_string(), a);
@@ -120,10 +163,29 @@ fn apply(floor: &mut Floor, topic: &str, payload: &[u8], state_topic: &str) {
                 Body::Queue(q) => {
                     floor.queues.insert(id.to_string(), q);
                 }
+                Body::Name(n) => {
+                    floor.names.insert(id.to_string(), n.as_str().to_string());
+                }
+                Body::Roster(r) => floor.roster = Some(r),
             }
         }
         Err(_) => floor.bad_frames += 1,
     }
+}
+
+/// Session change resets the sequence; within a session a jump of more than one is a gap.
+/// Retained frames delivered at subscribe time come out of order, so only forward jumps
+/// after the first live frame count.
+fn track_seq(floor: &mut Floor, h: presence_wire::Header) {
+    if floor.session != Some(h.session) {
+        floor.session = Some(h.session);
+        floor.last_seq = h.seq;
+        return;
+    }
+    if h.seq > floor.last_seq.saturating_add(1) && floor.last_seq != 0 {
+        floor.seq_gaps += 1;
+    }
+    floor.last_seq = floor.last_seq.max(h.seq);
 }
 
 fn presence_colour(p: Presence) -> &'static str {

@@ -253,6 +253,8 @@ pub struct Scenario {
     pub gw: presence_gateway::app::Running,
     /// Holds the state directory alive.
     pub dir: tempfile::TempDir,
+    /// The broker (host, port).
+    pub broker: (String, u16),
 }
 
 /// Starts sim + broker + gateway + display and waits for the first convergence.
@@ -282,7 +284,7 @@ pub async fn scenario_with(cfg: SimConfig, genesys_extra: &str) -> Scenario {
         genesys_extra,
     );
     let topics = presence_gateway::topics::Topics::new(&config.mqtt.topic_prefix, &config.site.id);
-    let display = Subscriber::start(broker, &topics, "all");
+    let display = Subscriber::start(broker.clone(), &topics, "all");
     let gw = presence_gateway::app::start(config)
         .await
         .expect("gateway starts");
@@ -297,6 +299,7 @@ pub async fn scenario_with(cfg: SimConfig, genesys_extra: &str) -> Scenario {
         display,
         gw,
         dir,
+        broker,
     }
 }
 
@@ -376,5 +379,90 @@ impl Drop for GatewayProcess {
                 self.log_tail(60)
             );
         }
+    }
+}
+
+/// Messages a [`Probe`] received: (topic, payload, retain flag), in order.
+pub type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>, bool)>>>;
+
+/// A plain MQTT client for tests: subscribes to filters, records every message received
+/// (topic, payload, retain flag), and publishes.
+pub struct Probe {
+    /// Messages received, in order.
+    pub seen: Seen,
+    client: rumqttc::AsyncClient,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Probe {
+    /// Connects and subscribes to `filters` (QoS 1); returns once subscribed.
+    pub async fn start(broker: &(String, u16), filters: &[String]) -> Probe {
+        use rumqttc::{Event, MqttOptions, Packet, QoS};
+        let mut opts = MqttOptions::new(
+            format!("probe-{}", fastrand::u32(..)),
+            broker.0.clone(),
+            broker.1,
+        );
+        opts.set_max_packet_size(64 * 1024, 64 * 1024);
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 64);
+        let seen: Seen = Default::default();
+        let (subscribed_tx, subscribed_rx) = tokio::sync::oneshot::channel();
+        let mut subscribed_tx = Some(subscribed_tx);
+        let sub = client.clone();
+        let filters = filters.to_vec();
+        let log = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        for f in &filters {
+                            let _ = sub.subscribe(f, QoS::AtLeastOnce).await;
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        if let Some(tx) = subscribed_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        log.lock()
+                            .unwrap()
+                            .push((p.topic.clone(), p.payload.to_vec(), p.retain));
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), subscribed_rx)
+            .await
+            .expect("probe subscribed in 10 s")
+            .expect("probe task alive");
+        Probe { seen, client, task }
+    }
+
+    /// Publishes `payload` to `topic` (QoS 1, not retained).
+    pub async fn publish(&self, topic: &str, payload: &[u8]) {
+        self.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.to_vec())
+            .await
+            .expect("probe publish");
+    }
+
+    /// Messages received on `topic` so far.
+    pub fn on(&self, topic: &str) -> Vec<Vec<u8>> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _, _)| t == topic)
+            .map(|(_, p, _)| p.clone())
+            .collect()
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

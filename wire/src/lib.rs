@@ -205,6 +205,162 @@ pub enum Body {
     Agent(AgentFrame),
     /// Queue numbers (topic `…/queue/{queueId}`).
     Queue(QueueFrame),
+    /// An agent's display name (topic `…/name/{userId}`), sent when it changes and on every
+    /// full republish; names change rarely, so agent frames stay small.
+    Name(DisplayName),
+    /// The zone's roster (topic `…/roster`): how many agents and queues the zone holds now.
+    Roster(RosterFrame),
+}
+
+/// Longest display name in bytes (UTF-8; the gateway truncates at a character boundary).
+pub const NAME_MAX: usize = 32;
+
+/// A display name of at most [`NAME_MAX`] UTF-8 bytes, in a fixed buffer (no allocation).
+/// On the wire it is a postcard string: a varint byte length, then the UTF-8 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DisplayName {
+    len: u8,
+    bytes: [u8; NAME_MAX],
+}
+
+impl DisplayName {
+    /// `name` truncated to at most [`NAME_MAX`] bytes at a character boundary.
+    pub fn new(name: &str) -> DisplayName {
+        let mut end = name.len().min(NAME_MAX);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = [0u8; NAME_MAX];
+        bytes[..end].copy_from_slice(&name.as_bytes()[..end]);
+        DisplayName {
+            // end ≤ NAME_MAX = 32.
+            len: end as u8,
+            bytes,
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        // Built only from a `&str` cut at a character boundary: always valid UTF-8.
+        core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl Default for DisplayName {
+    fn default() -> Self {
+        DisplayName::new("")
+    }
+}
+
+impl core::fmt::Debug for DisplayName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl Serialize for DisplayName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for DisplayName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = DisplayName;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a string of at most 32 bytes")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DisplayName, E> {
+                if v.len() > NAME_MAX {
+                    return Err(E::invalid_length(v.len(), &self));
+                }
+                Ok(DisplayName::new(v))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A zone's roster: the number of agents and queues whose frames are retained in the zone
+/// now. A display that has received this many `agent/+` and `queue/+` frames has them all;
+/// `generation` grows by one whenever a member joins or leaves (within a session).
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct RosterFrame {
+    /// Agents in the zone.
+    pub agents: u16,
+    /// Queues in the zone.
+    pub queues: u16,
+    /// Membership changes seen in this session.
+    pub generation: u32,
+}
+
+/// Minutes in a heatmap: the last 24 hours.
+pub const HEATMAP_MINUTES: usize = 24 * 60;
+
+/// Largest encoded heatmap in bytes (version byte, header, end minute, 1,440 varint `u16`s).
+pub const MAX_HEATMAP_LEN: usize = 1 + 10 + 5 + HEATMAP_MINUTES * 3;
+
+/// A zone's activity heatmap (topic `…/heatmap`, retained, republished each minute): agent
+/// state transitions (presence or routing status changes) per minute over the last 24 hours.
+/// Encoded on its own (`[WIRE_VERSION][postcard(HeatmapFrame)]`), not as a [`Body`], because it
+/// is larger than [`MAX_FRAME_LEN`]; decode it with [`decode_heatmap`].
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct HeatmapFrame {
+    /// Session and sequence (the zone's sequence, shared with its other frames).
+    pub header: Header,
+    /// Unix minute (Unix seconds / 60) of the newest bucket, the current minute.
+    pub end_minute: u32,
+    /// Transitions per minute, oldest first: `counts[HEATMAP_MINUTES - 1]` is `end_minute`,
+    /// `counts[i]` is minute `end_minute - (HEATMAP_MINUTES - 1 - i)`. Saturates at 65,535.
+    pub counts: Minutes,
+}
+
+/// 1,440 per-minute counts; on the wire 1,440 varints with no length prefix.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Minutes(pub [u16; HEATMAP_MINUTES]);
+
+impl Default for Minutes {
+    fn default() -> Self {
+        Minutes([0; HEATMAP_MINUTES])
+    }
+}
+
+impl Serialize for Minutes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(HEATMAP_MINUTES)?;
+        for c in &self.0 {
+            t.serialize_element(c)?;
+        }
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Minutes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Minutes;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("1440 per-minute counts")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Minutes, A::Error> {
+                let mut m = Minutes::default();
+                for (i, slot) in m.0.iter_mut().enumerate() {
+                    *slot = seq
+                        .next_element()?
+                        .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+                }
+                Ok(m)
+            }
+        }
+        d.deserialize_tuple(HEATMAP_MINUTES, V)
+    }
 }
 
 /// A whole frame, as published.
@@ -255,6 +411,25 @@ pub fn encode<'a>(frame: &Frame, buf: &'a mut [u8]) -> Result<&'a [u8], WireErro
 
 /// Decodes a frame; rejects unknown versions and trailing garbage-free truncation alike.
 pub fn decode(bytes: &[u8]) -> Result<Frame, WireError> {
+    let (&version, body) = bytes.split_first().ok_or(WireError::DecodeEmpty)?;
+    if version != WIRE_VERSION {
+        return Err(WireError::DecodeVersion(version));
+    }
+    postcard::from_bytes(body).map_err(|_| WireError::DecodeBody)
+}
+
+/// Encodes a heatmap into `buf` (at least [`MAX_HEATMAP_LEN`] bytes), returning the used prefix.
+pub fn encode_heatmap<'a>(frame: &HeatmapFrame, buf: &'a mut [u8]) -> Result<&'a [u8], WireError> {
+    let (first, rest) = buf.split_first_mut().ok_or(WireError::EncodeBufferFull)?;
+    *first = WIRE_VERSION;
+    let used = postcard::to_slice(frame, rest)
+        .map_err(|_| WireError::EncodeBufferFull)?
+        .len();
+    Ok(&buf[..=used])
+}
+
+/// Decodes a heatmap published on a zone's `heatmap` topic.
+pub fn decode_heatmap(bytes: &[u8]) -> Result<HeatmapFrame, WireError> {
     let (&version, body) = bytes.split_first().ok_or(WireError::DecodeEmpty)?;
     if version != WIRE_VERSION {
         return Err(WireError::DecodeVersion(version));
@@ -372,5 +547,91 @@ mod tests {
             encode(&agent(), &mut [0u8; 4]),
             Err(WireError::EncodeBufferFull)
         );
+    }
+
+    #[test]
+    fn name_frame_golden_bytes_and_truncation() {
+        let f = Frame {
+            header: Header { session: 2, seq: 5 },
+            body: Body::Name(DisplayName::new("Ana")),
+        };
+        let mut buf = [0u8; MAX_FRAME_LEN];
+        let bytes = encode(&f, &mut buf).unwrap();
+        // version, session, seq, Body::Name = 2, length 3, "Ana"
+        assert_eq!(bytes, &[0x01, 0x02, 0x05, 0x02, 0x03, b'A', b'n', b'a']);
+        assert_eq!(decode(bytes).unwrap(), f);
+        // 40 bytes of two-byte characters: cut to 32 bytes, never inside a character.
+        let long = "é".repeat(20);
+        let n = DisplayName::new(&long);
+        assert_eq!(n.as_str(), "é".repeat(16));
+        let f = Frame {
+            header: Header {
+                session: u32::MAX,
+                seq: u32::MAX,
+            },
+            body: Body::Name(DisplayName::new(&"x".repeat(100))),
+        };
+        let bytes = encode(&f, &mut buf).unwrap();
+        assert_eq!(decode(bytes).unwrap(), f);
+    }
+
+    #[test]
+    fn a_name_longer_than_the_limit_is_rejected_on_decode() {
+        // Hand-made: Body::Name with a 33-byte string.
+        let mut bytes = [b'x'; 38];
+        bytes[..5].copy_from_slice(&[0x01, 0x01, 0x01, 0x02, 33]);
+        assert_eq!(decode(&bytes), Err(WireError::DecodeBody));
+    }
+
+    #[test]
+    fn roster_frame_golden_bytes() {
+        let f = Frame {
+            header: Header { session: 1, seq: 9 },
+            body: Body::Roster(RosterFrame {
+                agents: 300,
+                queues: 4,
+                generation: 2,
+            }),
+        };
+        let mut buf = [0u8; MAX_FRAME_LEN];
+        let bytes = encode(&f, &mut buf).unwrap();
+        assert_eq!(bytes, &[0x01, 0x01, 0x09, 0x03, 0xac, 0x02, 0x04, 0x02]);
+        assert_eq!(decode(bytes).unwrap(), f);
+    }
+
+    #[test]
+    fn heatmap_golden_prefix_round_trip_and_bound() {
+        let mut counts = Minutes::default();
+        counts.0[HEATMAP_MINUTES - 1] = 300;
+        counts.0[0] = 1;
+        let f = HeatmapFrame {
+            header: Header { session: 1, seq: 2 },
+            end_minute: 29_000_000,
+            counts,
+        };
+        let mut buf = [0u8; MAX_HEATMAP_LEN];
+        let bytes = encode_heatmap(&f, &mut buf).unwrap();
+        // version, session, seq, end_minute varint, then 1440 varints (1 byte each but the last).
+        assert_eq!(
+            &bytes[..8],
+            &[0x01, 0x01, 0x02, 0xc0, 0x82, 0xea, 0x0d, 0x01]
+        );
+        assert_eq!(&bytes[bytes.len() - 2..], &[0xac, 0x02]);
+        assert_eq!(bytes.len(), 7 + HEATMAP_MINUTES + 1);
+        assert_eq!(decode_heatmap(bytes).unwrap(), f);
+        assert_eq!(
+            decode_heatmap(&bytes[..bytes.len() - 1]),
+            Err(WireError::DecodeBody)
+        );
+        let full = HeatmapFrame {
+            header: Header {
+                session: u32::MAX,
+                seq: u32::MAX,
+            },
+            end_minute: u32::MAX,
+            counts: Minutes([u16::MAX; HEATMAP_MINUTES]),
+        };
+        let bytes = encode_heatmap(&full, &mut buf).unwrap();
+        assert_eq!(bytes.len(), MAX_HEATMAP_LEN);
     }
 }

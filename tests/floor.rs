@@ -1,0 +1,224 @@
+//! What the floor sees beyond agent and queue frames, end to end against the simulator and a
+//! real broker: display names, the zone roster, the activity heatmap, and republish commands
+//! answered on the reply topic.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use presence_wire::HEATMAP_MINUTES;
+use support::*;
+
+fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).expect("answer is JSON")
+}
+
+/// Waits for the answer to the command sent with reply token `token`.
+async fn answer(
+    probe: &Probe,
+    t: &presence_gateway::topics::Topics,
+    token: &str,
+) -> serde_json::Value {
+    let topic = t.reply(Some(token));
+    wait_for(&format!("answer {token}"), Duration::from_secs(10), || {
+        !probe.on(&topic).is_empty()
+    })
+    .await;
+    json(&probe.on(&topic)[0])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_roster_and_heatmap_follow_the_truth() {
+    let s = scenario(60, 3, 41, "").await;
+    let truth = s.sim.truth();
+
+    // Names: one per agent, as the cloud has them (cut to 32 bytes at a char boundary).
+    wait_for("every agent's name", Duration::from_secs(20), || {
+        s.display.snapshot().names.len() == truth.agents.len()
+    })
+    .await;
+    let floor = s.display.snapshot();
+    for (id, agent) in &truth.agents {
+        let want = presence_wire::DisplayName::new(&agent.name);
+        assert_eq!(
+            floor.names.get(id).map(String::as_str),
+            Some(want.as_str()),
+            "agent {id}"
+        );
+    }
+
+    // Roster: the counts match what the zone holds.
+    wait_for("the roster", Duration::from_secs(10), || {
+        let f = s.display.snapshot();
+        f.roster.is_some_and(|r| {
+            usize::from(r.agents) == f.agents.len() && usize::from(r.queues) == f.queues.len()
+        })
+    })
+    .await;
+    let roster = s.display.snapshot().roster.unwrap();
+    assert_eq!(usize::from(roster.agents), truth.agents.len());
+    assert_eq!(usize::from(roster.queues), truth.queues.len());
+
+    // Heatmap: transitions caused now land in the current minute (or the one before, if a
+    // minute boundary passes during the test), bounded by what the simulator did.
+    let before = s.sim.truth();
+    let mut events = 0;
+    for _ in 0..5 {
+        events += s.sim.step(40);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.converge(Duration::from_secs(30)).await;
+    let after = s.sim.truth();
+    let changed_agents = after
+        .agents
+        .iter()
+        .filter(|(id, a)| {
+            let b = &before.agents[*id];
+            a.system_presence != b.system_presence || a.routing_status != b.routing_status
+        })
+        .count();
+    assert!(changed_agents > 0, "the simulator changed no agent state");
+    let probe = Probe::start(&s.broker, &[s.gw.topics.reply(Some("heat"))]).await;
+    probe
+        .publish(
+            &s.gw.topics.cmd(),
+            br#"{"op":"republish","scope":"zone","zone":"all","reply":"heat"}"#,
+        )
+        .await;
+    let minute_now = u32::try_from(presence_gateway::state::now_ms() / 60_000).unwrap();
+    wait_for(
+        "a heatmap with the transitions",
+        Duration::from_secs(10),
+        || {
+            s.display.snapshot().heatmap.is_some_and(|h| {
+                h.counts.0.iter().map(|&c| usize::from(c)).sum::<usize>() >= changed_agents
+            })
+        },
+    )
+    .await;
+    let heat = s.display.snapshot().heatmap.unwrap();
+    let total: usize = heat.counts.0.iter().map(|&c| usize::from(c)).sum();
+    assert!(
+        total <= events * 2,
+        "heatmap counts {total} transitions for {events} events"
+    );
+    assert!(heat.end_minute.abs_diff(minute_now) <= 1);
+    let recent: usize = heat.counts.0[HEATMAP_MINUTES - 3..]
+        .iter()
+        .map(|&c| usize::from(c))
+        .sum();
+    assert_eq!(recent, total, "every transition is in the last minutes");
+    println!("heatmap: {total} transitions counted for {events} simulator events ({changed_agents} agents changed)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn republish_commands_are_answered_on_the_reply_topic() {
+    let s = scenario(30, 2, 43, "").await;
+    let t = &s.gw.topics;
+    let agent = s.sim.users()[0].clone();
+    let queue = s.sim.queues()[0].clone();
+    let agent_topic = format!("{}/zone/all/agent/{agent}", t.base());
+    let probe = Probe::start(
+        &s.broker,
+        &[format!("{}/gateway/reply/#", t.base()), agent_topic.clone()],
+    )
+    .await;
+    wait_for("the retained agent frame", Duration::from_secs(5), || {
+        probe.on(&agent_topic).len() == 1
+    })
+    .await;
+
+    let ask =
+        |scope: &str, token: &str| format!(r#"{{"op":"republish",{scope},"reply":"{token}"}}"#);
+    // One agent: its frame (and name) comes again, then the answer.
+    let sent = Instant::now();
+    probe
+        .publish(
+            &t.cmd(),
+            ask(&format!(r#""scope":"agent","id":"{agent}""#), "a1").as_bytes(),
+        )
+        .await;
+    let a = answer(&probe, t, "a1").await;
+    let round_trip = sent.elapsed();
+    assert_eq!(a["ok"], true, "{a}");
+    assert_eq!(a["scope"], "agent");
+    assert_eq!(a["keys"], 1);
+    assert!(
+        a["frames"].as_u64().unwrap() >= 2,
+        "agent + name frames: {a}"
+    );
+    assert_eq!(
+        probe.on(&agent_topic).len(),
+        2,
+        "the agent frame was republished"
+    );
+    println!(
+        "agent republish: gateway took {} µs, round trip through the broker {round_trip:?}",
+        a["took_us"]
+    );
+
+    // One queue, one zone, everything.
+    probe
+        .publish(
+            &t.cmd(),
+            ask(&format!(r#""scope":"queue","id":"{queue}""#), "q1").as_bytes(),
+        )
+        .await;
+    let q = answer(&probe, t, "q1").await;
+    assert_eq!(
+        (q["ok"].clone(), q["keys"].clone()),
+        (true.into(), 1.into()),
+        "{q}"
+    );
+    probe
+        .publish(
+            &t.cmd(),
+            ask(r#""scope":"zone","zone":"all""#, "z1").as_bytes(),
+        )
+        .await;
+    let z = answer(&probe, t, "z1").await;
+    let zone_keys = 30 + 2;
+    assert_eq!(z["keys"], zone_keys, "{z}");
+    // agents + names + queues + roster + heatmap
+    assert!(
+        z["frames"].as_u64().unwrap() >= (30 + 30 + 2 + 2) as u64,
+        "{z}"
+    );
+    probe
+        .publish(&t.cmd(), ask(r#""scope":"all""#, "all1").as_bytes())
+        .await;
+    assert_eq!(answer(&probe, t, "all1").await["keys"], zone_keys);
+
+    // Refusals: answered with the reason, counted, and the gateway keeps going.
+    probe
+        .publish(
+            &t.cmd(),
+            ask(r#""scope":"zone","zone":"nope""#, "bad1").as_bytes(),
+        )
+        .await;
+    let bad = answer(&probe, t, "bad1").await;
+    assert_eq!(bad["ok"], false);
+    assert_eq!(bad["error"], "no such zone");
+    probe
+        .publish(
+            &t.cmd(),
+            ask(
+                r#""scope":"agent","id":"00000000-0000-4000-8000-000000000000""#,
+                "bad2",
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert_eq!(answer(&probe, t, "bad2").await["error"], "no such key");
+    probe.publish(&t.cmd(), b"{not json").await;
+    let topic = t.reply(None);
+    wait_for("answer without a token", Duration::from_secs(10), || {
+        !probe.on(&topic).is_empty()
+    })
+    .await;
+    assert_eq!(json(&probe.on(&topic)[0])["ok"], false);
+    let m = &s.gw.metrics.publish;
+    assert_eq!(m.commands.get(), 7);
+    assert_eq!(m.commands_refused.get(), 3);
+    s.converge(Duration::from_secs(10)).await;
+}
