@@ -247,7 +247,7 @@ impl Publisher {
                     self.shared.lock().save_heatmaps();
                 }
                 _ = tick.tick() => {
-                    if self.shared.lock().mark_expired(now_ms()) > 0 {
+                    if self.shared.lock().mark_expired() > 0 {
                         self.shared.notify.notify_one();
                     }
                     self.publish_monitor(&client, started.elapsed().as_secs()).await;
@@ -736,9 +736,9 @@ pub fn queue_frame(q: &QueueRecord, zone: &ZoneSpec) -> QueueFrame {
         offered: sat(q.offered),
         answered: sat(q.answered),
         abandoned: sat(q.abandoned),
-        service_level_pct: q
-            .service_level_permille
-            .map_or(PCT_UNKNOWN, |p| u8::try_from(p / 10).unwrap_or(100)),
+        service_level_pct: q.service_level_permille.map_or(PCT_UNKNOWN, |p| {
+            u8::try_from((p / 10).min(100)).unwrap_or(100)
+        }),
         level,
     }
 }

@@ -273,6 +273,8 @@ pub struct Table {
     heat_tree: Option<sled::Tree>,
     /// An agent not confirmed for this long is published with the STALE flag.
     stale_ms: u64,
+    /// Wall clock for staleness (tests substitute their own).
+    clock: fn() -> Millis,
 }
 
 /// Most presence definitions kept (system ones plus an org's custom ones).
@@ -302,6 +304,7 @@ impl Table {
             metrics,
             heat_tree: None,
             stale_ms: u64::MAX,
+            clock: now_ms,
         }
     }
 
@@ -656,7 +659,8 @@ impl Table {
 
     /// Marks dirty every agent whose confirmation expired since its last publish, so
     /// displays see the STALE flag without waiting for a change; returns how many.
-    pub fn mark_expired(&mut self, now: Millis) -> usize {
+    pub fn mark_expired(&mut self) -> usize {
+        let now = (self.clock)();
         let mut n = 0;
         for i in 0..self.slots.len() {
             let slot = &self.slots[i];
@@ -857,7 +861,7 @@ impl Table {
 
     fn take_slot(&mut self, i: u32) -> DirtyItem {
         let stale = match &self.slots[i as usize].value {
-            Value::Agent(a) => self.is_stale(a.confirmed_ms, now_ms()),
+            Value::Agent(a) => self.is_stale(a.confirmed_ms, (self.clock)()),
             Value::Queue(_) => false,
         };
         let slot = &mut self.slots[i as usize];
@@ -1172,6 +1176,89 @@ mod tests {
         assert_eq!((a.presence, a.presence_ms), (Presence::OnQueue, 120));
         assert_eq!(t.metrics.state.stale.get(), 2);
         assert_eq!(t.metrics.state.duplicates.get(), 1);
+    }
+
+    thread_local! {
+        static FAKE_NOW: std::cell::Cell<Millis> = const { std::cell::Cell::new(0) };
+    }
+
+    fn fake_now() -> Millis {
+        FAKE_NOW.with(|c| c.get())
+    }
+
+    #[test]
+    fn stale_flag_is_published_on_expiry_and_cleared_on_confirmation() {
+        let mut t = table(4);
+        t.set_stale_ttl(std::time::Duration::from_secs(60));
+        t.clock = fake_now;
+        let now = 1_800_000_000_000;
+        let at = |ms: Millis| FAKE_NOW.with(|c| c.set(ms));
+        at(now);
+        let mut out = Vec::new();
+        // Confirmed just now: not stale.
+        t.apply(&presence(1, Presence::Available, 100), now);
+        t.take_dirty(&mut out, 8);
+        assert!(!out[0].stale);
+        out.clear();
+        at(now + 30_000);
+        assert_eq!(t.mark_expired(), 0);
+        // Confirmed two minutes ago (a record from sled, or an upstream silent since):
+        // published stale by the expiry sweep, once.
+        t.apply(&presence(2, Presence::Busy, 100), now - 120_000);
+        t.take_dirty(&mut out, 8);
+        assert!(out[0].stale);
+        out.clear();
+        t.apply(&presence(3, Presence::Busy, 100), now);
+        t.take_dirty(&mut out, 8);
+        out.clear();
+        at(now + 62_000);
+        assert_eq!(t.mark_expired(), 2, "agents 1 and 3 expire");
+        t.take_dirty(&mut out, 8);
+        assert!(out.iter().all(|i| i.stale));
+        out.clear();
+        at(now + 70_000);
+        assert_eq!(t.mark_expired(), 0, "already shown stale");
+        // A confirmation that changes nothing (a duplicate) still republishes, unflagged.
+        assert_eq!(
+            t.apply(&presence(2, Presence::Busy, 100), now + 70_000),
+            Change::Duplicate
+        );
+        t.take_dirty(&mut out, 8);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].key, Key::Agent(id(2)));
+        assert!(!out[0].stale);
+    }
+
+    #[test]
+    fn heatmap_counts_transitions_from_a_known_state_only() {
+        let zone = crate::zones::ZoneSpec {
+            name: "z".into(),
+            users: vec![id(1)],
+            queues: vec![],
+            members_of_queues: false,
+            waiting_warning: 5,
+            waiting_critical: 10,
+        };
+        let mut t = Table::new(
+            Capacity {
+                agents: 4,
+                queues: 4,
+            },
+            Arc::new(Zones::new(vec![zone], &[])),
+            None,
+            Arc::new(Metrics::default()),
+        );
+        let minute = minute_of(6_000_000);
+        // First sight of an agent (from nothing) is not a transition.
+        t.apply(&presence(1, Presence::Available, 6_000_000), 0);
+        // A new time in the same status is not either; a new status is.
+        t.apply(&presence(1, Presence::Available, 6_001_000), 0);
+        t.apply(&presence(1, Presence::Busy, 6_002_000), 0);
+        let mut m = Minutes::default();
+        let end = t.heatmap(0, minute, &mut m).unwrap();
+        assert_eq!(end, minute);
+        assert_eq!(m.0.iter().map(|&c| u32::from(c)).sum::<u32>(), 1);
+        assert_eq!(m.0[presence_wire::HEATMAP_MINUTES - 1], 1);
     }
 
     #[test]

@@ -136,7 +136,8 @@ pub enum Level {
 pub struct Header {
     /// Gateway boot counter: changes when the gateway restarts.
     pub session: u32,
-    /// Per-zone frame counter within a session, starting at 1.
+    /// Per-zone frame counter within a session: 1 for the zone's first frame, +1 for each
+    /// frame after it (wrapping from `u32::MAX` to 0).
     pub seq: u32,
 }
 
@@ -409,7 +410,8 @@ pub fn encode<'a>(frame: &Frame, buf: &'a mut [u8]) -> Result<&'a [u8], WireErro
     Ok(&buf[..=used])
 }
 
-/// Decodes a frame; rejects unknown versions and trailing garbage-free truncation alike.
+/// Decodes a frame: rejects an empty input, an unknown version, a truncated body and an
+/// unknown value; bytes after a complete frame are ignored.
 pub fn decode(bytes: &[u8]) -> Result<Frame, WireError> {
     let (&version, body) = bytes.split_first().ok_or(WireError::DecodeEmpty)?;
     if version != WIRE_VERSION {
