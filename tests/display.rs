@@ -231,7 +231,17 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
+        // The server leaves its socket file behind: note where it is, then remove it.
+        let socket = self
+            .cmd()
+            .args(["display-message", "-p", "#{socket_path}"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
         let _ = self.cmd().arg("kill-server").output();
+        if !socket.is_empty() {
+            let _ = std::fs::remove_file(socket);
+        }
     }
 }
 
@@ -353,4 +363,16 @@ fn display_runs_in_a_real_terminal_under_tmux() {
         !screen.contains("PRESENCE WALLBOARD"),
         "the alternate screen was left: {screen}"
     );
+}
+
+#[test]
+fn display_without_a_terminal_says_so_and_exits_1() {
+    let out = support::gateway_command()
+        .args(["display", "--broker", "127.0.0.1:1", "--site", "s"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the gateway binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("needs a terminal"), "{stderr}");
 }

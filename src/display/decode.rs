@@ -4,7 +4,7 @@
 //! `gateway/` topics as it arrives.
 //!
 //! Owns the JSON description of a payload ([`describe`], pure: topic + bytes in, [`Line`]
-//! out) and the two thin loops around it ([`file`], [`live`]). A payload that does not decode
+//! out) and the two thin loops around it ([`file()`], [`live()`]). A payload that does not decode
 //! becomes a line with an `error` field and the stream goes on. Decoding itself is
 //! `presence_wire::decode` / `decode_heatmap`, exactly as a display calls them.
 
