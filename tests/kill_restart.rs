@@ -62,8 +62,9 @@ async fn kill_dash_nine_then_restart_republishes_from_sled_and_converges() {
         sim.step(200);
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    child.kill(); // SIGKILL: no shutdown code runs
-                  // The broker publishes the last will: displays show the gateway as lost.
+    // SIGKILL: no shutdown code runs. The broker publishes the last will: displays show the
+    // gateway as lost.
+    child.kill();
     wait_for("$state = lost (last will)", Duration::from_secs(10), || {
         display.snapshot().gateway_state.as_deref() == Some("lost")
     })
@@ -95,4 +96,99 @@ async fn kill_dash_nine_then_restart_republishes_from_sled_and_converges() {
 
     // Storm over: channel, resync, convergence to the truth that includes the lost events.
     converge(&sim, &display, Duration::from_secs(180)).await;
+}
+
+/// How many random kill points: 20 (the figure) natively; 5 under an emulator, where
+/// each gateway start costs seconds. `PG_KILL_POINTS` overrides.
+fn kill_points() -> usize {
+    if let Some(n) = std::env::var("PG_KILL_POINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
+    if std::env::var("PG_TEST_RUNNER").is_ok_and(|r| !r.trim().is_empty()) {
+        5
+    } else {
+        20
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_at_random_points_during_a_burst_always_converges_and_sled_survives() {
+    let sim = std::sync::Arc::new(sim(80, 4, 11).await);
+    let broker = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let site = site_id("kill20");
+    let state = dir.path().join("state");
+    let toml = presence_gateway::demo::site_toml(
+        &sim.api_base(),
+        &sim.queues(),
+        (&broker.0, broker.1),
+        &state,
+    )
+    .replace("id = \"demo\"", &format!("id = \"{site}\""));
+    let config_path = dir.path().join("site.toml");
+    std::fs::write(&config_path, toml).unwrap();
+    let display = Subscriber::start(broker.clone(), &Topics::new("presence", &site), "all");
+    let log = dir.path().join("gateway.log");
+
+    // A burst that never stops while the gateway is killed and restarted.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let burst = {
+        let (sim, stop) = (sim.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut events = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                events += sim.step(25);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            events
+        })
+    };
+    let seed = fastrand::u64(..);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let points = kill_points();
+    println!("kill points: {points}, seed {seed}");
+    let mut first_session = None;
+    for i in 0..points {
+        let mut child = spawn_gateway(&config_path, &log, &sim);
+        // Early points land in boot (sled load, token, channel); later ones mid-stream.
+        let delay = Duration::from_millis(rng.u64(30..1_500));
+        tokio::time::sleep(delay).await;
+        child.kill();
+        if first_session.is_none() {
+            first_session = display.snapshot().session;
+        }
+        println!("kill {i} after {delay:?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let events = burst.await.unwrap();
+
+    // Restart: the store opens (never quarantined), and the display converges to the truth.
+    let _child = spawn_gateway(&config_path, &log, &sim);
+    converge(&sim, &display, Duration::from_secs(120)).await;
+    let session = display.snapshot().session.expect("a session");
+    let corrupt: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("corrupt"))
+        .collect();
+    assert!(corrupt.is_empty(), "sled was quarantined: {corrupt:?}");
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !log_text.contains("quarantined"),
+        "a boot found sled unreadable (seed {seed})"
+    );
+    // Every start opened the store and counted a session (the last one included).
+    let boots = log_text.matches("state loaded from sled").count();
+    assert_eq!(
+        boots,
+        points + 1,
+        "every start opened the store (seed {seed})"
+    );
+    println!(
+        "{points} kills during {events} events: converged, session {session} (first seen {first_session:?}), sled never quarantined"
+    );
 }
