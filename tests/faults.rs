@@ -137,6 +137,7 @@ async fn socket_closing_rotates_make_before_break_without_resync() {
 async fn rate_limit_storm_is_waited_out_via_retry_after() {
     let s = scenario(60, 4, 14, FAST).await;
     let m = s.gw.metrics.clone();
+    let (start, requests_before) = (Instant::now(), s.sim.stats().rest_requests);
     s.sim.fault(Fault::RateLimitStorm { secs: 3 });
     s.sim.fault(Fault::DropSockets);
     burst(&s, 200);
@@ -146,7 +147,30 @@ async fn rate_limit_storm_is_waited_out_via_retry_after() {
     })
     .await;
     assert!(m.upstream.rest_429.get() >= 1, "429s were seen and counted");
+    // Retry-After is obeyed: a 3 s storm costs a handful of refused requests, not a hammering.
+    let refused = s.sim.stats().rate_limited;
+    assert!(
+        refused <= 6,
+        "{refused} requests refused during a 3 s storm"
+    );
     s.converge(CONVERGE).await;
+    // The REST budget holds over the whole episode, as the simulator counted the requests:
+    // at most the pacer's burst (a quarter minute) plus the per-minute rate over the time
+    // elapsed, plus one token request per token.
+    let budget = presence_gateway::config::defaults::REST_BUDGET_PER_MIN as f64;
+    let allowed = budget / 4.0
+        + budget * start.elapsed().as_secs_f64() / 60.0
+        + m.upstream.tokens.get() as f64;
+    let made = (s.sim.stats().rest_requests - requests_before) as f64;
+    assert!(
+        made <= allowed,
+        "{made} REST requests in {:?}: over the budget ({allowed:.0})",
+        start.elapsed()
+    );
+    println!(
+        "storm: {refused} refused, {made} requests in {:?} (budget allows {allowed:.0})",
+        start.elapsed()
+    );
     s.gw.stop().await;
 }
 
