@@ -222,3 +222,86 @@ async fn republish_commands_are_answered_on_the_reply_topic() {
     assert_eq!(m.commands_refused.get(), 3);
     s.converge(Duration::from_secs(10)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_zone_shows_its_queue_and_members_with_a_roster_while_membership_changes() {
+    init_logs();
+    let sim = sim(60, 3, 47).await;
+    let broker = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let site = site_id("zones");
+    let queues = sim.queues();
+    let mut toml = presence_gateway::demo::site_toml(
+        &sim.api_base(),
+        &queues,
+        (&broker.0, broker.1),
+        &dir.path().join("state"),
+    )
+    .replace("id = \"demo\"", &format!("id = \"{site}\""));
+    for (i, q) in queues.iter().take(2).enumerate() {
+        toml.push_str(&format!(
+            "\n[[zone]]\nname = \"z{i}\"\nqueues = [\"{q}\"]\n"
+        ));
+    }
+    let config = presence_gateway::config::Config::from_toml_str(
+        &toml,
+        dir.path(),
+        &presence_gateway::demo::sim_env(&sim.config()),
+    )
+    .expect("config with zones");
+    let topics = presence_gateway::topics::Topics::new("presence", &site);
+    let displays: Vec<_> = (0..2)
+        .map(|i| {
+            presence_gateway::demo::view::Subscriber::start(
+                broker.clone(),
+                &topics,
+                &format!("z{i}"),
+            )
+        })
+        .collect();
+    let gw = presence_gateway::app::start(config).await.expect("gateway");
+
+    // What zone i must show: queue i and the agents who are joined members of it.
+    let zone_truth = |i: usize| {
+        let mut t = sim.truth();
+        let q = &queues[i];
+        t.agents.retain(|_, a| a.queues.contains(q));
+        t.queues.retain(|id, _| id == q);
+        t
+    };
+    let zone_ok = |i: usize| {
+        let (f, t) = (displays[i].snapshot(), zone_truth(i));
+        diff(&f, &t).is_empty()
+            && f.agents.len() == t.agents.len()
+            && f.queues.len() == 1
+            && f.roster
+                .is_some_and(|r| usize::from(r.agents) == t.agents.len() && r.queues == 1)
+    };
+    for round in 0..3 {
+        wait_for(
+            &format!("both zones equal their truth (round {round})"),
+            Duration::from_secs(30),
+            || zone_ok(0) && zone_ok(1),
+        )
+        .await;
+        let sizes: Vec<usize> = (0..2).map(|i| zone_truth(i).agents.len()).collect();
+        println!("round {round}: zone sizes {sizes:?}");
+        // Membership changes are among the generator's actions: zones gain and lose agents.
+        for _ in 0..10 {
+            s_step(&sim, 60).await;
+        }
+    }
+    let both = sim
+        .truth()
+        .agents
+        .values()
+        .filter(|a| a.queues.contains(&queues[0]) && a.queues.contains(&queues[1]))
+        .count();
+    println!("agents in both zones now: {both}");
+    gw.stop().await;
+}
+
+async fn s_step(sim: &genesys_sim::Sim, n: usize) {
+    sim.step(n);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+}
