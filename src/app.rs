@@ -215,6 +215,7 @@ pub async fn start(config: Config) -> Result<Running, AppError> {
             g.client_secret.clone(),
             g.rest_budget_per_min,
             cap.rest_max_body_bytes,
+            g.rest_timeout,
             metrics.clone(),
         ),
         tls: upstream_tls,

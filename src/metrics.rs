@@ -57,8 +57,13 @@ pub struct UpstreamMetrics {
     pub rest_requests: Counter,
     /// REST answers 429.
     pub rest_429: Counter,
-    /// REST failures (transport, 5xx, unparsable).
+    /// REST failures (transport, timeout, 5xx, body over the board's cap).
     pub rest_errors: Counter,
+    /// REST answers refused because the body exceeded the board's `rest_max_body_bytes`.
+    pub rest_too_large: Counter,
+    /// Paged listings cut short because the server's `nextUri` looped back to a page already
+    /// read, led on past an empty page, or ran past the page limit.
+    pub rest_paging_stopped: Counter,
     /// Resyncs completed.
     pub resyncs: Counter,
     /// Gauge: channels live.

@@ -1,9 +1,11 @@
 //! [`Fault`]: the failures a test can inject, and the hostile frames some of them send.
 //!
 //! Owns: the public fault vocabulary (also the JSON body of `POST /sim/fault`, serde's externally tagged form:
-//! `"DropSockets"`, `{"CloseSockets":{"code":1001}}`, `{"Silence":true}`, `{"Duplicate":3}`…) and the
-//! construction of malformed / oversize / binary / deeply nested / unknown-topic frames. Applying a fault to
-//! channels and sockets is `hub.rs`'s job.
+//! `"DropSockets"`, `{"CloseSockets":{"code":1001}}`, `{"Silence":true}`, `{"Duplicate":3}`,
+//! `{"EndlessPaging":"SelfLoop"}`, `{"HugeBodies":3145728}`, `{"RestHang":true}`…) and the construction of
+//! malformed / oversize / binary / deeply nested / unknown-topic frames and hostile REST answers (endless
+//! `nextUri` links, padded bodies). Applying a fault to channels and sockets is `hub.rs`'s job; holding or
+//! rewriting REST answers is `rest.rs`'s.
 
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +62,26 @@ pub enum Fault {
     },
     /// N well-formed notifications on topics the client never subscribed to, to every socket now.
     UnknownTopics(u32),
+    /// Hostile REST: while `Some`, every paged listing answered with `entities` (queue members, group members,
+    /// users, presence definitions) carries a `nextUri` that never ends, as [`PagingLoop`] says. `None` lifts it.
+    EndlessPaging(Option<PagingLoop>),
+    /// Hostile REST: while `Some(bytes)`, every successful `/api/v2/...` JSON answer is padded with an unknown
+    /// `padding` string field to about `bytes` bytes (at most 64 MiB). It stays valid JSON, so only the client's
+    /// body cap can refuse it. `None` lifts it.
+    HugeBodies(Option<usize>),
+    /// Hostile REST: while `true`, every REST request (`/oauth/token` and `/api/v2/...`; never `/sim/...`) is
+    /// accepted and read, then never answered; the connection stays open until the client gives up (or the
+    /// simulator stops). Requests held when it is lifted stay unanswered; new ones are served again.
+    RestHang(bool),
+}
+
+/// The shape of the endless paging of [`Fault::EndlessPaging`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PagingLoop {
+    /// Each page's `nextUri` is its own URI (`selfUri`): a client that follows it blindly never stops.
+    SelfLoop,
+    /// Each page links to the next page number, forever; pages past the last real one are empty.
+    Onward,
 }
 
 /// Largest frame [`Fault::Oversize`] builds, so a typo cannot exhaust memory (64 MiB, tungstenite's default
@@ -67,6 +89,29 @@ pub enum Fault {
 pub(crate) const MAX_OVERSIZE_BYTES: usize = 64 << 20;
 /// Deepest nesting [`Fault::DeepNesting`] builds (the frame is built iteratively, but the client must parse it).
 pub(crate) const MAX_DEPTH: usize = 1 << 20;
+
+/// The `nextUri` [`Fault::EndlessPaging`] puts on a listing page whose own URI is `self_uri` (as the
+/// simulator's listings write it: `{path}?pageSize={n}&pageNumber={k}{other params}`) and number `number`.
+pub(crate) fn endless_next(mode: PagingLoop, self_uri: &str, number: u64) -> String {
+    match mode {
+        PagingLoop::SelfLoop => self_uri.to_owned(),
+        PagingLoop::Onward => {
+            let here = format!("pageNumber={number}");
+            let next = format!("pageNumber={}", number.saturating_add(1));
+            if self_uri.contains(&here) {
+                self_uri.replacen(&here, &next, 1)
+            } else {
+                let sep = if self_uri.contains('?') { '&' } else { '?' };
+                format!("{self_uri}{sep}{next}")
+            }
+        }
+    }
+}
+
+/// The padding [`Fault::HugeBodies`] adds to an answer of `len` bytes so it reaches about `bytes`.
+pub(crate) fn padding(bytes: usize, len: usize) -> String {
+    "x".repeat(bytes.min(MAX_OVERSIZE_BYTES).saturating_sub(len))
+}
 
 /// Invalid-JSON texts, cycled by [`Fault::Malformed`].
 pub(crate) fn malformed(i: u32, user: &str) -> String {
@@ -146,5 +191,24 @@ mod tests {
         assert!(serde_json::from_str::<serde_json::Value>(&d).is_ok());
         let json = serde_json::to_string(&Fault::CloseSockets { code: 1001 }).unwrap_or_default();
         assert_eq!(json, r#"{"CloseSockets":{"code":1001}}"#);
+        let json = serde_json::to_string(&Fault::EndlessPaging(Some(PagingLoop::SelfLoop)))
+            .unwrap_or_default();
+        assert_eq!(json, r#"{"EndlessPaging":"SelfLoop"}"#);
+    }
+
+    #[test]
+    fn endless_links_loop_or_run_on() {
+        let uri = "/api/v2/routing/queues/q/members?pageSize=100&pageNumber=1";
+        assert_eq!(endless_next(PagingLoop::SelfLoop, uri, 1), uri);
+        assert_eq!(
+            endless_next(PagingLoop::Onward, uri, 1),
+            "/api/v2/routing/queues/q/members?pageSize=100&pageNumber=2"
+        );
+        assert_eq!(
+            endless_next(PagingLoop::Onward, "/a?pageSize=5", 1),
+            "/a?pageSize=5&pageNumber=2"
+        );
+        assert_eq!(padding(100, 30).len(), 70);
+        assert_eq!(padding(10, 30).len(), 0);
     }
 }

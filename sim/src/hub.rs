@@ -170,6 +170,12 @@ pub(crate) struct Hub {
     ws_base: String,
     counters: Arc<Counters>,
     silence_tx: watch::Sender<bool>,
+    /// [`Fault::EndlessPaging`]: read by `rest.rs` when it renders a listing.
+    pub rest_paging: Option<fault::PagingLoop>,
+    /// [`Fault::HugeBodies`]: the size `rest.rs` pads `/api/v2` answers to.
+    pub rest_pad_to: Option<usize>,
+    /// [`Fault::RestHang`]: `rest.rs` holds new REST requests unanswered.
+    pub rest_hang: bool,
 }
 
 impl Hub {
@@ -202,6 +208,9 @@ impl Hub {
             ws_base,
             counters,
             silence_tx,
+            rest_paging: None,
+            rest_pad_to: None,
+            rest_hang: false,
         }
     }
 
@@ -1066,6 +1075,9 @@ impl Hub {
             Fault::DeepNesting { depth } => {
                 self.hostile(|_, u| Outbound::Text(fault::deep(depth, u)), 1)
             }
+            Fault::EndlessPaging(mode) => self.rest_paging = mode,
+            Fault::HugeBodies(bytes) => self.rest_pad_to = bytes,
+            Fault::RestHang(on) => self.rest_hang = on,
             Fault::UnknownTopics(n) => {
                 let user = self.world.agent_order.first().cloned().unwrap_or_default();
                 for id in self.connected() {

@@ -25,10 +25,10 @@
 //! - `payload.rs`  — JSON shapes of event bodies and REST entities (casing rules live there).
 //! - `topics.rs`   — topic grammar, combined topics, case-insensitive matching.
 //! - `hub.rs`      — tokens, rate limits, channels, subscriptions, sockets, timers, faults, delivery.
-//! - `fault.rs`    — [`Fault`] and hostile frame construction.
+//! - `fault.rs`    — [`Fault`] (and [`PagingLoop`]), hostile frame and hostile REST answer construction.
 //! - `api.rs`      — REST routes as pure functions over the hub.
 //! - `conversations.rs` — conversation resync: analytics conversation details query, `GET /conversations/{id}`.
-//! - `rest.rs`     — the hyper HTTP/1.1 server, `/sim/*` control routes.
+//! - `rest.rs`     — the hyper HTTP/1.1 server, `/sim/*` control routes, hostile REST faults on the way out.
 //! - `ws.rs`       — the WebSocket server: handshake checks, one task per socket.
 //! - `tls.rs`      — optional TLS ([`SimConfig::tls`]): generated test CA + leaf, the rustls acceptor.
 //! - `error.rs`    — Genesys `ErrorBody` errors.
@@ -66,7 +66,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use config::SimConfig;
-pub use fault::Fault;
+pub use fault::{Fault, PagingLoop};
 pub use model::{AgentTruth, ConversationTruth, QueueTruth, Truth};
 pub use stats::SimStats;
 

@@ -3,8 +3,10 @@
 //! `POST /sim/advance?ms=N`, `POST /sim/fault` (Fault JSON), `POST /sim/presence?user=&definition=`,
 //! `POST /sim/routing?user=&status=`.
 //!
-//! Owns: sockets of the REST port (plain TCP or, with `SimConfig::tls`, TLS via `tls.rs`) and turning
-//! [`api::Response`]s into hyper responses. Does not own route semantics.
+//! Owns: sockets of the REST port (plain TCP or, with `SimConfig::tls`, TLS via `tls.rs`), turning
+//! [`api::Response`]s into hyper responses, and the hostile REST faults applied on the way out
+//! ([`Fault::RestHang`] holds requests unanswered, [`Fault::EndlessPaging`] rewrites `nextUri`,
+//! [`Fault::HugeBodies`] pads answers). Does not own route semantics.
 
 use std::convert::Infallible;
 use std::sync::Weak;
@@ -100,6 +102,13 @@ async fn handle(sim: Weak<Inner>, req: Request<Incoming>) -> Response<Full<Bytes
     if let Some(control) = path.strip_prefix("/sim/") {
         return sim_route(&sim, method, control, &query, &body);
     }
+    if (path == "/oauth/token" || path.starts_with("/api/v2/")) && held(&sim) {
+        // Fault::RestHang: accepted and read, never answered. The strong handle is given up
+        // first so a held request cannot keep a dropped simulator alive; the connection task
+        // ends when the client gives up or the simulator shuts down.
+        drop(sim);
+        return std::future::pending().await;
+    }
     let req = api::Request {
         method,
         path: &path,
@@ -115,11 +124,54 @@ async fn handle(sim: Weak<Inner>, req: Request<Incoming>) -> Response<Full<Bytes
     } else if path.starts_with("/api/v2/") {
         Counters::inc(&sim.inner.counters.rest_requests);
         let now = sim.now_ms();
-        api::api(&mut sim.inner.hub(), &req, now)
+        let mut resp = api::api(&mut sim.inner.hub(), &req, now);
+        hostile(&sim, &mut resp);
+        resp
     } else {
         return plain(StatusCode::NOT_FOUND, "not found");
     };
     render(resp, is_head)
+}
+
+/// [`Fault::RestHang`]: whether this request is to be held unanswered (counted when it is).
+fn held(sim: &Sim) -> bool {
+    let hang = sim.inner.hub().rest_hang;
+    if hang {
+        Counters::inc(&sim.inner.counters.rest_held);
+    }
+    hang
+}
+
+/// [`Fault::EndlessPaging`] and [`Fault::HugeBodies`] on a successful `/api/v2` answer.
+fn hostile(sim: &Sim, resp: &mut api::Response) {
+    let (paging, pad_to) = {
+        let hub = sim.inner.hub();
+        (hub.rest_paging, hub.rest_pad_to)
+    };
+    if !(200..300).contains(&resp.status) {
+        return;
+    }
+    let Some(Value::Object(body)) = resp.body.as_mut() else {
+        return;
+    };
+    if let Some(mode) = paging {
+        let self_uri = body
+            .get("selfUri")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let (Some(self_uri), true) = (self_uri, body.contains_key("entities")) {
+            let number = body.get("pageNumber").and_then(Value::as_u64).unwrap_or(1);
+            let next = crate::fault::endless_next(mode, &self_uri, number);
+            body.insert("nextUri".to_owned(), Value::String(next));
+            Counters::inc(&sim.inner.counters.rest_endless_pages);
+        }
+    }
+    if let Some(bytes) = pad_to {
+        let len = serde_json::to_string(&*body).map_or(0, |s| s.len());
+        let pad = crate::fault::padding(bytes, len + 14); // `,"padding":""`
+        body.insert("padding".to_owned(), Value::String(pad));
+        Counters::inc(&sim.inner.counters.rest_huge_bodies);
+    }
 }
 
 fn render(resp: api::Response, head: bool) -> Response<Full<Bytes>> {

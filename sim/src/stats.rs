@@ -70,6 +70,12 @@ counters! {
     client_messages,
     /// Background-generator events skipped because a tick was too far behind.
     generator_skipped,
+    /// REST requests held unanswered by [`crate::Fault::RestHang`].
+    rest_held,
+    /// Listing pages given an endless `nextUri` by [`crate::Fault::EndlessPaging`].
+    rest_endless_pages,
+    /// REST answers padded by [`crate::Fault::HugeBodies`].
+    rest_huge_bodies,
 }
 
 impl Counters {

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use genesys_sim::{Fault, SimConfig};
+use genesys_sim::{Fault, PagingLoop, SimConfig};
 use serde_json::json;
 use support::*;
 
@@ -211,6 +211,46 @@ async fn rate_limit_storm_answers_429_until_it_passes() {
     assert_eq!(
         api(&sim, &t, "GET", "/api/v2/users", None).await.status,
         200
+    );
+}
+
+#[tokio::test]
+async fn hostile_rest_loops_pads_and_hangs_until_lifted() {
+    let sim = sim().await;
+    let t = token(&sim).await;
+    let path = "/api/v2/users?pageSize=5";
+    // Endless paging: a self-loop links a page to itself; onward links run past the end.
+    sim.fault(Fault::EndlessPaging(Some(PagingLoop::SelfLoop)));
+    let v = api(&sim, &t, "GET", path, None).await.json();
+    assert_eq!(v["nextUri"], v["selfUri"]);
+    sim.fault(Fault::EndlessPaging(Some(PagingLoop::Onward)));
+    let far = "/api/v2/users?pageSize=5&pageNumber=1000";
+    let v = api(&sim, &t, "GET", far, None).await.json();
+    assert_eq!(v["entities"].as_array().map(Vec::len), Some(0));
+    assert!(v["nextUri"]
+        .as_str()
+        .is_some_and(|u| u.contains("pageNumber=1001")));
+    sim.fault(Fault::EndlessPaging(None));
+    let v = api(&sim, &t, "GET", far, None).await.json();
+    assert!(v.get("nextUri").is_none());
+    // Huge bodies: valid JSON of about the size asked for.
+    sim.fault(Fault::HugeBodies(Some(300_000)));
+    let r = api(&sim, &t, "GET", path, None).await;
+    assert_eq!(r.status, 200);
+    let text = serde_json::to_string(&r.json()).unwrap();
+    assert!((299_000..=301_000).contains(&text.len()), "{}", text.len());
+    sim.fault(Fault::HugeBodies(None));
+    // A silent server: the request is read and never answered, until lifted.
+    sim.fault(Fault::RestHang(true));
+    let held =
+        tokio::time::timeout(Duration::from_millis(500), api(&sim, &t, "GET", path, None)).await;
+    assert!(held.is_err(), "a held request was answered");
+    sim.fault(Fault::RestHang(false));
+    assert_eq!(api(&sim, &t, "GET", path, None).await.status, 200);
+    let st = sim.stats();
+    assert_eq!(
+        (st.rest_held, st.rest_endless_pages, st.rest_huge_bodies),
+        (1, 2, 1)
     );
 }
 

@@ -66,6 +66,9 @@ pub mod defaults {
     /// REST calls per minute: under Genesys' 300/min per token, leaving room for a human
     /// using the same OAuth client.
     pub const REST_BUDGET_PER_MIN: u32 = 240;
+    /// Seconds a REST request may wait for its answer head, and again for its body: a server
+    /// that accepts and never answers costs this much per attempt, not a stalled resync.
+    pub const REST_TIMEOUT_SECS: u64 = 15;
     /// Genesys refuses more than 1000 topics per channel.
     pub const MAX_TOPICS_PER_CHANNEL: usize = 1000;
     /// Zone warning threshold (waiting interactions).
@@ -146,6 +149,8 @@ pub struct Genesys {
     pub backoff_max: Duration,
     /// REST requests per minute (1..=300).
     pub rest_budget_per_min: u32,
+    /// Wait for one REST answer (head, then body) before it counts as failed (1..=120 s).
+    pub rest_timeout: Duration,
     /// Topics per channel (1..=1000).
     pub max_topics_per_channel: usize,
 }
@@ -377,7 +382,8 @@ impl Config {
         let _ = writeln!(
             s,
             "              heartbeat timeout {}s, ping {}s, token refresh at {}% of lifetime, \
-             channel rotated {}s before expiry, backoff {}ms..{}s, {} REST/min, {} topics/channel",
+             channel rotated {}s before expiry, backoff {}ms..{}s, {} REST/min, REST timeout {}s, \
+             {} topics/channel",
             g.heartbeat_timeout.as_secs(),
             g.ping_interval.as_secs(),
             percent(g.token_refresh_fraction),
@@ -385,6 +391,7 @@ impl Config {
             g.backoff_min.as_millis(),
             g.backoff_max.as_secs(),
             g.rest_budget_per_min,
+            g.rest_timeout.as_secs(),
             g.max_topics_per_channel
         );
         let _ = writeln!(
@@ -662,6 +669,13 @@ fn validate_genesys(
         1,
         300,
     )?;
+    let rest_timeout = in_range(
+        "genesys.rest_timeout_secs",
+        raw.rest_timeout_secs,
+        defaults::REST_TIMEOUT_SECS,
+        1,
+        120,
+    )?;
     let max_topics = in_range(
         "genesys.max_topics_per_channel",
         raw.max_topics_per_channel,
@@ -683,6 +697,7 @@ fn validate_genesys(
         backoff_min: Duration::from_millis(backoff_min),
         backoff_max: Duration::from_secs(backoff_max),
         rest_budget_per_min: rest_budget,
+        rest_timeout: Duration::from_secs(rest_timeout),
         max_topics_per_channel: max_topics,
     })
 }
@@ -1012,6 +1027,22 @@ mod tests {
     }
 
     #[test]
+    fn rest_timeout_is_configurable_within_bounds() {
+        let with = |v: &str| {
+            let toml = minimal("").replace("[watch]", &format!("rest_timeout_secs = {v}\n[watch]"));
+            Config::from_toml_str(&toml, Path::new("/etc/pg"), &ENV)
+        };
+        assert_eq!(
+            with("1").unwrap().genesys.rest_timeout,
+            Duration::from_secs(1)
+        );
+        for bad in ["0", "121"] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("genesys.rest_timeout_secs"), "{e}");
+        }
+    }
+
+    #[test]
     fn minimal_config_gets_defaults() {
         let c = Config::from_toml_str(&minimal(""), Path::new("/etc/pg"), &ENV).unwrap();
         assert_eq!(c.genesys.api_base.as_str(), "https://api.mypurecloud.ie");
@@ -1021,6 +1052,7 @@ mod tests {
         );
         assert_eq!(c.genesys.heartbeat_timeout, Duration::from_secs(45));
         assert_eq!(c.genesys.backoff_min, Duration::from_millis(500));
+        assert_eq!(c.genesys.rest_timeout, Duration::from_secs(15));
         assert_eq!(c.mqtt.port, 1883);
         assert_eq!(c.mqtt.client_id, "presence-gateway-lab");
         assert_eq!(c.mqtt.topic_prefix, "presence");

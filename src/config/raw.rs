@@ -66,6 +66,8 @@ pub struct RawGenesys {
     pub backoff_max_secs: Option<u64>,
     /// REST requests per minute the gateway allows itself.
     pub rest_budget_per_min: Option<u32>,
+    /// Seconds one REST request may wait for its answer (head, then body).
+    pub rest_timeout_secs: Option<u64>,
     /// Topics subscribed per channel.
     pub max_topics_per_channel: Option<usize>,
 }

@@ -51,16 +51,17 @@ fn need_whole<const N: usize>(
         .ok_or(Rejected::OverCapacity { field, max: N })
 }
 
-/// An optional `nextUri`: absent or `null` → `None`; too long → refused (a cut URI would
-/// fetch the wrong page).
-fn next_uri(v: Option<Text<NEXT_URI_LEN>>) -> Result<Option<String<NEXT_URI_LEN>>, Rejected> {
-    v.map(|t| {
-        t.whole().ok_or(Rejected::OverCapacity {
-            field: "nextUri",
-            max: NEXT_URI_LEN,
-        })
-    })
-    .transpose()
+/// An optional `nextUri`: absent or `null` → `(None, false)`. Longer than
+/// [`NEXT_URI_LEN`] → `(None, true)`: a cut URI would fetch the wrong page, so it is not
+/// kept, but the page's items still parse (a caller that follows pages ends the listing
+/// there and counts it; one that never follows them, as the users-by-id resync, is not
+/// failed by a link it does not need).
+fn next_uri(v: Option<Text<NEXT_URI_LEN>>) -> (Option<String<NEXT_URI_LEN>>, bool) {
+    match v.map(Text::whole) {
+        None => (None, false),
+        Some(Some(uri)) => (Some(uri), false),
+        Some(None) => (None, true),
+    }
 }
 
 /// Longest `token_type` kept (`bearer`).
@@ -219,6 +220,8 @@ pub struct MembersPage {
     pub members: Vec<QueueMember, MAX_PAGE>,
     /// The next page's path, absent on the last page.
     pub next_uri: Option<String<NEXT_URI_LEN>>,
+    /// A `nextUri` was given but is longer than [`NEXT_URI_LEN`]: not kept.
+    pub next_uri_too_long: bool,
     /// Members beyond [`MAX_PAGE`] skipped (0 unless the server ignored `pageSize`).
     pub dropped: usize,
 }
@@ -249,8 +252,10 @@ const MEMBER_ROUTING: RoutingPaths = RoutingPaths {
 /// Parses a `QueueMemberEntityListing` page (≤ [`MAX_PAGE`] members + `nextUri`).
 pub fn members_page(body: &[u8]) -> Result<MembersPage, Rejected> {
     let raw: RawMembersPage = read(body)?;
+    let (next_uri, next_uri_too_long) = next_uri(raw.next_uri);
     let mut page = MembersPage {
-        next_uri: next_uri(raw.next_uri)?,
+        next_uri,
+        next_uri_too_long,
         dropped: raw.entities.dropped,
         ..MembersPage::default()
     };
@@ -306,6 +311,8 @@ pub struct UsersPage {
     pub users: Vec<User, MAX_PAGE>,
     /// The next page's path, absent on the last page.
     pub next_uri: Option<String<NEXT_URI_LEN>>,
+    /// A `nextUri` was given but is longer than [`NEXT_URI_LEN`]: not kept.
+    pub next_uri_too_long: bool,
     /// Users beyond [`MAX_PAGE`] skipped (0 unless the server ignored `pageSize`).
     pub dropped: usize,
 }
@@ -390,8 +397,10 @@ const USER_ROUTING: RoutingPaths = RoutingPaths {
 /// (`presence`, `routingStatus`, `conversationSummary`) are optional.
 pub fn users_page(body: &[u8]) -> Result<UsersPage, Rejected> {
     let raw: RawUsersPage = read(body)?;
+    let (next_uri, next_uri_too_long) = next_uri(raw.next_uri);
     let mut page = UsersPage {
-        next_uri: next_uri(raw.next_uri)?,
+        next_uri,
+        next_uri_too_long,
         dropped: raw.entities.dropped,
         ..UsersPage::default()
     };
@@ -479,6 +488,8 @@ pub struct DefinitionsPage {
     pub definitions: Vec<(Id, Presence), MAX_DEFINITIONS>,
     /// The next page's path (legacy endpoint only), absent on the last page.
     pub next_uri: Option<String<NEXT_URI_LEN>>,
+    /// A `nextUri` was given but is longer than [`NEXT_URI_LEN`]: not kept.
+    pub next_uri_too_long: bool,
     /// Definitions beyond [`MAX_DEFINITIONS`] skipped (their presences stay unmapped).
     pub dropped: usize,
 }
@@ -503,8 +514,10 @@ struct RawDefinitionsPage {
 /// normalises (`On Queue`, `OnQueue`, `ON_QUEUE`).
 pub fn presence_definitions(body: &[u8]) -> Result<DefinitionsPage, Rejected> {
     let raw: RawDefinitionsPage = read(body)?;
+    let (next_uri, next_uri_too_long) = next_uri(raw.next_uri);
     let mut page = DefinitionsPage {
-        next_uri: next_uri(raw.next_uri)?,
+        next_uri,
+        next_uri_too_long,
         dropped: raw.entities.dropped,
         ..DefinitionsPage::default()
     };

@@ -62,6 +62,10 @@ const MAX_CONVERSATION_PAGES: u32 = 10;
 /// Queues per observations query.
 const QUEUES_PER_QUERY: usize = 100;
 
+/// Pages of presence definitions read at most: an org has a few dozen definitions (one or
+/// two pages of 100), so 20 is generous and still ends a hostile `nextUri` chain quickly.
+const MAX_DEFINITION_PAGES: usize = 20;
+
 /// Notices pending from sockets; each socket sends at most a handful, so a small bound holds.
 const NOTICE_DEPTH: usize = 64;
 
@@ -138,6 +142,80 @@ impl UpstreamError {
             } => Some(*d),
             _ => None,
         }
+    }
+}
+
+/// A page's `nextUri`, as decoded.
+#[derive(Clone, Copy, Debug)]
+enum Link<'a> {
+    /// None (or empty): the last page.
+    End,
+    /// Present but longer than the decoder keeps: cannot be followed.
+    TooLong,
+    /// The next page's path.
+    Next(&'a str),
+}
+
+impl<'a> Link<'a> {
+    fn of(next: Option<&'a str>, too_long: bool) -> Link<'a> {
+        match next.filter(|n| !n.is_empty()) {
+            Some(n) => Link::Next(n),
+            None if too_long => Link::TooLong,
+            None => Link::End,
+        }
+    }
+}
+
+/// Follows one paged listing's `nextUri` links, bounded against a broken or hostile server:
+/// at most `max_pages` pages, never a URI twice (a page that links to itself or back to an
+/// earlier page), and nothing past an empty page (a chain of empty pages that never ends).
+/// Each visited path is kept, so its memory is at most `max_pages` short strings.
+struct Pager {
+    next: Option<String>,
+    visited: Vec<String>,
+    max_pages: usize,
+}
+
+impl Pager {
+    fn new(first: String, max_pages: usize) -> Pager {
+        Pager {
+            next: Some(first),
+            visited: Vec::new(),
+            max_pages: max_pages.max(1),
+        }
+    }
+
+    /// The next path to read, if any.
+    fn next_path(&mut self) -> Option<String> {
+        let p = self.next.take()?;
+        self.visited.push(p.clone());
+        Some(p)
+    }
+
+    /// Pages read so far.
+    fn pages(&self) -> usize {
+        self.visited.len()
+    }
+
+    /// Takes the `nextUri` of the page just read (which held `entries` items). `Some(why)`
+    /// when the link is not followed although the server gave one: the listing is cut short.
+    fn follow(&mut self, next: Link<'_>, entries: usize) -> Option<&'static str> {
+        let next = match next {
+            Link::End => return None,
+            Link::TooLong => return Some("nextUri longer than NEXT_URI_LEN"),
+            Link::Next(n) => n,
+        };
+        let why = if entries == 0 {
+            "nextUri after an empty page"
+        } else if self.visited.iter().any(|v| v == next) {
+            "nextUri loops back to a page already read"
+        } else if self.visited.len() >= self.max_pages {
+            "page limit reached"
+        } else {
+            self.next = Some(next.to_string());
+            return None;
+        };
+        Some(why)
     }
 }
 
@@ -390,10 +468,11 @@ impl Upstream {
     }
 
     async fn load_definitions(&mut self) -> Result<(), UpstreamError> {
-        let mut path = Some("/api/v2/presence/definitions?pageSize=100".to_string());
-        let mut pages = 0;
-        while let Some(p) = path.take() {
-            pages += 1;
+        let mut pager = Pager::new(
+            "/api/v2/presence/definitions?pageSize=100".to_string(),
+            MAX_DEFINITION_PAGES,
+        );
+        while let Some(p) = pager.next_path() {
             let body = self
                 .rest
                 .get(&p)
@@ -417,12 +496,23 @@ impl Upstream {
                 })
                 .await;
             }
-            path = page.next_uri.map(|u| u.as_str().to_string());
-            if pages >= 20 {
-                break; // a hostile nextUri loop ends here
-            }
+            let next = Link::of(page.next_uri.as_deref(), page.next_uri_too_long);
+            self.follow(
+                &mut pager,
+                next,
+                page.definitions.len(),
+                "presence definitions",
+            );
         }
         Ok(())
+    }
+
+    /// [`Pager::follow`], counting and logging a listing cut short.
+    fn follow(&self, pager: &mut Pager, next: Link<'_>, entries: usize, listing: &str) {
+        if let Some(why) = pager.follow(next, entries) {
+            self.metrics.upstream.rest_paging_stopped.inc();
+            tracing::warn!(listing, pages = pager.pages(), why, "paging stopped");
+        }
     }
 
     async fn send(&self, u: Update) {
@@ -444,10 +534,11 @@ impl Upstream {
         }
         let max_pages = max / 100 + 2;
         for q in self.watch.queues.clone() {
-            let mut path = Some(format!("/api/v2/routing/queues/{q}/members?pageSize=100"));
-            let mut pages = 0;
-            while let Some(p) = path.take() {
-                pages += 1;
+            let mut pager = Pager::new(
+                format!("/api/v2/routing/queues/{q}/members?pageSize=100"),
+                max_pages,
+            );
+            while let Some(p) = pager.next_path() {
                 let body = self
                     .rest
                     .get(&p)
@@ -474,18 +565,16 @@ impl Upstream {
                         .await;
                     }
                 }
-                path = page.next_uri.map(|u| u.as_str().to_string());
-                if pages >= max_pages {
-                    tracing::warn!(queue = %q, pages, "queue member paging stopped at the board's limit");
-                    break;
-                }
+                let next = Link::of(page.next_uri.as_deref(), page.next_uri_too_long);
+                self.follow(&mut pager, next, page.members.len(), "queue members");
             }
         }
         for g in self.watch.groups.clone() {
-            let mut path = Some(format!("/api/v2/groups/{g}/members?pageSize=100"));
-            let mut pages = 0;
-            while let Some(p) = path.take() {
-                pages += 1;
+            let mut pager = Pager::new(
+                format!("/api/v2/groups/{g}/members?pageSize=100"),
+                max_pages,
+            );
+            while let Some(p) = pager.next_path() {
                 let body = self
                     .rest
                     .get(&p)
@@ -499,10 +588,8 @@ impl Upstream {
                 for u in page.users.iter() {
                     add(u.id, &mut agents);
                 }
-                path = page.next_uri.map(|u| u.as_str().to_string());
-                if pages >= max_pages {
-                    break;
-                }
+                let next = Link::of(page.next_uri.as_deref(), page.next_uri_too_long);
+                self.follow(&mut pager, next, page.users.len(), "group members");
             }
         }
         for a in &agents {
@@ -963,6 +1050,47 @@ fn cancel_all(live: &[Live]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paging_follows_honest_links_and_stops_hostile_ones() {
+        // Honest: three pages, the last without nextUri.
+        let mut p = Pager::new("/l?pageNumber=1".into(), 10);
+        assert_eq!(p.next_path().as_deref(), Some("/l?pageNumber=1"));
+        assert_eq!(p.follow(Link::Next("/l?pageNumber=2"), 100), None);
+        assert_eq!(p.next_path().as_deref(), Some("/l?pageNumber=2"));
+        assert_eq!(p.follow(Link::End, 3), None);
+        assert_eq!(p.next_path(), None);
+        // A page that links to itself, or back to the first.
+        let mut p = Pager::new("/l?pageNumber=1".into(), 10);
+        p.next_path();
+        assert!(p.follow(Link::Next("/l?pageNumber=1"), 5).is_some());
+        assert_eq!(p.next_path(), None);
+        let mut p = Pager::new("/a".into(), 10);
+        p.next_path();
+        assert_eq!(p.follow(Link::Next("/b"), 5), None);
+        p.next_path();
+        assert!(p.follow(Link::Next("/a"), 5).is_some());
+        // An endless chain of empty pages stops at the first empty one.
+        let mut p = Pager::new("/l?pageNumber=1".into(), 10);
+        p.next_path();
+        assert!(p.follow(Link::Next("/l?pageNumber=2"), 0).is_some());
+        assert_eq!(p.next_path(), None);
+        // A chain of distinct full pages stops at the page limit.
+        let mut p = Pager::new("/p0".into(), 3);
+        let mut read = 0;
+        while p.next_path().is_some() {
+            read += 1;
+            if p.follow(Link::Next(&format!("/p{read}")), 1).is_some() {
+                break;
+            }
+        }
+        assert_eq!(read, 3);
+        // A link too long to keep ends the listing, counted; no link at all does not.
+        let mut p = Pager::new("/l".into(), 10);
+        p.next_path();
+        assert!(p.follow(Link::of(None, true), 5).is_some());
+        assert!(matches!(Link::of(Some(""), false), Link::End));
+    }
 
     #[test]
     fn chunks_respect_the_weighted_topic_limit() {

@@ -23,10 +23,6 @@ use crate::config::Secret;
 use crate::metrics::Metrics;
 use crate::pacer::Pacer;
 
-/// How long one REST request may take before it counts as failed: a server that never
-/// answers must not stall resync.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-
 /// Retries of one request after 429 or a transport error before giving up.
 const MAX_RETRIES: u32 = 5;
 
@@ -81,11 +77,16 @@ pub struct Rest {
     token: Option<Secret>,
     pacer: tokio::sync::Mutex<Pacer>,
     max_body: usize,
+    /// How long one request may wait for its answer head, and again for its body, before it
+    /// counts as failed (`genesys.rest_timeout_secs`): a server that never answers must not
+    /// stall resync.
+    timeout: Duration,
     metrics: Arc<Metrics>,
 }
 
 impl Rest {
-    /// A client for one org. `tls` verifies every https endpoint.
+    /// A client for one org. `tls` verifies every https endpoint; `max_body` caps each
+    /// answer's body and `timeout` each wait for an answer.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         tls: Arc<rustls::ClientConfig>,
@@ -95,6 +96,7 @@ impl Rest {
         client_secret: Secret,
         per_min: u32,
         max_body: usize,
+        timeout: Duration,
         metrics: Arc<Metrics>,
     ) -> Rest {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
@@ -112,6 +114,7 @@ impl Rest {
             token: None,
             pacer: tokio::sync::Mutex::new(Pacer::new(per_min, (per_min / 4).max(1))),
             max_body,
+            timeout,
             metrics,
         }
     }
@@ -226,6 +229,12 @@ impl Rest {
                     self.metrics.upstream.rest_errors.inc();
                     None
                 }
+                Err(RestError::TooLarge { .. }) => {
+                    // Not retried: the same request would bring the same body.
+                    self.metrics.upstream.rest_errors.inc();
+                    self.metrics.upstream.rest_too_large.inc();
+                    return result;
+                }
                 _ => return result,
             };
             if attempt > MAX_RETRIES {
@@ -261,9 +270,9 @@ impl Rest {
             None => req.body(Full::new(Bytes::new())),
         }
         .map_err(|e| RestError::Transport(e.to_string()))?;
-        let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.client.request(req))
+        let resp = tokio::time::timeout(self.timeout, self.client.request(req))
             .await
-            .map_err(|_| RestError::Timeout(REQUEST_TIMEOUT))?
+            .map_err(|_| RestError::Timeout(self.timeout))?
             .map_err(|e| RestError::Transport(e.to_string()))?;
         let status = resp.status();
         let retry_after = resp
@@ -273,22 +282,20 @@ impl Rest {
             .and_then(|s| s.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         let max = self.max_body;
-        let body = tokio::time::timeout(
-            REQUEST_TIMEOUT,
-            Limited::new(resp.into_body(), max).collect(),
-        )
-        .await
-        .map_err(|_| RestError::Timeout(REQUEST_TIMEOUT))?
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                RestError::TooLarge { max }
-            } else {
-                RestError::Transport(e.to_string())
-            }
-        })?
-        .to_bytes();
+        let body =
+            tokio::time::timeout(self.timeout, Limited::new(resp.into_body(), max).collect())
+                .await
+                .map_err(|_| RestError::Timeout(self.timeout))?
+                .map_err(|e| {
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some()
+                    {
+                        RestError::TooLarge { max }
+                    } else {
+                        RestError::Transport(e.to_string())
+                    }
+                })?
+                .to_bytes();
         match status {
             s if s.is_success() => Ok(body),
             StatusCode::UNAUTHORIZED => Err(RestError::Unauthorized),
