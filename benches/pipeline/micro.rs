@@ -1,0 +1,644 @@
+//! The bench's in-process and child-process measurements that need no running gateway:
+//!
+//! - a corpus of real notification frames, captured from the simulator over a WebSocket the
+//!   way the gateway subscribes (one combined user topic per agent, two topics per queue);
+//! - the micro-bench (a child process, so callgrind counts only it): each frame through the
+//!   gateway's own code, `decode::parse` → `Table::apply` (sled write included) → the frame a
+//!   display gets (`agent_frame`/`queue_frame` + `presence_wire::encode`) → the MQTT PUBLISH
+//!   packet (rumqttc's `MqttState`, packet id and in-flight bookkeeping, bytes written into a
+//!   buffer) and its PUBACK; instructions per event are the difference between two run lengths
+//!   divided by the difference in events, so start-up cancels out;
+//! - the sled probe (a child process): the gateway's records written as often as the gateway
+//!   wrote them, with the board's cache, to measure what sled alone holds in RAM;
+//! - frame sizes: postcard agent frames against the Genesys JSON they come from.
+//!
+//! Owns these measurements; does not own the table or how they are printed (`main`).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use genesys_sim::{Sim, SimConfig};
+use presence_gateway::decode;
+use presence_gateway::event::Id;
+use presence_gateway::metrics::Metrics;
+use presence_gateway::publish::{agent_frame, queue_frame};
+use presence_gateway::state::{
+    decode_record, encode_record, Capacity, DirtyItem, Key, Store, Table, Update, Value,
+};
+use presence_gateway::topics::Topics;
+use presence_gateway::zones::{ZoneSpec, Zones};
+use presence_wire::{Body, Frame, Header};
+use rumqttc::{Packet, PubAck, Publish, QoS, Request};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The rpi4 board's WebSocket message cap (the decoder refuses longer frames).
+const MAX_MESSAGE: usize = 262_144;
+/// The rpi4 board's sled cache.
+pub const SLED_CACHE: u64 = 16 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Corpus
+
+/// Captures at least `frames` event notifications from a simulator of `agents` agents and
+/// `queues` queues, subscribed as the gateway subscribes. Heartbeats are left out.
+pub async fn capture(agents: usize, queues: usize, frames: usize) -> Vec<String> {
+    let sim = Sim::start(SimConfig {
+        agents,
+        queues,
+        seed: 11,
+        max_topics: 10 * (agents + queues),
+        rate_limit_per_min: 0,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("corpus simulator");
+    let base = sim.api_base();
+    let token = oauth(&base);
+    let (status, body) = http(
+        &base,
+        "POST",
+        "/api/v2/notifications/channels",
+        Some(&token),
+        "",
+    );
+    assert_eq!(status, 200, "channel: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("channel JSON");
+    let (channel, uri) = (
+        v["id"].as_str().expect("id").to_string(),
+        v["connectUri"].as_str().expect("connectUri").to_string(),
+    );
+    let mut topics: Vec<String> = sim
+        .users()
+        .iter()
+        .map(|u| format!(r#"{{"id":"v2.users.{u}?presence&routingStatus&conversations"}}"#))
+        .collect();
+    for q in sim.queues() {
+        topics.push(format!(r#"{{"id":"v2.routing.queues.{q}.users"}}"#));
+        topics.push(format!(
+            r#"{{"id":"v2.analytics.queues.{q}.observations"}}"#
+        ));
+    }
+    let (status, body) = http(
+        &base,
+        "PUT",
+        &format!("/api/v2/notifications/channels/{channel}/subscriptions"),
+        Some(&token),
+        &format!("[{}]", topics.join(",")),
+    );
+    assert_eq!(status, 200, "subscribe: {body}");
+    let (mut ws, _) = tokio_tungstenite::connect_async(uri.as_str())
+        .await
+        .expect("corpus websocket");
+    let mut out = Vec::with_capacity(frames);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while out.len() < frames && Instant::now() < deadline {
+        sim.step(200);
+        loop {
+            match tokio::time::timeout(Duration::from_millis(20), ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let t = t.as_str();
+                    if !t.contains("channel.metadata") && !t.contains('\n') {
+                        out.push(t.to_string());
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => break,
+            }
+        }
+    }
+    out
+}
+
+fn http(base: &str, method: &str, path: &str, bearer: Option<&str>, body: &str) -> (u16, String) {
+    let host = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).expect("connect to the simulator");
+    let auth = bearer
+        .map(|t| format!("Authorization: bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    (status, body.to_string())
+}
+
+fn oauth(base: &str) -> String {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode("sim-client:sim-secret");
+    let host = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).expect("connect to the simulator");
+    let body = "grant_type=client_credentials";
+    let req = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAuthorization: Basic {basic}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let json = raw.split_once("\r\n\r\n").expect("an HTTP response").1;
+    let v: serde_json::Value = serde_json::from_str(json).expect("token JSON");
+    v["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pipeline of one event, without sockets
+
+/// How much of the per-event work the micro-bench does: each stage adds one step, so the
+/// difference between two stages is the cost of the step (a profile by subtraction; the
+/// bench binary is stripped, so callgrind cannot name functions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// `decode::parse` only.
+    Decode,
+    /// + `Table::apply` and taking the dirty key, in memory (no sled).
+    State,
+    /// + the sled write of every applied change.
+    Sled,
+    /// + the display frame, its topic, the MQTT PUBLISH packet and its PUBACK.
+    Full,
+}
+
+impl Stage {
+    /// Every stage, in order.
+    pub const ALL: [Stage; 4] = [Stage::Decode, Stage::State, Stage::Sled, Stage::Full];
+
+    /// Command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Decode => "decode",
+            Stage::State => "state",
+            Stage::Sled => "sled",
+            Stage::Full => "full",
+        }
+    }
+
+    fn parse(s: &str) -> Stage {
+        Stage::ALL
+            .into_iter()
+            .find(|st| st.name() == s)
+            .unwrap_or(Stage::Full)
+    }
+}
+
+/// The gateway's per-event work, in one process, with the same types and settings.
+struct Pipeline {
+    stage: Stage,
+    table: Table,
+    topics: Topics,
+    mqtt: rumqttc::MqttState,
+    out: BytesMut,
+    batch: Vec<DirtyItem>,
+    seq: u32,
+    /// Encoded agent frame lengths (for the size figure).
+    agent_frame_lens: Vec<usize>,
+    published: u64,
+}
+
+fn ids_of(corpus: &[String]) -> (Vec<Id>, Vec<Id>) {
+    let mut users = Vec::new();
+    let mut queues = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for f in corpus {
+        let Some(rest) = f.split("\"topicName\":\"").nth(1) else {
+            continue;
+        };
+        let topic = rest.split('"').next().unwrap_or("");
+        let (list, id) = if let Some(r) = topic.strip_prefix("v2.users.") {
+            (&mut users, r.get(..36))
+        } else if let Some(r) = topic
+            .strip_prefix("v2.routing.queues.")
+            .or_else(|| topic.strip_prefix("v2.analytics.queues."))
+        {
+            (&mut queues, r.get(..36))
+        } else {
+            continue;
+        };
+        if let Some(id) = id.and_then(Id::parse) {
+            if seen.insert(id) {
+                list.push(id);
+            }
+        }
+    }
+    (users, queues)
+}
+
+impl Pipeline {
+    fn new(corpus: &[String], tree: Option<sled::Tree>, stage: Stage) -> Pipeline {
+        let (users, queues) = ids_of(corpus);
+        // The implicit zone `all`, holding every agent (as queue membership would).
+        let zones = Arc::new(Zones::new(
+            vec![ZoneSpec {
+                name: "all".into(),
+                users: users.clone(),
+                queues: queues.clone(),
+                members_of_queues: true,
+                waiting_warning: 5,
+                waiting_critical: 10,
+            }],
+            &[],
+        ));
+        let mut table = Table::new(
+            Capacity {
+                agents: 10_000,
+                queues: 500,
+            },
+            zones,
+            tree,
+            Arc::new(Metrics::default()),
+        );
+        for u in &users {
+            table.apply(&Update::Watch(*u), presence_gateway::state::now_ms());
+        }
+        let mut p = Pipeline {
+            stage,
+            table,
+            topics: Topics::new("presence", "bench"),
+            mqtt: rumqttc::MqttState::new(100, false),
+            out: BytesMut::with_capacity(4096),
+            batch: Vec::with_capacity(64),
+            seq: 0,
+            agent_frame_lens: Vec::new(),
+            published: 0,
+        };
+        // Publish what the watch created, so the loop measures changes only.
+        p.publish_dirty();
+        p.agent_frame_lens.clear();
+        p.published = 0;
+        p
+    }
+
+    /// One event: decode, apply, and publish what changed.
+    fn event(&mut self, frame: &[u8]) {
+        let parsed = decode::parse(frame, MAX_MESSAGE);
+        if self.stage == Stage::Decode {
+            std::hint::black_box(&parsed);
+            return;
+        }
+        if let Ok(ev) = parsed {
+            self.table
+                .apply(&Update::Event(ev), presence_gateway::state::now_ms());
+        }
+        if self.stage < Stage::Full {
+            self.table.take_dirty(&mut self.batch, 64);
+            std::hint::black_box(&self.batch);
+            self.batch.clear();
+            return;
+        }
+        self.publish_dirty();
+    }
+
+    fn publish_dirty(&mut self) {
+        let now = presence_gateway::state::now_ms();
+        loop {
+            self.table.take_dirty(&mut self.batch, 64);
+            if self.batch.is_empty() {
+                return;
+            }
+            let zones = self.table.zones_arc();
+            for item in self.batch.drain(..) {
+                for z in Zones::bits(item.zones) {
+                    let Some(spec) = zones.specs().get(z) else {
+                        continue;
+                    };
+                    self.seq = self.seq.wrapping_add(1);
+                    let header = Header {
+                        session: 1,
+                        seq: self.seq,
+                    };
+                    let (topic, body) = match (&item.key, &item.value) {
+                        (Key::Agent(id), Value::Agent(a)) => (
+                            self.topics.agent(&spec.name, id),
+                            Body::Agent(agent_frame(a, now, 3_600_000)),
+                        ),
+                        (Key::Queue(id), Value::Queue(q)) => (
+                            self.topics.queue(&spec.name, id),
+                            Body::Queue(queue_frame(q, spec)),
+                        ),
+                        _ => continue,
+                    };
+                    let is_agent = matches!(body, Body::Agent(_));
+                    let mut buf = [0u8; presence_wire::MAX_FRAME_LEN];
+                    let Ok(bytes) = presence_wire::encode(&Frame { header, body }, &mut buf) else {
+                        continue;
+                    };
+                    if is_agent {
+                        self.agent_frame_lens.push(bytes.len());
+                    }
+                    let mut publish = Publish::new(topic, QoS::AtLeastOnce, bytes.to_vec());
+                    publish.retain = true;
+                    if let Ok(Some(packet)) =
+                        self.mqtt.handle_outgoing_packet(Request::Publish(publish))
+                    {
+                        let pkid = match &packet {
+                            Packet::Publish(p) => p.pkid,
+                            _ => 0,
+                        };
+                        let _ = packet.write(&mut self.out, 16 * 1024);
+                        self.out.clear();
+                        let _ = self
+                            .mqtt
+                            .handle_incoming_packet(Packet::PubAck(PubAck::new(pkid)));
+                        self.mqtt.events.clear();
+                        self.published += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Child-process entry: `--micro <corpus> <events> <state dir> [stage]`. Runs `events` frames
+/// of the corpus through [`Pipeline`] up to `stage` (sled under `state dir`, the rpi4 cache)
+/// and prints one line.
+pub fn micro_child(corpus: &Path, events: usize, state: &Path, stage: &str) {
+    let stage = Stage::parse(stage);
+    let text = std::fs::read_to_string(corpus).expect("corpus file");
+    let frames: Vec<String> = text.lines().map(str::to_string).collect();
+    let (store, _) = Store::open(state, SLED_CACHE, presence_gateway::app::SLED_FLUSH_MS)
+        .expect("sled for the micro-bench");
+    let tree = (stage >= Stage::Sled).then(|| store.records.clone());
+    let mut p = Pipeline::new(&frames, tree, stage);
+    let start = Instant::now();
+    for f in frames.iter().cycle().take(events) {
+        p.event(f.as_bytes());
+    }
+    let ns = start.elapsed().as_nanos();
+    println!("micro events={events} published={} ns={ns}", p.published);
+}
+
+/// Instructions per event of `stage` from two callgrind runs of [`micro_child`] (`short` and
+/// `long` events: the difference cancels start-up); Err(why) when callgrind cannot run here.
+/// Also returns the native ns/event of the long run (outside callgrind).
+pub fn instructions_per_event(
+    corpus: &Path,
+    short: usize,
+    long: usize,
+    work: &Path,
+    stage: Stage,
+) -> Result<MicroResult, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let tag = stage.name();
+    // Native timing first (no valgrind): ns per event over the long run.
+    let native = run_micro(&exe, None, corpus, long, &work.join("native"), stage)?;
+    if !crate::machine::on_path("valgrind") {
+        return Err(
+            "valgrind is not installed (perf stat: instructions not supported here)".into(),
+        );
+    }
+    let ir = |n: usize, which: &str| -> Result<u64, String> {
+        let out = work.join(format!("callgrind.{tag}.{which}.out"));
+        run_micro(&exe, Some(&out), corpus, n, &work.join(which), stage)?;
+        let text = std::fs::read_to_string(&out).map_err(|e| format!("callgrind output: {e}"))?;
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("summary:")
+                    .or_else(|| l.strip_prefix("totals:"))
+            })
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .ok_or_else(|| "no summary line in the callgrind output".to_string())
+    };
+    let a = ir(short, "short")?;
+    let b = ir(long, "long")?;
+    Ok(MicroResult {
+        instructions_per_event: (b.saturating_sub(a)) as f64 / (long - short) as f64,
+        ns_per_event: native.0 as f64 / long as f64,
+        published_per_event: native.1 as f64 / long as f64,
+        events: long - short,
+    })
+}
+
+/// The micro-bench's figures.
+#[derive(Clone, Copy, Debug)]
+pub struct MicroResult {
+    /// Instructions per event (callgrind, difference of two runs).
+    pub instructions_per_event: f64,
+    /// Native nanoseconds per event (long run, wall clock, includes start-up of nothing).
+    pub ns_per_event: f64,
+    /// Frames published per event.
+    pub published_per_event: f64,
+    /// Events in the difference.
+    pub events: usize,
+}
+
+fn run_micro(
+    exe: &Path,
+    callgrind_out: Option<&Path>,
+    corpus: &Path,
+    events: usize,
+    state: &Path,
+    stage: Stage,
+) -> Result<(u128, u64), String> {
+    let _ = std::fs::remove_dir_all(state);
+    let mut cmd = match callgrind_out {
+        Some(out) => {
+            let mut c = Command::new("valgrind");
+            c.arg("--tool=callgrind")
+                .arg(format!("--callgrind-out-file={}", out.display()))
+                .arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let out = cmd
+        .arg("--micro")
+        .arg(corpus)
+        .arg(events.to_string())
+        .arg(state)
+        .arg(stage.name())
+        .output()
+        .map_err(|e| format!("micro-bench child: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("micro "))
+        .ok_or_else(|| {
+            format!(
+                "micro-bench child failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            )
+        })?;
+    let field = |k: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .and_then(|v| v.parse::<u128>().ok())
+            .unwrap_or(0)
+    };
+    Ok((field("ns="), field("published=") as u64))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frame sizes
+
+/// Sizes of agent frames against the JSON they came from.
+#[derive(Clone, Debug, Default)]
+pub struct Sizes {
+    /// Presence notifications in the corpus: whole WebSocket message, bytes.
+    pub presence_json: Vec<usize>,
+    /// Their `eventBody` alone, bytes (compact JSON).
+    pub presence_body: Vec<usize>,
+    /// Every agent frame the pipeline produced from the corpus, bytes on the wire.
+    pub agent_frames: Vec<usize>,
+    /// The captured Genesys sample (`tests/fixtures/genesys/presence.json`), compact: message
+    /// and eventBody bytes.
+    pub sample: Option<(usize, usize)>,
+    /// `decode::parse` alone by topic kind (last topic level): (kind, frames, mean bytes,
+    /// mean ns per frame, native, in this process).
+    pub decode_by_kind: Vec<(String, usize, usize, f64)>,
+}
+
+/// Runs the corpus through [`Pipeline`] in memory (no sled) and measures sizes.
+pub fn sizes(corpus: &[String]) -> Sizes {
+    let mut s = Sizes::default();
+    for f in corpus {
+        if f.contains(".presence\"") {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(f) {
+                s.presence_json.push(f.len());
+                s.presence_body.push(v["eventBody"].to_string().len());
+            }
+        }
+    }
+    let mut p = Pipeline::new(corpus, None, Stage::Full);
+    for f in corpus {
+        p.event(f.as_bytes());
+    }
+    s.agent_frames = p.agent_frame_lens;
+    let mut kinds: std::collections::BTreeMap<String, Vec<&String>> = Default::default();
+    for f in corpus {
+        let topic = f
+            .split("\"topicName\":\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("");
+        let kind = topic.rsplit('.').next().unwrap_or("?").to_string();
+        kinds.entry(kind).or_default().push(f);
+    }
+    for (kind, frames) in kinds {
+        let bytes = frames.iter().map(|f| f.len()).sum::<usize>() / frames.len().max(1);
+        let start = Instant::now();
+        let rounds = 5;
+        for _ in 0..rounds {
+            for f in &frames {
+                std::hint::black_box(decode::parse(f.as_bytes(), MAX_MESSAGE).is_ok());
+            }
+        }
+        let ns = start.elapsed().as_nanos() as f64 / (rounds * frames.len().max(1)) as f64;
+        s.decode_by_kind.push((kind, frames.len(), bytes, ns));
+    }
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/genesys/presence.json"
+    );
+    if let Ok(text) = std::fs::read_to_string(sample) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            s.sample = Some((v.to_string().len(), v["eventBody"].to_string().len()));
+        }
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// sled alone
+
+/// Child-process entry: `--sled-probe <copy of a gateway's sled dir> <writes> [cache bytes]`.
+/// Opens it as the gateway does (rpi4 cache unless given, same flush period), rewrites its
+/// records round robin `writes` times (each a real change), flushes, and prints its own
+/// memory before and after.
+pub fn sled_child(dir: &Path, writes: u64, cache: u64) {
+    let (_, before) = crate::machine::own_rss_kib();
+    let (store, _) = Store::open(dir, cache, presence_gateway::app::SLED_FLUSH_MS)
+        .expect("open the copied sled");
+    let mut records: Vec<(Vec<u8>, Value)> = store
+        .records
+        .iter()
+        .filter_map(|r| r.ok())
+        .filter_map(|(k, v)| Some((k.to_vec(), decode_record(&v)?)))
+        .collect();
+    let n = records.len().max(1);
+    let mut buf = [0u8; 256];
+    for i in 0..writes {
+        let Some((k, v)) = records.get_mut(i as usize % n) else {
+            break;
+        };
+        match v {
+            Value::Agent(a) => a.presence_ms += 1,
+            Value::Queue(q) => q.observed_ms += 1,
+        }
+        if let Some(bytes) = encode_record(v, &mut buf) {
+            let _ = store.records.insert(k.as_slice(), bytes);
+        }
+    }
+    let _ = store.db.flush();
+    let (rss, hwm) = crate::machine::own_rss_kib();
+    println!(
+        "sled records={} writes={writes} before_hwm_kib={before} hwm_kib={hwm} rss_kib={rss}",
+        records.len()
+    );
+}
+
+/// What sled alone holds: (VmHWM increase over the child's own start, records, writes).
+pub fn sled_share(
+    src: &Path,
+    writes: u64,
+    cache: u64,
+    work: &Path,
+) -> Result<(u64, u64, u64), String> {
+    let copy = work.join("sled-copy");
+    let _ = std::fs::remove_dir_all(&copy);
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(src)
+        .arg(&copy)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err(format!("cp -a {} failed", src.display()));
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new(exe)
+        .arg("--sled-probe")
+        .arg(&copy)
+        .arg(writes.to_string())
+        .arg(cache.to_string())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("sled "))
+        .ok_or("sled probe printed nothing")?;
+    let field = |k: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let _ = std::fs::remove_dir_all(&copy);
+    Ok((
+        field("hwm_kib=").saturating_sub(field("before_hwm_kib=")),
+        field("records="),
+        field("writes="),
+    ))
+}
