@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::monitor::Audit;
@@ -94,6 +95,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
 /// Starts every stage and returns at once.
 pub async fn start(config: Config) -> Result<Running, AppError> {
+    start_with_clock(config, Clock::monotonic()).await
+}
+
+/// [`start`] with the protocol timers (heartbeat watchdog, channel rotation, token refresh) on
+/// `clock`: tests pass the simulator's clock so hours of channel life pass in simulated time.
+pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, AppError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     config.board.check_budget()?;
     let cap = &config.board.capacity;
@@ -199,6 +206,7 @@ pub async fn start(config: Config) -> Result<Running, AppError> {
                 max_frame: cap.ws_max_frame_bytes,
                 heartbeat_timeout: g.heartbeat_timeout,
                 ping_interval: g.ping_interval,
+                clock: clock.clone(),
             },
             token_refresh_fraction: g.token_refresh_fraction,
             rotate_before: g.channel_rotate_before,
@@ -217,6 +225,7 @@ pub async fn start(config: Config) -> Result<Running, AppError> {
             cap.rest_max_body_bytes,
             g.rest_timeout,
             metrics.clone(),
+            clock.clone(),
         ),
         tls: upstream_tls,
         watch: Watch {
@@ -229,6 +238,7 @@ pub async fn start(config: Config) -> Result<Running, AppError> {
         audit,
         agents: None,
         token_refresh_at: None,
+        clock,
     };
     tracker.spawn(upstream.run(cancel.clone()));
     // Last: it counts the stages spawned above.

@@ -22,6 +22,7 @@
 //! - [`metrics`], [`monitor`]: counters, health/metrics/audit documents.
 //! - [`command`]: republish commands over MQTT and their answers (executed by `publish`).
 //! - [`watchdog`]: systemd readiness and watchdog pings while the pipeline is alive.
+//! - [`clock`]: the clock protocol timers run on (monotonic; the simulator's in tests).
 //! - [`backoff`], [`pacer`], [`tls`], [`signal`]: small shared mechanisms.
 //! - `demo` (feature `demo`, not in the firmware): simulator + embedded broker + live view.
 //! - `display` (feature `demo`, not in the firmware): the display tools, `decode` (frames to
@@ -33,6 +34,7 @@
 
 pub mod app;
 pub mod backoff;
+pub mod clock;
 pub mod command;
 pub mod config;
 pub mod decode;

@@ -1,7 +1,10 @@
 //! The fault matrix against the spine: each test injects one fault the real service shows
 //! (through the simulator), checks the gateway's counters account for it, and proves the
 //! display converges to the simulator's ground truth afterwards, including the events the
-//! fault made the gateway miss. Timers are shortened through the site config.
+//! fault made the gateway miss. The gateway's protocol timers (heartbeat watchdog, channel
+//! rotation, token refresh) run on the simulator's clock at their production defaults, so
+//! 45 s of silence or 24 h of channel life pass in simulated time (`Scenario::advance`);
+//! only reconnect backoff is shortened through the site config.
 
 mod support;
 
@@ -10,8 +13,11 @@ use std::time::{Duration, Instant};
 use genesys_sim::Fault;
 use support::*;
 
-/// Short timers so faults resolve in seconds: 5 s watchdog, 2 s pings, fast backoff.
-const FAST: &str = "heartbeat_timeout_secs = 5\nping_interval_secs = 2\nbackoff_min_ms = 50\nbackoff_max_secs = 2\n";
+/// Fast reconnects (backoff is real time); every protocol timer keeps its default.
+const FAST: &str = "backoff_min_ms = 50\nbackoff_max_secs = 2\n";
+
+/// The production heartbeat watchdog (`genesys.heartbeat_timeout_secs` default).
+const WATCHDOG: Duration = Duration::from_secs(45);
 
 const CONVERGE: Duration = Duration::from_secs(90);
 
@@ -88,23 +94,80 @@ async fn eviction_by_another_channel_reconnects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_socket_is_declared_dead_by_the_watchdog() {
+async fn silent_socket_is_declared_dead_within_45_simulated_seconds() {
     let s = scenario(40, 3, 12, FAST).await;
     let m = s.gw.metrics.clone();
     let disconnects = m.upstream.disconnects.get();
-    let t0 = Instant::now();
-    s.sim.fault(Fault::Silence(true)); // TCP stays open, nothing arrives, pings unanswered
-    burst(&s, 200);
-    wait_for("the heartbeat watchdog", Duration::from_secs(15), || {
-        m.upstream.disconnects.get() > disconnects
+    // A last frame the gateway surely received, then silence: TCP stays open, nothing
+    // arrives, pings go unanswered.
+    let frames = m.upstream.frames.get();
+    burst(&s, 20);
+    wait_for("the last frames before the silence", CONVERGE, || {
+        m.upstream.frames.get() > frames
     })
     .await;
-    let detected = t0.elapsed();
+    let last_frame = s.sim.now_ms();
+    s.sim.fault(Fault::Silence(true));
+    burst(&s, 200); // sent into the silence: must come back through the resync
+                    // One simulated second at a time, with time for the gateway's timer to look.
+    let step = Duration::from_secs(1);
+    let mut detected = None;
+    for _ in 0..120 {
+        s.sim.advance(step);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        if m.upstream.disconnects.get() > disconnects {
+            detected = Some(Duration::from_millis(s.sim.now_ms() - last_frame));
+            break;
+        }
+    }
+    let detected = detected.expect("the watchdog declared the silent socket dead");
+    // The sim clock also runs at real speed: the bound allows the real time the steps took.
     assert!(
-        detected >= Duration::from_secs(4) && detected <= Duration::from_secs(8),
-        "dead socket detected after {detected:?}, configured watchdog 5 s"
+        detected >= WATCHDOG - step && detected <= WATCHDOG + Duration::from_secs(8),
+        "dead socket detected {detected:?} of simulated time after the last frame (watchdog {WATCHDOG:?})"
     );
+    assert!(m.upstream.disconnects.get() > disconnects);
     s.sim.fault(Fault::Silence(false));
+    s.converge(CONVERGE).await;
+    s.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_stop_but_events_flow_then_silence_is_detected() {
+    // Heartbeats alone stop (events still arrive): events prove the socket alive; once the
+    // events stop too, the watchdog fires within 45 simulated seconds.
+    let s = scenario(30, 2, 19, FAST).await;
+    let m = s.gw.metrics.clone();
+    let disconnects = m.upstream.disconnects.get();
+    s.sim.fault(Fault::StopHeartbeats(true));
+    for _ in 0..6 {
+        let frames = m.upstream.frames.get();
+        burst(&s, 20);
+        wait_for("events while heartbeats are stopped", CONVERGE, || {
+            m.upstream.frames.get() > frames
+        })
+        .await;
+        s.sim.advance(Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_eq!(
+        m.upstream.disconnects.get(),
+        disconnects,
+        "events every 20 simulated seconds keep the socket alive without heartbeats"
+    );
+    for _ in 0..60 {
+        s.sim.advance(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        if m.upstream.disconnects.get() > disconnects {
+            break;
+        }
+    }
+    assert!(
+        m.upstream.disconnects.get() > disconnects,
+        "no frame for over 45 simulated seconds: declared dead"
+    );
+    s.sim.fault(Fault::StopHeartbeats(false));
+    burst(&s, 100);
     s.converge(CONVERGE).await;
     s.gw.stop().await;
 }
@@ -122,7 +185,7 @@ async fn socket_closing_rotates_make_before_break_without_resync() {
     }
     wait_for("rotation", CONVERGE, || m.upstream.rotations.get() >= 1).await;
     // The old socket's grace ends (sim time): its close must not cost a resync.
-    s.sim.advance(Duration::from_secs(61));
+    s.advance(Duration::from_secs(61)).await;
     burst(&s, 100);
     s.converge(CONVERGE).await;
     assert_eq!(
@@ -260,4 +323,118 @@ async fn new_token_gets_a_new_channel_before_the_old_token_expires() {
         "the live socket never dropped"
     );
     s.gw.stop().await;
+}
+
+/// Counters that must not move when a rotation is make-before-break.
+fn gap_counters(m: &presence_gateway::metrics::Metrics) -> (u64, u64) {
+    (m.upstream.resyncs.get(), m.upstream.disconnects.get())
+}
+
+/// Runs 24 h and 10 min of simulated channel life with events every simulated hour, then
+/// checks the channel was replaced before the simulator expired it: no gap, no resync.
+async fn a_day_passes_without_a_gap(s: &Scenario) {
+    let m = s.gw.metrics.clone();
+    let gap = gap_counters(&m);
+    let (rotations, created) = (
+        m.upstream.rotations.get(),
+        m.upstream.channels_created.get(),
+    );
+    for _hour in 0..24 {
+        burst(s, 20);
+        s.advance(Duration::from_secs(3600)).await;
+    }
+    s.advance(Duration::from_secs(600)).await;
+    burst(s, 100);
+    s.converge(CONVERGE).await;
+    assert!(
+        m.upstream.rotations.get() > rotations,
+        "the channel was rotated before its 24 h expiry"
+    );
+    assert!(m.upstream.channels_created.get() > created);
+    assert_eq!(
+        gap_counters(&m),
+        gap,
+        "zero gap: (resyncs, disconnects) unchanged across 24 h of channel life"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_expiry_at_24h_is_rotated_before_with_zero_gap() {
+    // Tokens outlive the channel here, so the channel's own `expires` drives the rotation.
+    let cfg = genesys_sim::SimConfig {
+        agents: 30,
+        queues: 2,
+        seed: 20,
+        token_lifetime: Duration::from_secs(72 * 3600),
+        ..genesys_sim::SimConfig::default()
+    };
+    let s = scenario_with(cfg, FAST).await;
+    let tokens = s.gw.metrics.upstream.tokens.get();
+    a_day_passes_without_a_gap(&s).await;
+    assert_eq!(
+        s.gw.metrics.upstream.tokens.get(),
+        tokens,
+        "channel expiry alone: no new token"
+    );
+    s.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_expiry_at_24h_gets_a_new_token_and_channel_with_zero_gap() {
+    // The default 24 h token, refreshed at the default 80 % of its lifetime.
+    let s = scenario(30, 2, 21, FAST).await;
+    let tokens = s.gw.metrics.upstream.tokens.get();
+    a_day_passes_without_a_gap(&s).await;
+    assert!(
+        s.gw.metrics.upstream.tokens.get() > tokens,
+        "a new token before the old one expired"
+    );
+    s.gw.stop().await;
+}
+
+/// A gateway whose clock is `skew` off the server's (a box without a real-time clock, booted
+/// before NTP): channel lifetimes are read against the server's `Date`, and resync stamps are
+/// server time, so rotation neither storms nor comes late, and no resync stamp from the
+/// box's clock overrides a newer event.
+async fn skewed_gateway_keeps_the_floor_true(skew_ms: i64, seed: u64) {
+    let cfg = genesys_sim::SimConfig {
+        agents: 30,
+        queues: 2,
+        seed,
+        token_lifetime: Duration::from_secs(72 * 3600),
+        ..genesys_sim::SimConfig::default()
+    };
+    let s = scenario_skewed(cfg, FAST, skew_ms).await;
+    let m = s.gw.metrics.clone();
+    s.advance(Duration::from_secs(3600)).await;
+    assert_eq!(
+        m.upstream.rotations.get(),
+        0,
+        "no rotation in the first hour of a 24 h channel, whatever the box's clock says"
+    );
+    // A reconnect: the resync after it clears conversations with a stamp that must be the
+    // server's time, or a clock days ahead would hide every later conversation.
+    let resyncs = m.upstream.resyncs.get();
+    s.sim.fault(Fault::DropSockets);
+    wait_for("the resync after the drop", CONVERGE, || {
+        m.upstream.resyncs.get() > resyncs
+    })
+    .await;
+    for _ in 0..10 {
+        burst(&s, 50);
+        s.advance(Duration::from_secs(30)).await;
+    }
+    s.converge(CONVERGE).await;
+    a_day_passes_without_a_gap(&s).await;
+    s.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_clock_three_days_ahead_keeps_the_floor_true() {
+    skewed_gateway_keeps_the_floor_true(3 * 86_400_000, 22).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_clock_three_days_behind_keeps_the_floor_true() {
+    skewed_gateway_keeps_the_floor_true(-3 * 86_400_000, 23).await;
 }

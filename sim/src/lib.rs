@@ -80,7 +80,7 @@ const SCHEDULER_PERIOD: Duration = Duration::from_millis(10);
 
 /// Shared state of one running simulator.
 pub(crate) struct Inner {
-    clock: Clock,
+    clock: std::sync::Arc<Clock>,
     hub: Mutex<Hub>,
     counters: Arc<Counters>,
     api_addr: SocketAddr,
@@ -139,7 +139,7 @@ impl Sim {
         let ws_listener = TcpListener::bind(SocketAddr::new(cfg.bind.ip(), 0)).await?;
         let api_addr = reachable(api_listener.local_addr()?);
         let ws_addr = reachable(ws_listener.local_addr()?);
-        let clock = Clock::new(cfg.clock_speed);
+        let clock = std::sync::Arc::new(Clock::new(cfg.clock_speed));
         let counters = Arc::new(Counters::default());
         let (silence_tx, silence_rx) = watch::channel(false);
         let (shutdown_tx, shutdown_rx) = watch::channel(());
@@ -279,6 +279,13 @@ impl Sim {
     /// Sim clock, ms since the Unix epoch.
     pub fn now_ms(&self) -> u64 {
         self.inner.now_ms()
+    }
+
+    /// A reader of the sim clock (ms since the epoch) for a client that runs its own timers on
+    /// simulated time (the gateway under test). It holds the clock only, not the simulator.
+    pub fn clock_reader(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
+        let clock = self.inner.clock.clone();
+        move || clock.now_ms()
     }
 
     /// Jumps the sim clock forward by `d` and fires every timer due in that window before returning.

@@ -130,7 +130,7 @@ async fn handle(sim: Weak<Inner>, req: Request<Incoming>) -> Response<Full<Bytes
     } else {
         return plain(StatusCode::NOT_FOUND, "not found");
     };
-    render(resp, is_head)
+    render(resp, is_head, Some(sim.now_ms()))
 }
 
 /// [`Fault::RestHang`]: whether this request is to be held unanswered (counted when it is).
@@ -174,12 +174,19 @@ fn hostile(sim: &Sim, resp: &mut api::Response) {
     }
 }
 
-fn render(resp: api::Response, head: bool) -> Response<Full<Bytes>> {
+/// `now` is sim time for the API: the `Date` header says it, so a client can read a channel's
+/// `expires` against the server's clock (hyper adds the wall-clock date when none is set, as
+/// for the `/sim/*` control routes).
+fn render(resp: api::Response, head: bool, now: Option<u64>) -> Response<Full<Bytes>> {
     let body = match (&resp.body, head) {
         (Some(v), false) => Bytes::from(v.to_string()),
         _ => Bytes::new(),
     };
     let mut builder = Response::builder().status(resp.status);
+    if let Some(now) = now {
+        let date = std::time::UNIX_EPOCH + Duration::from_millis(now);
+        builder = builder.header(hyper::header::DATE, httpdate::fmt_http_date(date));
+    }
     if resp.body.is_some() {
         builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
     }
@@ -205,6 +212,7 @@ fn json_ok(v: Value) -> Response<Full<Bytes>> {
             body: Some(v),
         },
         false,
+        None,
     )
 }
 
@@ -216,6 +224,7 @@ fn bad(message: String) -> Response<Full<Bytes>> {
             body: Some(json!({ "message": message })),
         },
         false,
+        None,
     )
 }
 

@@ -23,15 +23,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
+use crate::clock::{Clock, Ms};
 use crate::decode;
 use crate::event::{ConversationChange, Event, Id, Interaction, Media, MemberChange};
 use crate::metrics::Metrics;
 use crate::monitor::Audit;
-use crate::state::{now_ms, Update};
+use crate::state::Update;
 use rest::{Rest, RestError};
 use socket::{End, Notice, SocketSettings};
 
@@ -65,6 +65,12 @@ const QUEUES_PER_QUERY: usize = 100;
 /// Pages of presence definitions read at most: an org has a few dozen definitions (one or
 /// two pages of 100), so 20 is generous and still ends a hostile `nextUri` chain quickly.
 const MAX_DEFINITION_PAGES: usize = 20;
+
+/// A channel is kept at least this long, whatever `expires` it was given.
+const MIN_CHANNEL_LIFE_MS: u64 = 10_000;
+
+/// …and replaced after this long at most (Genesys channels live 24 h).
+const MAX_CHANNEL_LIFE_MS: u64 = 86_400_000;
 
 /// Notices pending from sockets; each socket sends at most a handful, so a small bound holds.
 const NOTICE_DEPTH: usize = 64;
@@ -222,7 +228,8 @@ impl Pager {
 /// One open channel with its socket reader.
 struct Live {
     id: String,
-    expires_ms: u64,
+    /// When to replace it (on the [`Clock`]), from its `expires` read against the server's time.
+    rotate_at: Ms,
     cancel: CancellationToken,
 }
 
@@ -245,7 +252,9 @@ pub struct Upstream {
     /// Agents watched (kept across reconnects).
     pub agents: Option<Vec<Id>>,
     /// When the current token should be replaced (kept across reconnects).
-    pub token_refresh_at: Option<Instant>,
+    pub token_refresh_at: Option<Ms>,
+    /// The clock the protocol timers run on (the simulator's in tests).
+    pub clock: Clock,
 }
 
 struct Session {
@@ -253,7 +262,7 @@ struct Session {
     live: Vec<Live>,
     agents: Vec<Id>,
     known: HashSet<Id>,
-    token_refresh_at: Instant,
+    token_refresh_at: Ms,
 }
 
 impl Upstream {
@@ -304,9 +313,10 @@ impl Upstream {
     ) -> Result<(), UpstreamError> {
         // A token that is still good is reused across reconnects (no login storm).
         let token_refresh_at = match self.token_refresh_at {
-            Some(at) if self.rest.has_token() && Instant::now() < at => at,
+            Some(at) if self.rest.has_token() && self.clock.now_ms() < at => at,
             _ => {
-                let at = Instant::now() + self.login().await?;
+                let lifetime = self.login().await?;
+                let at = self.clock.after(lifetime);
                 self.token_refresh_at = Some(at);
                 at
             }
@@ -344,15 +354,16 @@ impl Upstream {
             }
         }
         backoff.reset();
+        let clock = self.clock.clone();
         loop {
-            let rotate_at = self.next_rotation(&s);
+            let rotate_at = next_rotation(&s);
             tokio::select! {
                 _ = shutdown.cancelled() => {
                     cancel_all(&s.live);
                     return Ok(());
                 }
-                _ = tokio::time::sleep_until(rotate_at) => {
-                    let why = if Instant::now() >= s.token_refresh_at { "token refresh" } else { "channel expiry" };
+                _ = clock.sleep_until(rotate_at) => {
+                    let why = if clock.now_ms() >= s.token_refresh_at { "token refresh" } else { "channel expiry" };
                     if let Err(e) = self.rotate(&mut s, generation, ntx, why).await {
                         cancel_all(&s.live);
                         return Err(e);
@@ -410,18 +421,22 @@ impl Upstream {
         self.resync(&new).await
     }
 
-    fn next_rotation(&self, s: &Session) -> Instant {
-        let now_wall = now_ms();
+    /// When to replace a channel the server says `expires` at (server time): its remaining
+    /// life is read against the server's `Date`, never against this box's clock, which may be
+    /// days off. `rotate_before` that life ends; a channel given less life than that margin is
+    /// replaced halfway through it, and never sooner than [`MIN_CHANNEL_LIFE`] (no storm when
+    /// a server hands out channels that are already expired).
+    fn rotation_due(&self, expires: u64) -> Ms {
+        let life = expires.saturating_sub(self.rest.server_now_ms());
         let before = u64::try_from(self.settings.rotate_before.as_millis()).unwrap_or(0);
-        let earliest = s
-            .live
-            .iter()
-            .map(|l| l.expires_ms)
-            .min()
-            .unwrap_or(u64::MAX);
-        let in_ms = earliest.saturating_sub(before).saturating_sub(now_wall);
-        let expiry_at = Instant::now() + Duration::from_millis(in_ms.min(86_400_000));
-        expiry_at.min(s.token_refresh_at)
+        let wait = if life > before.saturating_mul(2) {
+            life - before
+        } else {
+            life / 2
+        };
+        self.clock
+            .now_ms()
+            .saturating_add(wait.clamp(MIN_CHANNEL_LIFE_MS, MAX_CHANNEL_LIFE_MS))
     }
 
     /// Logs in when no token is held; returns when to refresh.
@@ -449,9 +464,9 @@ impl Upstream {
         ntx: &mpsc::Sender<Notice>,
         why: &str,
     ) -> Result<(), UpstreamError> {
-        if Instant::now() >= s.token_refresh_at {
+        if self.clock.now_ms() >= s.token_refresh_at {
             let refresh_in = self.login().await?;
-            s.token_refresh_at = Instant::now() + refresh_in;
+            s.token_refresh_at = self.clock.after(refresh_in);
             self.token_refresh_at = Some(s.token_refresh_at);
         }
         *generation += 1;
@@ -678,7 +693,7 @@ impl Upstream {
         ));
         let live = Live {
             id: ch.id.as_str().to_string(),
-            expires_ms: ch.expires,
+            rotate_at: self.rotation_due(ch.expires),
             cancel,
         };
         if let Err(e) = self.subscribe(&live.id, topics, false).await {
@@ -766,7 +781,8 @@ impl Upstream {
     /// with the time the query was sent: a conversation that starts after that instant
     /// arrives as an event with a newer timestamp and wins.
     async fn resync_conversations(&mut self, users: &[Id]) -> Result<(), UpstreamError> {
-        let sent = now_ms();
+        // Server time: the clear is compared with the server's event timestamps.
+        let sent = self.rest.server_now_ms();
         let mut busy: HashSet<Id> = HashSet::new();
         let mut hits: Vec<(Id, Id)> = Vec::new();
         for page in 1..=MAX_CONVERSATION_PAGES {
@@ -934,7 +950,7 @@ impl Upstream {
                 })?;
             let list = decode::rest::observations_query(&body)
                 .map_err(|e| parse_err("queue observations", e))?;
-            let now = now_ms();
+            let now = self.rest.server_now_ms();
             for o in list.iter() {
                 let mut o = *o;
                 if o.observed == 0 {
@@ -1039,6 +1055,16 @@ fn parse_err(what: &'static str, e: impl std::fmt::Display) -> UpstreamError {
             reason: e.to_string(),
         },
     }
+}
+
+/// The next timer of a session: the earliest channel rotation or the token refresh.
+fn next_rotation(s: &Session) -> Ms {
+    s.live
+        .iter()
+        .map(|l| l.rotate_at)
+        .min()
+        .unwrap_or(Ms::MAX)
+        .min(s.token_refresh_at)
 }
 
 fn cancel_all(live: &[Live]) {

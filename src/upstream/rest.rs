@@ -13,12 +13,13 @@ use std::time::Duration;
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, DATE, RETRY_AFTER};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
 use crate::backoff::Backoff;
+use crate::clock::Clock;
 use crate::config::Secret;
 use crate::metrics::Metrics;
 use crate::pacer::Pacer;
@@ -82,6 +83,10 @@ pub struct Rest {
     /// stall resync.
     timeout: Duration,
     metrics: Arc<Metrics>,
+    clock: Clock,
+    /// Server time minus `clock` time (ms), from the latest answer's `Date` header; 0 until one
+    /// is seen. The box's own clock may be far off (no RTC before NTP), the server's is not.
+    server_offset_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Rest {
@@ -98,6 +103,7 @@ impl Rest {
         max_body: usize,
         timeout: Duration,
         metrics: Arc<Metrics>,
+        clock: Clock,
     ) -> Rest {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config((*tls).clone())
@@ -116,7 +122,37 @@ impl Rest {
             max_body,
             timeout,
             metrics,
+            clock,
+            server_offset_ms: std::sync::atomic::AtomicI64::new(0),
         }
+    }
+
+    /// The server's time now, estimated from the latest `Date` header it sent (to the second,
+    /// rounded down) and the time elapsed on our clock since; our clock until a `Date` is seen.
+    /// Absolute server times (a channel's `expires`) and stamps compared with the server's
+    /// event timestamps are read against this, never against the box's clock.
+    pub fn server_now_ms(&self) -> u64 {
+        let offset = self
+            .server_offset_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.clock.now_ms().saturating_add_signed(offset)
+    }
+
+    fn note_server_date(&self, headers: &hyper::HeaderMap) {
+        let Some(server) = headers
+            .get(DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| httpdate::parse_http_date(s).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        else {
+            return;
+        };
+        let server = i64::try_from(server.as_millis()).unwrap_or(i64::MAX);
+        let ours = i64::try_from(self.clock.now_ms()).unwrap_or(i64::MAX);
+        self.server_offset_ms.store(
+            server.saturating_sub(ours),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// The API base URL (for following `nextUri`, which is a path).
@@ -275,6 +311,7 @@ impl Rest {
             .map_err(|_| RestError::Timeout(self.timeout))?
             .map_err(|e| RestError::Transport(e.to_string()))?;
         let status = resp.status();
+        self.note_server_date(resp.headers());
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)

@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::decode;
 use crate::event::{Control, Event};
 use crate::metrics::Metrics;
@@ -78,6 +79,8 @@ pub struct SocketSettings {
     pub heartbeat_timeout: Duration,
     /// Interval of `{"message":"ping"}`.
     pub ping_interval: Duration,
+    /// The clock `heartbeat_timeout` is measured on.
+    pub clock: Clock,
 }
 
 /// Connects to `uri` (wss verified with `tls`; ws only where config allowed loopback).
@@ -116,13 +119,18 @@ pub async fn read(
 ) {
     let (mut sink, mut stream) = ws.split();
     let mut ping = tokio::time::interval_at(Instant::now() + s.ping_interval, s.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_frame = Instant::now();
+    let timeout_ms = u64::try_from(s.heartbeat_timeout.as_millis()).unwrap_or(u64::MAX);
+    let mut silent_at = s.clock.now_ms().saturating_add(timeout_ms);
     // Set when the supervisor retires this socket: keep reading what is already on the way
     // (events sent before the replacement channel was subscribed exist only here), then close.
     let mut draining: Option<Instant> = None;
     metrics.upstream.connected.set(1);
     let why = loop {
         let drain_end = draining.map(|since| (last_frame + DRAIN_IDLE).min(since + DRAIN_MAX));
+        // Not `biased`: polling the stream first starves the other branches under a flood, and
+        // the burst test saw the resident set grow ~2.5 MiB per 12k-event burst with it.
         tokio::select! {
             _ = cancel.cancelled(), if draining.is_none() => {
                 draining = Some(Instant::now());
@@ -132,16 +140,9 @@ pub async fn read(
                 let _ = sink.send(Message::Close(None)).await;
                 return;
             }
-            _ = tokio::time::sleep_until(last_frame + s.heartbeat_timeout), if draining.is_none() => {
-                break End::Silent(s.heartbeat_timeout);
-            }
-            _ = ping.tick() => {
-                if let Err(e) = sink.send(Message::text(r#"{"message":"ping"}"#)).await {
-                    break End::Error(e.to_string());
-                }
-            }
             msg = stream.next() => {
                 last_frame = Instant::now();
+                silent_at = s.clock.now_ms().saturating_add(timeout_ms);
                 let msg = match msg {
                     None => break End::Closed(None),
                     Some(Err(e)) => break End::Error(e.to_string()),
@@ -166,6 +167,14 @@ pub async fn read(
                     }
                     Message::Close(frame) => break End::Closed(frame.map(|f| u16::from(f.code))),
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                }
+            }
+            _ = s.clock.sleep_until(silent_at), if draining.is_none() => {
+                break End::Silent(s.heartbeat_timeout);
+            }
+            _ = ping.tick() => {
+                if let Err(e) = sink.send(Message::text(r#"{"message":"ping"}"#)).await {
+                    break End::Error(e.to_string());
                 }
             }
         }

@@ -190,6 +190,51 @@ pub fn diff(floor: &Floor, truth: &Truth) -> Vec<String> {
 }
 
 impl Scenario {
+    /// Moves the simulator's clock `total` forward one heartbeat period at a time; after each
+    /// step, waits (real time) until the gateway has received a heartbeat sent in it, so the
+    /// gateway's watchdog never sees more than one period of silence and times out only when a
+    /// test stops the heartbeats (no wait while no socket is connected). Returns the steps taken.
+    pub async fn advance(&self, total: Duration) -> u32 {
+        let period = self.sim.config().heartbeat_interval;
+        let m = self.gw.metrics.clone();
+        let mut left = total;
+        let mut steps = 0;
+        while !left.is_zero() {
+            let d = left.min(period);
+            let before = m.upstream.heartbeats.get();
+            let sent_before = self.sim.stats().heartbeats_sent;
+            self.sim.advance(d);
+            left -= d;
+            steps += 1;
+            if d < period {
+                break; // a partial period need not carry a heartbeat
+            }
+            // Every heartbeat the step sent (one per open socket: two during a rotation)
+            // should arrive before the clock moves on; one sent to a socket the gateway was
+            // closing never will, so after a short grace one arrival is enough.
+            let sent = self.sim.stats().heartbeats_sent - sent_before;
+            let start = Instant::now();
+            let disconnects = m.upstream.disconnects.get();
+            loop {
+                let got = m.upstream.heartbeats.get() - before;
+                if got >= sent || (got > 0 && start.elapsed() > Duration::from_millis(200)) {
+                    break;
+                }
+                // A socket that ended carries no heartbeat: that gap is for the test to judge.
+                if m.upstream.disconnects.get() != disconnects || m.upstream.connected.get() != 1 {
+                    break;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "no heartbeat reached the gateway after advancing the sim clock by {d:?} \
+                     ({steps} steps, {left:?} left, {sent} sent)"
+                );
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        steps
+    }
+
     /// [`converge`], and on failure also shows what the gateway's own table holds for the
     /// first differing agent (tells a gateway fault from a broker/display one).
     pub async fn converge(&self, timeout: Duration) -> Duration {
@@ -271,6 +316,12 @@ pub async fn scenario(agents: usize, queues: usize, seed: u64, genesys_extra: &s
 
 /// [`scenario`] with a simulator configured by the caller.
 pub async fn scenario_with(cfg: SimConfig, genesys_extra: &str) -> Scenario {
+    scenario_skewed(cfg, genesys_extra, 0).await
+}
+
+/// [`scenario_with`] whose gateway clock reads the simulator's clock plus `skew_ms` (a box
+/// that booted without a real-time clock, before NTP).
+pub async fn scenario_skewed(cfg: SimConfig, genesys_extra: &str, skew_ms: i64) -> Scenario {
     init_logs();
     let sim = Sim::start(cfg).await.expect("simulator");
     let broker = broker();
@@ -285,7 +336,12 @@ pub async fn scenario_with(cfg: SimConfig, genesys_extra: &str) -> Scenario {
     );
     let topics = presence_gateway::topics::Topics::new(&config.mqtt.topic_prefix, &config.site.id);
     let display = Subscriber::start(broker.clone(), &topics, "all");
-    let gw = presence_gateway::app::start(config)
+    // The gateway's protocol timers run on the simulator's clock: `Scenario::advance` moves
+    // hours of channel life or seconds of heartbeat silence without wall-clock waits.
+    let read = sim.clock_reader();
+    let clock =
+        presence_gateway::clock::Clock::external(move || read().saturating_add_signed(skew_ms));
+    let gw = presence_gateway::app::start_with_clock(config, clock)
         .await
         .expect("gateway starts");
     let m = gw.metrics.clone();
