@@ -195,44 +195,7 @@ impl Scenario {
     /// gateway's watchdog never sees more than one period of silence and times out only when a
     /// test stops the heartbeats (no wait while no socket is connected). Returns the steps taken.
     pub async fn advance(&self, total: Duration) -> u32 {
-        let period = self.sim.config().heartbeat_interval;
-        let m = self.gw.metrics.clone();
-        let mut left = total;
-        let mut steps = 0;
-        while !left.is_zero() {
-            let d = left.min(period);
-            let before = m.upstream.heartbeats.get();
-            let sent_before = self.sim.stats().heartbeats_sent;
-            self.sim.advance(d);
-            left -= d;
-            steps += 1;
-            if d < period {
-                break; // a partial period need not carry a heartbeat
-            }
-            // Every heartbeat the step sent (one per open socket: two during a rotation)
-            // should arrive before the clock moves on; one sent to a socket the gateway was
-            // closing never will, so after a short grace one arrival is enough.
-            let sent = self.sim.stats().heartbeats_sent - sent_before;
-            let start = Instant::now();
-            let disconnects = m.upstream.disconnects.get();
-            loop {
-                let got = m.upstream.heartbeats.get() - before;
-                if got >= sent || (got > 0 && start.elapsed() > Duration::from_millis(200)) {
-                    break;
-                }
-                // A socket that ended carries no heartbeat: that gap is for the test to judge.
-                if m.upstream.disconnects.get() != disconnects || m.upstream.connected.get() != 1 {
-                    break;
-                }
-                assert!(
-                    start.elapsed() < Duration::from_secs(20),
-                    "no heartbeat reached the gateway after advancing the sim clock by {d:?} \
-                     ({steps} steps, {left:?} left, {sent} sent)"
-                );
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-        steps
+        advance(&self.sim, &self.gw.metrics, total).await
     }
 
     /// [`converge`], and on failure also shows what the gateway's own table holds for the
@@ -240,6 +203,47 @@ impl Scenario {
     pub async fn converge(&self, timeout: Duration) -> Duration {
         converge_with(&self.sim, &self.display, timeout, Some(&self.gw)).await
     }
+}
+
+/// [`Scenario::advance`] for a gateway started by the test itself (on the sim's clock).
+pub async fn advance(sim: &Sim, m: &presence_gateway::metrics::Metrics, total: Duration) -> u32 {
+    let period = sim.config().heartbeat_interval;
+    let mut left = total;
+    let mut steps = 0;
+    while !left.is_zero() {
+        let d = left.min(period);
+        let before = m.upstream.heartbeats.get();
+        let sent_before = sim.stats().heartbeats_sent;
+        sim.advance(d);
+        left -= d;
+        steps += 1;
+        if d < period {
+            break; // a partial period need not carry a heartbeat
+        }
+        // Every heartbeat the step sent (one per open socket: two during a rotation)
+        // should arrive before the clock moves on; one sent to a socket the gateway was
+        // closing never will, so after a short grace one arrival is enough.
+        let sent = sim.stats().heartbeats_sent - sent_before;
+        let start = Instant::now();
+        let disconnects = m.upstream.disconnects.get();
+        loop {
+            let got = m.upstream.heartbeats.get() - before;
+            if got >= sent || (got > 0 && start.elapsed() > Duration::from_millis(200)) {
+                break;
+            }
+            // A socket that ended carries no heartbeat: that gap is for the test to judge.
+            if m.upstream.disconnects.get() != disconnects || m.upstream.connected.get() != 1 {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no heartbeat reached the gateway after advancing the sim clock by {d:?} \
+                 ({steps} steps, {left:?} left, {sent} sent)"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    steps
 }
 
 /// Waits until the display equals the truth, or panics after `timeout` with the differences.
