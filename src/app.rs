@@ -58,7 +58,7 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     /// Topic names.
     pub topics: Topics,
-    db: sled::Db,
+    db: crate::state::Disk,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }

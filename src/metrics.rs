@@ -93,8 +93,16 @@ pub struct StateMetrics {
     pub refused_full: Counter,
     /// Dirty marks absorbed by a key already waiting to be published.
     pub coalesced: Counter,
-    /// sled writes failed (disk full, I/O): state kept in memory, alarm raised.
+    /// Record writes that did not reach sled: failed (disk full, I/O), or held back while the
+    /// store is degraded (each is rewritten from the table when the store recovers).
     pub persist_errors: Counter,
+    /// Gauge: 1 while the store is degraded (writes failing, displays served from memory,
+    /// `storage_alarm` raised), 0 once a reopen and full rewrite from the table succeeded.
+    pub store_degraded: Counter,
+    /// Times the store entered the degraded state.
+    pub store_faults: Counter,
+    /// Times the store recovered (reopened, every record rewritten from the table, flushed).
+    pub store_recoveries: Counter,
     /// Records dropped at boot because their format version is unknown.
     pub records_dropped: Counter,
     /// Gauge: agents in the table.
@@ -329,8 +337,14 @@ pub struct Snapshot {
     pub hwm_kib: u64,
     /// sled on-disk size, bytes.
     pub sled_bytes: u64,
-    /// sled write failures.
+    /// Record writes that did not reach sled (failed, or held back while degraded).
     pub persist_errors: u64,
+    /// 1 while the store is degraded (the health document's `storage_alarm`).
+    pub store_degraded: u64,
+    /// Times the store entered the degraded state.
+    pub store_faults: u64,
+    /// Times it recovered (reopened and rewritten from memory).
+    pub store_recoveries: u64,
 }
 
 impl Metrics {

@@ -19,7 +19,7 @@ pub const AUDIT_DEPTH: usize = 64;
 #[derive(Clone, Debug, Serialize)]
 pub struct AuditEvent {
     /// What happened: `subscribe`, `rotate`, `reconnect`, `resync`, `eviction`,
-    /// `reject_burst`, `token`, `broker`, `store`.
+    /// `reject_burst`, `token`, `broker`, `store` (quarantine at boot, degraded, recovered).
     pub kind: &'static str,
     /// Details, truncated; never a secret.
     pub detail: heapless::String<160>,
@@ -93,9 +93,11 @@ pub struct Health<'a> {
     pub queues: u64,
     /// Keys waiting to be published.
     pub backlog: u64,
-    /// sled write failures since start (disk full raises this).
+    /// Record writes that did not reach sled since start (failed, or held back while the
+    /// store was degraded).
     pub persist_errors: u64,
-    /// Storage alarm: the last writes failed.
+    /// Storage alarm: the store is degraded (writes failing, for example a full disk); displays
+    /// are served from memory. Cleared once the store was reopened and rewritten.
     pub storage_alarm: bool,
 }
 
@@ -144,6 +146,9 @@ pub fn snapshot(m: &Metrics, session: u32, uptime_s: u64, sled_bytes: u64) -> Sn
         hwm_kib: hwm,
         sled_bytes,
         persist_errors: m.state.persist_errors.get(),
+        store_degraded: m.state.store_degraded.get(),
+        store_faults: m.state.store_faults.get(),
+        store_recoveries: m.state.store_recoveries.get(),
     }
 }
 

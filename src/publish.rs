@@ -12,6 +12,10 @@
 //! rumqttc takes payloads as `Vec<u8>`: each frame is encoded into a fixed stack buffer and
 //! copied once into the Vec it needs; that copy and the topic string are the only
 //! allocations per publish.
+//!
+//! Storage upkeep ([`Shared::maintain_store`]: a flush when healthy, reopen and rewrite when
+//! degraded) is started on the metrics tick on tokio's blocking pool, one at a time, so a
+//! failing or slow disk never stalls publishing; its transitions go to the audit trail.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::command::{self, CommandError, Scope};
 use crate::metrics::Metrics;
 use crate::monitor::{self, Audit, AuditEvent, Health};
-use crate::state::{now_ms, AgentRecord, DirtyItem, Key, QueueRecord, Shared, Value};
+use crate::state::{now_ms, AgentRecord, DirtyItem, Disk, Key, QueueRecord, Shared, Value};
 use crate::topics::Topics;
 use crate::zones::{ZoneSpec, Zones};
 
@@ -94,8 +98,8 @@ pub struct Publisher {
     pub metrics_interval: Duration,
     /// A record not confirmed by the cloud for this long is flagged stale.
     pub stale_ttl: Duration,
-    /// sled, for its on-disk size in metrics.
-    pub db: Option<sled::Db>,
+    /// The store: its on-disk size for metrics, and what storage upkeep flushes and reopens.
+    pub db: Option<Disk>,
     /// Paced republish rate after a broker reconnect (keys per second).
     pub republish_per_second: u32,
 }
@@ -193,6 +197,8 @@ impl Publisher {
         let rate = self.republish_per_second.max(1);
         let mut pacer = crate::pacer::Pacer::new(rate.saturating_mul(60), (rate / 10).max(1));
         let mut sweep_at: Option<tokio::time::Instant> = None;
+        // The storage upkeep step running on the blocking pool, if any (one at a time).
+        let mut upkeep: Option<tokio::task::JoinHandle<()>> = None;
         // Boot: the table was loaded from sled and is all dirty: publish it now, before the
         // cloud answers (requests wait in rumqttc's queue until the broker accepts us).
         self.shared.notify.notify_one();
@@ -244,17 +250,24 @@ impl Publisher {
                 }
                 _ = heat_tick.tick() => {
                     self.publish_heatmaps(&client, &mut st, u64::MAX).await;
-                    self.shared.lock().save_heatmaps();
+                    // A failure degrades the store (alarm, audit, recovery): nothing to do here.
+                    let _ = self.shared.lock().save_heatmaps();
                 }
                 _ = tick.tick() => {
                     if self.shared.lock().mark_expired() > 0 {
                         self.shared.notify.notify_one();
                     }
+                    self.start_upkeep(&mut upkeep);
                     self.publish_monitor(&client, started.elapsed().as_secs()).await;
                 }
             }
         }
-        self.shared.lock().save_heatmaps();
+        // Let a running upkeep step finish (bounded: one reopen, rewrite and flush), so the
+        // store is not left half reopened and no handle outlives the stage.
+        if let Some(step) = upkeep.take() {
+            let _ = step.await;
+        }
+        let _ = self.shared.lock().save_heatmaps();
         let _ = client
             .publish(self.topics.state(), QoS::AtLeastOnce, true, "offline")
             .await;
@@ -649,6 +662,23 @@ impl Publisher {
         self.publish_heatmaps(client, st, mask).await;
     }
 
+    /// Starts one storage upkeep step on the blocking pool unless one is still running. A
+    /// blocking task rather than a stage: it is bounded (a flush, or a reopen, a rewrite of the
+    /// table and a flush) and awaited at shutdown.
+    fn start_upkeep(&self, upkeep: &mut Option<tokio::task::JoinHandle<()>>) {
+        if upkeep.as_ref().is_some_and(|step| !step.is_finished()) {
+            return;
+        }
+        let Some(disk) = self.db.clone() else {
+            return;
+        };
+        let shared = self.shared.clone();
+        let audit = self.audit.clone();
+        *upkeep = Some(tokio::task::spawn_blocking(move || {
+            shared.maintain_store(&disk, |event| audit.record("store", &event.to_string()));
+        }));
+    }
+
     async fn publish_monitor(&self, client: &AsyncClient, uptime_s: u64) {
         let sled_bytes = self
             .db
@@ -674,7 +704,7 @@ impl Publisher {
             queues: m.state.queues.get(),
             backlog,
             persist_errors: m.state.persist_errors.get(),
-            storage_alarm: m.state.persist_errors.get() > 0,
+            storage_alarm: m.state.store_degraded.get() == 1,
         };
         if let Some(doc) = monitor::to_json(&health) {
             let _ = client.try_publish(self.topics.health(), QoS::AtLeastOnce, true, doc);

@@ -86,11 +86,29 @@ async fn token_revoked_gets_a_new_token_and_channel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eviction_by_another_channel_reconnects() {
-    reconnect_after(Fault::EvictOldestChannel)
-        .await
-        .gw
-        .stop()
-        .await;
+    let s = scenario(60, 4, 11, FAST).await;
+    let probe = Probe::start(&s.broker, &[s.gw.topics.audit()]).await;
+    let m = s.gw.metrics.clone();
+    let resyncs = m.upstream.resyncs.get();
+    s.sim.fault(Fault::EvictOldestChannel);
+    burst(&s, 300);
+    wait_for("a new session with a resync", CONVERGE, || {
+        m.upstream.resyncs.get() > resyncs
+    })
+    .await;
+    s.converge(CONVERGE).await;
+    wait_for("the eviction in the audit trail", CONVERGE, || {
+        probe.on(&s.gw.topics.audit()).iter().any(|p| {
+            serde_json::from_slice::<serde_json::Value>(p).is_ok_and(|v| {
+                v["kind"] == "eviction"
+                    && v["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("no_longer_subscribed"))
+            })
+        })
+    })
+    .await;
+    s.gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -305,3 +305,99 @@ async fn s_step(sim: &genesys_sim::Sim, n: usize) {
     sim.step(n);
     tokio::time::sleep(Duration::from_millis(20)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_who_left_a_queue_during_a_gap_leave_its_zone_after_the_reconnect() {
+    init_logs();
+    let sim = sim(60, 3, 48).await;
+    let broker = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let site = site_id("leaves");
+    let queues = sim.queues();
+    let q = queues[0].clone();
+    let toml = presence_gateway::demo::site_toml(
+        &sim.api_base(),
+        &queues,
+        (&broker.0, broker.1),
+        &dir.path().join("state"),
+    )
+    .replace("id = \"demo\"", &format!("id = \"{site}\""))
+    .replace(
+        "[watch]",
+        "backoff_min_ms = 50\nbackoff_max_secs = 2\n[watch]",
+    ) + &format!("\n[[zone]]\nname = \"z\"\nqueues = [\"{q}\"]\n");
+    let config = presence_gateway::config::Config::from_toml_str(
+        &toml,
+        dir.path(),
+        &presence_gateway::demo::sim_env(&sim.config()),
+    )
+    .expect("config with a zone");
+    let topics = presence_gateway::topics::Topics::new("presence", &site);
+    let display = presence_gateway::demo::view::Subscriber::start(broker.clone(), &topics, "z");
+    let clock = presence_gateway::clock::Clock::external(sim.clock_reader());
+    let gw = presence_gateway::app::start_with_clock(config, clock)
+        .await
+        .expect("gateway");
+    let m = gw.metrics.clone();
+    let members = |sim: &genesys_sim::Sim| -> std::collections::BTreeSet<String> {
+        sim.truth()
+            .agents
+            .iter()
+            .filter(|(_, a)| a.queues.contains(&q))
+            .map(|(id, _)| id.clone())
+            .collect()
+    };
+    let zone_ok = || {
+        let mut t = sim.truth();
+        t.agents.retain(|_, a| a.queues.contains(&q));
+        t.queues.retain(|id, _| id == &q);
+        let f = display.snapshot();
+        diff(&f, &t).is_empty() && f.agents.len() == t.agents.len()
+    };
+    wait_for(
+        "the zone equals its truth",
+        Duration::from_secs(30),
+        zone_ok,
+    )
+    .await;
+
+    // A gap: the socket stays open but nothing arrives, while agents join and leave.
+    let before = members(&sim);
+    sim.fault(genesys_sim::Fault::Silence(true));
+    let mut left = Vec::new();
+    for _ in 0..200 {
+        sim.step(20);
+        left = before.difference(&members(&sim)).cloned().collect();
+        if left.len() >= 2 {
+            break;
+        }
+    }
+    assert!(
+        !left.is_empty(),
+        "the generator made someone leave the queue"
+    );
+    println!("left the queue during the gap: {left:?}");
+    let resyncs = m.upstream.resyncs.get();
+    sim.fault(genesys_sim::Fault::Silence(false));
+    sim.fault(genesys_sim::Fault::DropSockets);
+    wait_for("the resync after the gap", Duration::from_secs(30), || {
+        m.upstream.resyncs.get() > resyncs
+    })
+    .await;
+    wait_for(
+        "the zone without the members who left during the gap",
+        Duration::from_secs(30),
+        zone_ok,
+    )
+    .await;
+    let shown = display.snapshot();
+    for id in &left {
+        if !members(&sim).contains(id) {
+            assert!(
+                !shown.agents.contains_key(id),
+                "{id} left the queue but is still shown in its zone"
+            );
+        }
+    }
+    gw.stop().await;
+}

@@ -31,7 +31,7 @@ use crate::decode;
 use crate::event::{ConversationChange, Event, Id, Interaction, Media, MemberChange};
 use crate::metrics::Metrics;
 use crate::monitor::Audit;
-use crate::state::Update;
+use crate::state::{ListingPhase, Update};
 use rest::{Rest, RestError};
 use socket::{End, Notice, SocketSettings};
 
@@ -523,11 +523,14 @@ impl Upstream {
     }
 
     /// [`Pager::follow`], counting and logging a listing cut short.
-    fn follow(&self, pager: &mut Pager, next: Link<'_>, entries: usize, listing: &str) {
+    /// Moves `pager` on; true when paging was stopped before the listing's end (counted).
+    fn follow(&self, pager: &mut Pager, next: Link<'_>, entries: usize, listing: &str) -> bool {
         if let Some(why) = pager.follow(next, entries) {
             self.metrics.upstream.rest_paging_stopped.inc();
             tracing::warn!(listing, pages = pager.pages(), why, "paging stopped");
+            return true;
         }
+        false
     }
 
     async fn send(&self, u: Update) {
@@ -553,6 +556,13 @@ impl Upstream {
                 format!("/api/v2/routing/queues/{q}/members?pageSize=100"),
                 max_pages,
             );
+            // A complete listing also tells who left (during a gap, or while we were off).
+            self.send(Update::MemberListing {
+                queue: q,
+                phase: ListingPhase::Begin,
+            })
+            .await;
+            let mut complete = true;
             while let Some(p) = pager.next_path() {
                 let body = self
                     .rest
@@ -581,7 +591,14 @@ impl Upstream {
                     }
                 }
                 let next = Link::of(page.next_uri.as_deref(), page.next_uri_too_long);
-                self.follow(&mut pager, next, page.members.len(), "queue members");
+                complete &= !self.follow(&mut pager, next, page.members.len(), "queue members");
+            }
+            if complete {
+                self.send(Update::MemberListing {
+                    queue: q,
+                    phase: ListingPhase::Complete,
+                })
+                .await;
             }
         }
         for g in self.watch.groups.clone() {

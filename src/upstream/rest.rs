@@ -66,6 +66,10 @@ pub enum RestError {
     },
 }
 
+/// Our clock within this of the server's `Date` is taken as right (the header's resolution
+/// is a second, plus the answer's transit).
+const TRUST_OWN_CLOCK_MS: i64 = 2_000;
+
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// The REST client.
@@ -127,8 +131,9 @@ impl Rest {
         }
     }
 
-    /// The server's time now, estimated from the latest `Date` header it sent (to the second,
-    /// rounded down) and the time elapsed on our clock since; our clock until a `Date` is seen.
+    /// The server's time now: our clock when it agrees with the server's latest `Date` header
+    /// to within [`TRUST_OWN_CLOCK_MS`], else that header (to the second, rounded down) plus
+    /// the time elapsed on our clock since; our clock until a `Date` is seen.
     /// Absolute server times (a channel's `expires`) and stamps compared with the server's
     /// event timestamps are read against this, never against the box's clock.
     pub fn server_now_ms(&self) -> u64 {
@@ -149,10 +154,18 @@ impl Rest {
         };
         let server = i64::try_from(server.as_millis()).unwrap_or(i64::MAX);
         let ours = i64::try_from(self.clock.now_ms()).unwrap_or(i64::MAX);
-        self.server_offset_ms.store(
-            server.saturating_sub(ours),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        let offset = server.saturating_sub(ours);
+        // `Date` has whole seconds: a clock that agrees with it to within that (NTP-synced)
+        // is the better reading, to the millisecond; one further off is corrected by it, to
+        // the second (rounded down: a resync stamp never claims a time the server has not
+        // reached yet).
+        let offset = if offset.abs() < TRUST_OWN_CLOCK_MS {
+            0
+        } else {
+            offset
+        };
+        self.server_offset_ms
+            .store(offset, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The API base URL (for following `nextUri`, which is a path).

@@ -226,6 +226,14 @@ fn handle(
                 Step::Continue
             }
             Control::NoLongerSubscribed | Control::TokenRevoked | Control::ChannelGone => {
+                let why = match c {
+                    Control::NoLongerSubscribed => {
+                        "channel evicted: another channel subscribed (no_longer_subscribed)"
+                    }
+                    Control::TokenRevoked => "channel closed: its token was revoked",
+                    _ => "channel gone: expired, replaced, or its token expired (404)",
+                };
+                audit.record("eviction", &format!("generation {generation}: {why}"));
                 Step::End(End::Gone(c))
             }
             Control::Pong | Control::SubscribeAck | Control::SubscribeFailed => Step::Continue,

@@ -1,0 +1,278 @@
+//! Disk full (issue 6): the gateway's state directory sits on a small tmpfs of the test's own,
+//! which a filler file fills up while the floor keeps changing. The display must keep
+//! following the simulator's ground truth (published from memory), the health document must
+//! raise `storage_alarm` and the audit trail say so; once the filler is deleted the alarm
+//! must clear and the store on disk must hold the latest state, including every change made
+//! while it could not be written (read back after the gateway stopped).
+//!
+//! Mounting needs root (as in CI and the dev container); elsewhere the test says why and
+//! passes. `mount` is a host command, so this runs under qemu-user too (`PG_TEST_RUNNER`).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use presence_gateway::demo::view::Floor;
+use presence_gateway::metrics::Metrics;
+use presence_gateway::publish::{agent_frame, queue_frame};
+use presence_gateway::state::{Capacity, Key, StateError, Store, Table, Value};
+use presence_gateway::topics::Topics;
+use presence_gateway::zones::{ZoneSpec, Zones};
+use support::*;
+
+/// Room for the gateway's sled store of a few dozen agents, and little more: the filler
+/// takes the rest.
+const TMPFS_SIZE: &str = "16m";
+
+const CONVERGE: Duration = Duration::from_secs(90);
+
+/// A tmpfs mounted by the test, unmounted on drop (lazily if something still holds it open,
+/// as a panicking test's gateway may), so no mount outlives the test.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Err(why) where mounting is not permitted (not root, no `mount`): the test skips.
+    fn mount(size: &str) -> Result<Tmpfs, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs refused (needs root): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Grows a filler file until the disk refuses a write (ENOSPC); returns its path.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.path().join("filler");
+        let mut f = std::fs::File::create(&path).expect("filler file");
+        let block = [0u8; 64 * 1024];
+        // write_all fills the last block partially before it fails: the disk is full to the page.
+        while f.write_all(&block).is_ok() {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let umount = |lazy: bool| {
+            let mut c = Command::new("umount");
+            if lazy {
+                c.arg("-l");
+            }
+            c.arg(self.dir.path()).status().is_ok_and(|s| s.success())
+        };
+        if !umount(false) && !umount(true) {
+            eprintln!("could not unmount {}", self.dir.path().display());
+        }
+    }
+}
+
+/// Drives the simulator in small steps until `done`, panicking with `what` after `timeout`.
+async fn step_until(
+    sim: &genesys_sim::Sim,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn() -> bool,
+) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        sim.step(20);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What the store in `dir` holds, as a display would decode it: the frames the gateway
+/// would publish for every record. Waits for the stopped gateway's file lock to go.
+async fn stored_floor(dir: &Path) -> Floor {
+    let start = Instant::now();
+    let store = loop {
+        match Store::open(dir, 1 << 20, presence_gateway::app::SLED_FLUSH_MS) {
+            Ok((store, quarantined)) => {
+                assert!(!quarantined, "the store must still be readable");
+                break store;
+            }
+            Err(StateError::Locked { .. }) if start.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("store does not open after the gateway stopped: {e}"),
+        }
+    };
+    let mut table = Table::new(
+        Capacity {
+            agents: 1000,
+            queues: 100,
+        },
+        Arc::new(Zones::new(vec![], &[])),
+        Some(store.records.clone()),
+        Arc::new(Metrics::default()),
+    );
+    table.load();
+    // Only the queue counts are compared, never the level: any thresholds do.
+    let zone = ZoneSpec {
+        name: "all".into(),
+        users: vec![],
+        queues: vec![],
+        members_of_queues: true,
+        waiting_warning: 5,
+        waiting_critical: 10,
+    };
+    let mut floor = Floor::default();
+    for (key, value) in table.iter() {
+        match (key, value) {
+            (Key::Agent(id), Value::Agent(a)) => {
+                floor
+                    .agents
+                    .insert(id.to_string(), agent_frame(a, 0, u64::MAX));
+            }
+            (Key::Queue(id), Value::Queue(q)) => {
+                floor.queues.insert(id.to_string(), queue_frame(q, &zone));
+            }
+            _ => {}
+        }
+    }
+    floor
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_full_keeps_publishing_from_memory_raises_the_alarm_and_recovers() {
+    let fs = match Tmpfs::mount(TMPFS_SIZE) {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("SKIPPED disk_full_keeps_publishing_from_memory…: {why}");
+            return;
+        }
+    };
+    let sim = sim(40, 3, 31).await;
+    let broker = broker();
+    let site = site_id("diskfull");
+    let state = fs.path().join("state");
+    let config = config(&sim, &broker, &state, &site, "");
+    let topics = Topics::new(&config.mqtt.topic_prefix, &config.site.id);
+    let (health, audit) = (topics.health(), topics.audit());
+    let watcher = Probe::start(&broker, &[format!("{}/gateway/#", topics.base())]).await;
+    let display = presence_gateway::demo::view::Subscriber::start(broker.clone(), &topics, "all");
+    let gw = presence_gateway::app::start(config)
+        .await
+        .expect("gateway starts");
+    let m = gw.metrics.clone();
+    wait_for("first resync", CONVERGE, || m.upstream.resyncs.get() >= 1).await;
+    converge(&sim, &display, CONVERGE).await;
+    let last_health = || {
+        watcher
+            .on(&health)
+            .last()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_default()
+    };
+    wait_for("a health document", CONVERGE, || {
+        last_health().contains("\"storage_alarm\":false")
+    })
+    .await;
+    assert_eq!(m.state.store_faults.get(), 0);
+
+    // The disk fills up. sled finds out when it next writes its log (its own flush every
+    // 500 ms, or the gateway's upkeep flush): the floor keeps changing until then.
+    let filler = fs.fill();
+    step_until(
+        &sim,
+        "the store to degrade on the full disk",
+        CONVERGE,
+        || m.state.store_degraded.get() == 1,
+    )
+    .await;
+    // More changes while nothing can be written: displays follow them from memory.
+    let held_before = m.state.persist_errors.get();
+    for _ in 0..5 {
+        sim.step(60);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = converge(&sim, &display, CONVERGE).await;
+    eprintln!("display converged {took:?} after changes made on a full disk");
+    assert!(
+        m.state.persist_errors.get() > held_before,
+        "writes held back while degraded are counted"
+    );
+    wait_for("storage_alarm in the health document", CONVERGE, || {
+        last_health().contains("\"storage_alarm\":true")
+    })
+    .await;
+    let audited = |needle: &str| {
+        watcher.on(&audit).iter().any(|p| {
+            let text = String::from_utf8_lossy(p);
+            text.contains("\"kind\":\"store\"") && text.contains(needle)
+        })
+    };
+    wait_for("the audit event for degraded", CONVERGE, || {
+        audited("degraded")
+    })
+    .await;
+    // Retries run on every metrics tick; with the disk still full, none may succeed.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        m.state.store_degraded.get(),
+        1,
+        "recovered on a disk that is still full"
+    );
+    assert_eq!(m.state.store_faults.get(), 1, "one degraded episode");
+    assert_eq!(m.state.store_recoveries.get(), 0);
+
+    // Space comes back: the store is reopened and rewritten from memory, the alarm clears.
+    std::fs::remove_file(&filler).expect("delete the filler");
+    wait_for("recovery", CONVERGE, || {
+        m.state.store_recoveries.get() == 1 && m.state.store_degraded.get() == 0
+    })
+    .await;
+    wait_for("storage_alarm cleared in health", CONVERGE, || {
+        last_health().contains("\"storage_alarm\":false")
+    })
+    .await;
+    wait_for("the audit event for recovered", CONVERGE, || {
+        audited("recovered")
+    })
+    .await;
+    let metrics_doc = watcher
+        .on(&topics.metrics())
+        .last()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .unwrap_or_default();
+    assert!(
+        metrics_doc.contains("\"store_faults\":1"),
+        "metrics document counts the episode: {metrics_doc}"
+    );
+    converge(&sim, &display, CONVERGE).await;
+
+    // No change since the recovery: what is on disk now came from the rewrite. It must be
+    // the truth, the changes made on the full disk included.
+    gw.stop().await;
+    let stored = stored_floor(&state).await;
+    let d = diff(&stored, &sim.truth());
+    assert!(
+        d.is_empty(),
+        "the store on disk is not the latest state: {} differences, first: {:#?}",
+        d.len(),
+        &d[..d.len().min(8)]
+    );
+    drop(watcher);
+    drop(display);
+}
