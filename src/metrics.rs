@@ -283,7 +283,7 @@ impl LatencyHistogram {
 }
 
 /// The JSON document published on `{prefix}/{site}/gateway/metrics`.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, Default)]
 pub struct Snapshot {
     /// Session counter.
     pub session: u32,
@@ -319,6 +319,12 @@ pub struct Snapshot {
     pub rest_requests: u64,
     /// REST 429 answers.
     pub rest_429: u64,
+    /// REST transport errors, timeouts, 5xx and oversize answers (each retried or refused).
+    pub rest_errors: u64,
+    /// REST answers over the board's `rest_max_body_bytes`, refused.
+    pub rest_too_large: u64,
+    /// Listings whose paging was stopped before their end (hostile `nextUri`, page limit).
+    pub rest_paging_stopped: u64,
     /// Frames published.
     pub published: u64,
     /// Publish latency p50, µs, over the samples since the previous metrics document.

@@ -136,6 +136,9 @@ pub fn snapshot(m: &Metrics, session: u32, uptime_s: u64, sled_bytes: u64) -> Sn
         topics: m.upstream.topics.get(),
         rest_requests: m.upstream.rest_requests.get(),
         rest_429: m.upstream.rest_429.get(),
+        rest_errors: m.upstream.rest_errors.get(),
+        rest_too_large: m.upstream.rest_too_large.get(),
+        rest_paging_stopped: m.upstream.rest_paging_stopped.get(),
         published: m.publish.frames.get(),
         latency_p50_us: latency.p50,
         latency_p99_us: latency.p99,
@@ -155,6 +158,18 @@ pub fn snapshot(m: &Metrics, session: u32, uptime_s: u64, sled_bytes: u64) -> Sn
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_metrics_document_with_every_counter_at_its_largest_fits_the_buffer() {
+        // All-zero document: each value is one digit; at worst each becomes u64::MAX (20).
+        let zero = to_json(&crate::metrics::Snapshot::default()).expect("fits");
+        let values = zero.iter().filter(|&&b| b == b':').count();
+        let worst = zero.len() + values * (u64::MAX.to_string().len() - 1);
+        assert!(
+            worst <= DOC_LEN,
+            "{values} values: worst case {worst} B > DOC_LEN {DOC_LEN}"
+        );
+    }
 
     #[test]
     fn metrics_snapshot_serialises_to_json() {
