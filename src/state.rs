@@ -1580,6 +1580,55 @@ mod tests {
         assert_eq!(t.metrics.state.duplicates.get(), 1);
     }
 
+    /// The contract with `upstream`'s conversation resync: its "no open conversation" clear is
+    /// stamped one millisecond before the resync began. It still ends a conversation last seen
+    /// before the resync (its end missed during the gap), and it loses to a conversation that
+    /// starts at the resync's first millisecond, in either arrival order (a clear stamped at the
+    /// resync's instant tied with it, and the tie went to the clear when it arrived last).
+    #[test]
+    fn resync_clear_ends_the_past_and_never_beats_a_live_conversation() {
+        let began: Millis = 1_000;
+        let offered = |user: u8, ms: Millis| {
+            Update::Event(Event::Conversation(ConversationChange {
+                user: id(user),
+                conversation: id(60 + user),
+                media: Media::Callback,
+                interaction: Interaction::Alerting,
+                wrapup: false,
+                ended: false,
+                changed: ms,
+            }))
+        };
+        let clear = |user: u8| {
+            Update::Event(Event::Conversation(ConversationChange {
+                user: id(user),
+                conversation: Id::default(),
+                media: Media::None,
+                interaction: Interaction::None,
+                wrapup: false,
+                ended: true,
+                changed: began - 1,
+            }))
+        };
+        let media = |t: &Table, user: u8| match t.get(&Key::Agent(id(user))) {
+            Some(Value::Agent(a)) => a.media,
+            _ => panic!("no agent {user}"),
+        };
+        let mut t = table(4);
+        // Seen before the gap, ended during it: the clear ends it.
+        assert_eq!(t.apply(&offered(1, 500), 0), Change::Applied);
+        assert_eq!(t.apply(&clear(1), 0), Change::Applied);
+        assert_eq!(media(&t, 1), Media::None);
+        // Offered at the resync's first millisecond, the live event first…
+        assert_eq!(t.apply(&offered(2, began), 0), Change::Applied);
+        assert_eq!(t.apply(&clear(2), 0), Change::Stale);
+        assert_eq!(media(&t, 2), Media::Callback);
+        // …or the clear first.
+        assert_eq!(t.apply(&clear(3), 0), Change::Duplicate);
+        assert_eq!(t.apply(&offered(3, began), 0), Change::Applied);
+        assert_eq!(media(&t, 3), Media::Callback);
+    }
+
     thread_local! {
         static FAKE_NOW: std::cell::Cell<Millis> = const { std::cell::Cell::new(0) };
     }

@@ -307,6 +307,105 @@ async fn hostile_frames_are_counted_and_survived() {
     s.gw.stop().await;
 }
 
+/// Regression (flake of `hostile_frames_are_counted_and_survived`, seen under heavy load): a
+/// conversation that starts while the gateway resyncs must survive the resync's "no open
+/// conversation" clear. The resync subscribes first, then asks which conversations are open,
+/// reads each one found, and only then clears the agents with none. The clear used to be
+/// stamped with the query's send time; an agent offered a conversation in that very
+/// millisecond, just after the query was answered, got a live event with the same stamp that
+/// arrived before the clear, and the tie went to the later arrival: the clear. Nothing newer
+/// came to repair it, so the display showed the agent Interacting with no conversation for
+/// good. (The flake itself had the simulator stamp such a change a few milliseconds *before*
+/// the query, with a clock read before it waited for its lock; that half is the simulator's,
+/// fixed there and tested by its `a_change_is_stamped_under_the_lock_not_before_it`.)
+///
+/// Deterministic: the simulator's clock is frozen, so the offer is stamped in the millisecond
+/// the query was sent, and the simulator holds the gateway's conversation reads
+/// (`Fault::HoldConversationReads`) — after the query, before the clear — while the
+/// conversation is offered and its live event reaches the gateway's table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resync_clear_never_beats_a_live_conversation() {
+    use presence_gateway::event::{Id, Media};
+    use presence_gateway::state::{Key, Value};
+
+    let cfg = genesys_sim::SimConfig {
+        agents: 30,
+        queues: 2,
+        seed: 16,
+        clock_speed: 0.0,
+        ..genesys_sim::SimConfig::default()
+    };
+    let s = scenario_with(cfg, FAST).await;
+    let m = s.gw.metrics.clone();
+    let open = |t: &genesys_sim::AgentTruth| {
+        t.conversation
+            .as_ref()
+            .is_some_and(|c| c.state != "disconnected" || c.wrapup)
+    };
+    // At least one open conversation, so the resync has a conversation to read (and hold).
+    let mut steps = 0;
+    while !s.sim.truth().agents.values().any(open) {
+        steps += s.sim.step(1);
+        assert!(steps < 10_000, "no conversation was ever offered");
+    }
+    // Past every stamp issued so far (a frozen clock stamps an agent's changes 1 ms apart),
+    // by less than a heartbeat period; then the queue observations held back by their pacing
+    // (one per queue per simulated second).
+    s.sim.advance(Duration::from_secs(10));
+    s.sim.step(0);
+    s.converge(CONVERGE).await;
+
+    let held = s.sim.stats().conversation_reads_held;
+    let resyncs = m.upstream.resyncs.get();
+    s.sim.fault(Fault::HoldConversationReads(true));
+    s.sim.fault(Fault::DropSockets);
+    wait_for(
+        "the resync's query answered, its conversation reads held",
+        CONVERGE,
+        || s.sim.stats().conversation_reads_held > held,
+    )
+    .await;
+    // The query has been answered: offer a conversation to an agent it found idle.
+    let busy: Vec<String> = s
+        .sim
+        .truth()
+        .agents
+        .iter()
+        .filter(|(_, t)| open(t))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let offered = loop {
+        let truth = s.sim.truth();
+        if let Some((id, _)) = truth
+            .agents
+            .iter()
+            .find(|(id, t)| open(t) && !busy.contains(id))
+        {
+            break id.clone();
+        }
+        steps += s.sim.step(1);
+        assert!(
+            steps < 20_000,
+            "no idle agent was ever offered a conversation"
+        );
+    };
+    let key = Key::Agent(Id::parse(&offered).expect("a user id"));
+    wait_for(
+        "the live conversation event in the table",
+        CONVERGE,
+        || matches!(s.gw.shared.lock().get(&key), Some(Value::Agent(a)) if a.media != Media::None),
+    )
+    .await;
+    // Now the reads, and after them the clears.
+    s.sim.fault(Fault::HoldConversationReads(false));
+    wait_for("the resync to finish", CONVERGE, || {
+        m.upstream.resyncs.get() > resyncs
+    })
+    .await;
+    s.converge(CONVERGE).await;
+    s.gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_token_gets_a_new_channel_before_the_old_token_expires() {
     // Tokens live 20 s; the gateway refreshes at 10 % of the lifetime (2 s).

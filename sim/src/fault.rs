@@ -2,7 +2,8 @@
 //!
 //! Owns: the public fault vocabulary (also the JSON body of `POST /sim/fault`, serde's externally tagged form:
 //! `"DropSockets"`, `{"CloseSockets":{"code":1001}}`, `{"Silence":true}`, `{"Duplicate":3}`,
-//! `{"EndlessPaging":"SelfLoop"}`, `{"HugeBodies":3145728}`, `{"RestHang":true}`…) and the construction of
+//! `{"EndlessPaging":"SelfLoop"}`, `{"HugeBodies":3145728}`, `{"RestHang":true}`,
+//! `{"HoldConversationReads":true}`…) and the construction of
 //! malformed / oversize / binary / deeply nested / unknown-topic frames and hostile REST answers (endless
 //! `nextUri` links, padded bodies). Applying a fault to channels and sockets is `hub.rs`'s job; holding or
 //! rewriting REST answers is `rest.rs`'s.
@@ -73,6 +74,11 @@ pub enum Fault {
     /// accepted and read, then never answered; the connection stays open until the client gives up (or the
     /// simulator stops). Requests held when it is lifted stay unanswered; new ones are served again.
     RestHang(bool),
+    /// A slow conversations service, and a test's way to act at a precise point of a client's conversation
+    /// resync: while `true`, every `GET /api/v2/conversations/{id}` is read and held (counted in
+    /// `conversation_reads_held`); `false` answers every held one, with the conversation as it is then. Other
+    /// requests (the analytics details query included) are served as usual meanwhile.
+    HoldConversationReads(bool),
 }
 
 /// The shape of the endless paging of [`Fault::EndlessPaging`].

@@ -5,7 +5,8 @@
 //! subscriptions, heartbeats, expiry, socket_closing grace, fault application, duplicate/reorder, observation
 //! pacing, the background generator). It does no I/O: sockets are reached through bounded queues of
 //! [`Outbound`] items drained by `ws.rs`, and REST glue lives in `rest.rs`/`api.rs`.
-//! Every method takes sim time `now` (ms since epoch) from the caller.
+//! Every method takes sim time `now` (ms since epoch) from the caller, read while the caller holds the hub
+//! (`Inner::hub_now`), so nothing is stamped earlier than an answer the hub already gave.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -176,6 +177,8 @@ pub(crate) struct Hub {
     pub rest_pad_to: Option<usize>,
     /// [`Fault::RestHang`]: `rest.rs` holds new REST requests unanswered.
     pub rest_hang: bool,
+    /// [`Fault::HoldConversationReads`]: `rest.rs` holds `GET /api/v2/conversations/{id}` until it is lifted.
+    pub hold_conversation_reads: bool,
 }
 
 impl Hub {
@@ -211,6 +214,7 @@ impl Hub {
             rest_paging: None,
             rest_pad_to: None,
             rest_hang: false,
+            hold_conversation_reads: false,
         }
     }
 
@@ -1078,6 +1082,7 @@ impl Hub {
             Fault::EndlessPaging(mode) => self.rest_paging = mode,
             Fault::HugeBodies(bytes) => self.rest_pad_to = bytes,
             Fault::RestHang(on) => self.rest_hang = on,
+            Fault::HoldConversationReads(on) => self.hold_conversation_reads = on,
             Fault::UnknownTopics(n) => {
                 let user = self.world.agent_order.first().cloned().unwrap_or_default();
                 for id in self.connected() {

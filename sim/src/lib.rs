@@ -103,6 +103,19 @@ impl Inner {
     fn now_ms(&self) -> u64 {
         self.clock.now_ms()
     }
+
+    /// The hub and sim time read *while holding it*. Every change to the world or the protocol
+    /// state is made through this: the time it is stamped with is then never earlier than the time
+    /// of anything the hub answered before it (a REST answer, an event). Reading the clock first and
+    /// locking second let a thread that waited for the lock (or was descheduled in between) apply a
+    /// change stamped before a REST answer that had not seen it: an event "from the past" that a
+    /// client, ordering by source timestamps against that answer, rightly discards — while
+    /// Genesys' REST is consistent with the events it has emitted (PROTOCOL.md checklist).
+    fn hub_now(&self) -> (MutexGuard<'_, Hub>, u64) {
+        let hub = self.hub();
+        let now = self.now_ms();
+        (hub, now)
+    }
 }
 
 /// A running simulator. Cheap to clone; the servers stop when the last clone is dropped.
@@ -250,15 +263,15 @@ impl Sim {
     /// Generates `n` seeded events now, applies them to the truth and delivers them to subscribed sockets.
     /// Returns how many were generated (fewer only for an empty org).
     pub fn step(&self, n: usize) -> usize {
-        let now = self.now_ms();
-        self.inner.hub().step(n, now)
+        let (mut hub, now) = self.inner.hub_now();
+        hub.step(n, now)
     }
 
     /// Scripted presence change (presence + activity notifications; routing status untouched).
     /// Unknown user or definition id: logged and ignored.
     pub fn set_presence(&self, user: &str, definition_id: &str) {
-        let now = self.now_ms();
-        if !self.inner.hub().set_presence(user, definition_id, now) {
+        let (mut hub, now) = self.inner.hub_now();
+        if !hub.set_presence(user, definition_id, now) {
             tracing::warn!(
                 user,
                 definition_id,
@@ -270,8 +283,8 @@ impl Sim {
     /// Scripted routing-status change (routingStatus + activity notifications). `status` is one of
     /// `OFF_QUEUE, IDLE, INTERACTING, NOT_RESPONDING, COMMUNICATING` (case-insensitive); others are ignored.
     pub fn set_routing(&self, user: &str, status: &str) {
-        let now = self.now_ms();
-        if !self.inner.hub().set_routing(user, status, now) {
+        let (mut hub, now) = self.inner.hub_now();
+        if !hub.set_routing(user, status, now) {
             tracing::warn!(user, status, "set_routing ignored: unknown user or status");
         }
     }
@@ -291,14 +304,14 @@ impl Sim {
     /// Jumps the sim clock forward by `d` and fires every timer due in that window before returning.
     pub fn advance(&self, d: Duration) {
         self.inner.clock.advance(d);
-        let now = self.now_ms();
-        self.inner.hub().tick(now);
+        let (mut hub, now) = self.inner.hub_now();
+        hub.tick(now);
     }
 
     /// Injects a fault (also `POST /sim/fault`).
     pub fn fault(&self, f: Fault) {
-        let now = self.now_ms();
-        self.inner.hub().fault(f, now);
+        let (mut hub, now) = self.inner.hub_now();
+        hub.fault(f, now);
     }
 
     /// Counters.
@@ -341,10 +354,66 @@ async fn scheduler(sim: Weak<Inner>, mut shutdown: watch::Receiver<()>) {
         tokio::select! {
             _ = every.tick() => {
                 let Some(inner) = sim.upgrade() else { break };
-                let now = inner.now_ms();
-                inner.hub().tick(now);
+                let (mut hub, now) = inner.hub_now();
+                hub.tick(now);
             }
             _ = shutdown.changed() => break,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A change that had to wait for the hub (here: while a REST answer holds it and the clock
+    /// moves on) is stamped when it is made, not when it was asked for: a client that read the
+    /// REST answer never sees an event older than that answer which the answer did not reflect.
+    /// (Reading the clock before locking stamped such a change up to the wait earlier; under
+    /// heavy load that made a gateway's resync clear outrank the live conversation events that
+    /// followed it.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_is_stamped_under_the_lock_not_before_it() {
+        let sim = Sim::start(SimConfig {
+            agents: 10,
+            queues: 2,
+            clock_speed: 0.0,
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulator");
+        let stamps = |hub: &Hub| -> Vec<u64> {
+            hub.world
+                .agent_order
+                .iter()
+                .map(|id| hub.world.agents[id].last_ts)
+                .collect()
+        };
+        // What a REST answer does: hold the hub while it reads the world.
+        let answering = sim.inner.hub();
+        let before = stamps(&answering);
+        let stepper = {
+            let sim = sim.clone();
+            std::thread::spawn(move || sim.step(20))
+        };
+        // Give the step time to get as far as the lock (not needed for the assertion to hold,
+        // only for the old order of clock-then-lock to be caught).
+        std::thread::sleep(Duration::from_millis(100));
+        sim.inner.clock.advance(Duration::from_secs(3600));
+        let answered_at = sim.now_ms();
+        drop(answering);
+        assert_eq!(stepper.join().expect("step thread"), 20);
+        let after = stamps(&sim.inner.hub());
+        let changed: Vec<u64> = before
+            .iter()
+            .zip(&after)
+            .filter(|(b, a)| b != a)
+            .map(|(_, a)| *a)
+            .collect();
+        assert!(!changed.is_empty(), "the step changed no agent");
+        assert!(
+            changed.iter().all(|&ts| ts >= answered_at),
+            "stamps {changed:?} precede the answer given at {answered_at}"
+        );
     }
 }

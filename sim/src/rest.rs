@@ -5,8 +5,8 @@
 //!
 //! Owns: sockets of the REST port (plain TCP or, with `SimConfig::tls`, TLS via `tls.rs`), turning
 //! [`api::Response`]s into hyper responses, and the hostile REST faults applied on the way out
-//! ([`Fault::RestHang`] holds requests unanswered, [`Fault::EndlessPaging`] rewrites `nextUri`,
-//! [`Fault::HugeBodies`] pads answers). Does not own route semantics.
+//! ([`Fault::RestHang`] holds requests unanswered, [`Fault::HoldConversationReads`] holds conversation reads
+//! until lifted, [`Fault::EndlessPaging`] rewrites `nextUri`, [`Fault::HugeBodies`] pads answers). Does not own route semantics.
 
 use std::convert::Infallible;
 use std::sync::Weak;
@@ -109,6 +109,14 @@ async fn handle(sim: Weak<Inner>, req: Request<Incoming>) -> Response<Full<Bytes
         drop(sim);
         return std::future::pending().await;
     }
+    let sim = if method == "GET" && path.starts_with("/api/v2/conversations/") {
+        match until_conversation_reads_flow(sim).await {
+            Some(sim) => sim,
+            None => return plain(StatusCode::SERVICE_UNAVAILABLE, "simulator stopped"),
+        }
+    } else {
+        sim
+    };
     let req = api::Request {
         method,
         path: &path,
@@ -119,12 +127,14 @@ async fn handle(sim: Weak<Inner>, req: Request<Incoming>) -> Response<Full<Bytes
     let is_head = method == "HEAD";
     let resp = if path == "/oauth/token" {
         Counters::inc(&sim.inner.counters.rest_requests);
-        let now = sim.now_ms();
-        api::oauth(&mut sim.inner.hub(), &req, now)
+        let (mut hub, now) = sim.inner.hub_now();
+        api::oauth(&mut hub, &req, now)
     } else if path.starts_with("/api/v2/") {
         Counters::inc(&sim.inner.counters.rest_requests);
-        let now = sim.now_ms();
-        let mut resp = api::api(&mut sim.inner.hub(), &req, now);
+        let mut resp = {
+            let (mut hub, now) = sim.inner.hub_now();
+            api::api(&mut hub, &req, now)
+        };
         hostile(&sim, &mut resp);
         resp
     } else {
@@ -140,6 +150,28 @@ fn held(sim: &Sim) -> bool {
         Counters::inc(&sim.inner.counters.rest_held);
     }
     hang
+}
+
+/// How often a request held by [`Fault::HoldConversationReads`] looks whether it was lifted (real time).
+const HOLD_POLL: Duration = Duration::from_millis(5);
+
+/// [`Fault::HoldConversationReads`]: returns once conversation reads are no longer held (at once when they
+/// are not), counting a request that had to wait; `None` if the simulator stopped meanwhile. Only a weak
+/// handle is kept while waiting, so a held request cannot keep a dropped simulator alive.
+async fn until_conversation_reads_flow(sim: Sim) -> Option<Sim> {
+    if !sim.inner.hub().hold_conversation_reads {
+        return Some(sim);
+    }
+    Counters::inc(&sim.inner.counters.conversation_reads_held);
+    let weak = std::sync::Arc::downgrade(&sim.inner);
+    drop(sim);
+    loop {
+        tokio::time::sleep(HOLD_POLL).await;
+        let inner = weak.upgrade()?;
+        if !inner.hub().hold_conversation_reads {
+            return Some(Sim::from_inner(inner));
+        }
+    }
 }
 
 /// [`Fault::EndlessPaging`] and [`Fault::HugeBodies`] on a successful `/api/v2` answer.

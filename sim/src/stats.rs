@@ -72,6 +72,8 @@ counters! {
     generator_skipped,
     /// REST requests held unanswered by [`crate::Fault::RestHang`].
     rest_held,
+    /// `GET /api/v2/conversations/{id}` requests held by [`crate::Fault::HoldConversationReads`].
+    conversation_reads_held,
     /// Listing pages given an endless `nextUri` by [`crate::Fault::EndlessPaging`].
     rest_endless_pages,
     /// REST answers padded by [`crate::Fault::HugeBodies`].

@@ -90,8 +90,11 @@ where
     let check = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         let id = channel_of(req.uri().path());
         if let (Some(id), Some(inner)) = (id, check_sim.upgrade()) {
-            let now = inner.now_ms();
-            if let Some(a) = inner.hub().attach(id, now) {
+            let attach = {
+                let (mut hub, now) = inner.hub_now();
+                hub.attach(id, now)
+            };
+            if let Some(a) = attach {
                 attached = Some((id.to_owned(), a));
                 return Ok(resp);
             }
@@ -201,8 +204,8 @@ async fn run<S>(
                 Some(Ok(Message::Text(t))) => {
                     let reply = match sim.upgrade() {
                         Some(inner) => {
-                            let now = inner.now_ms();
-                            inner.hub().client_message(channel, t.as_str(), now)
+                            let (mut hub, now) = inner.hub_now();
+                            hub.client_message(channel, t.as_str(), now)
                         }
                         None => break,
                     };

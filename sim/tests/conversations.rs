@@ -477,3 +477,63 @@ async fn requests_are_validated_authenticated_and_rate_limited() {
     .await;
     assert_eq!(r.status, 429);
 }
+
+#[tokio::test]
+async fn held_conversation_reads_are_answered_when_lifted_with_the_state_then() {
+    let sim = sim_with(SimConfig {
+        agents: 30,
+        queues: 3,
+        rate_limit_per_min: 0,
+        ..SimConfig::default()
+    })
+    .await;
+    let t = token(&sim).await;
+    while open_in_truth(&sim).is_empty() {
+        sim.step(1);
+    }
+    let (user, before) = open_in_truth(&sim).into_iter().next().expect("an open one");
+    sim.fault(Fault::HoldConversationReads(true));
+    let read = {
+        let (sim, t, id) = (sim.clone(), t.clone(), before.id.clone());
+        tokio::spawn(async move {
+            api(
+                &sim,
+                &t,
+                "GET",
+                &format!("/api/v2/conversations/{id}"),
+                None,
+            )
+            .await
+        })
+    };
+    while sim.stats().conversation_reads_held == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Everything else is served meanwhile, the details query included.
+    let q = api(
+        &sim,
+        &t,
+        "POST",
+        QUERY,
+        Some(&open_query(&sim, std::slice::from_ref(&user), 25, 1)),
+    )
+    .await;
+    assert_eq!(q.status, 200, "{}", q.body);
+    assert!(!read.is_finished(), "a held read was answered");
+    // The conversation moves on while its read is held; lifting answers it as it is then.
+    let mut steps = 0;
+    while sim.truth().agents[&user].conversation.as_ref() == Some(&before) && steps < 5_000 {
+        steps += sim.step(1);
+    }
+    let now = sim.truth().agents[&user]
+        .conversation
+        .clone()
+        .expect("a conversation");
+    sim.fault(Fault::HoldConversationReads(false));
+    let r = read.await.expect("read task");
+    if now.id == before.id {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(read_agent(&r.json(), &user), now);
+    }
+    assert_eq!(sim.stats().conversation_reads_held, 1);
+}

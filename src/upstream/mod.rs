@@ -424,7 +424,7 @@ impl Upstream {
     /// When to replace a channel the server says `expires` at (server time): its remaining
     /// life is read against the server's `Date`, never against this box's clock, which may be
     /// days off. `rotate_before` that life ends; a channel given less life than that margin is
-    /// replaced halfway through it, and never sooner than [`MIN_CHANNEL_LIFE`] (no storm when
+    /// replaced halfway through it, and never sooner than `MIN_CHANNEL_LIFE_MS` (no storm when
     /// a server hands out channels that are already expired).
     fn rotation_due(&self, expires: u64) -> Ms {
         let life = expires.saturating_sub(self.rest.server_now_ms());
@@ -794,11 +794,23 @@ impl Upstream {
     }
 
     /// Reads the open conversations of `users` (analytics details query, then each
-    /// conversation's current body) and clears those who have none. The clear is stamped
-    /// with the time the query was sent: a conversation that starts after that instant
-    /// arrives as an event with a newer timestamp and wins.
-    async fn resync_conversations(&mut self, users: &[Id]) -> Result<(), UpstreamError> {
-        // Server time: the clear is compared with the server's event timestamps.
+    /// conversation's current body) and clears those who have none.
+    ///
+    /// The clear is stamped `began - 1`: one millisecond before the resync began (server
+    /// time), which is after this session's topics were subscribed and its socket connected.
+    /// Every conversation change from `began` on reaches the state stage as a live event
+    /// stamped `began` or later, so the clear — a statement about the past, not a change — can
+    /// never win against one, whatever the arrival order: not against a conversation that starts
+    /// in the very millisecond the query is answered (same stamp as the query's send time, event
+    /// arriving before the clear, which comes only after the conversation reads: a tie the later
+    /// arrival would win), nor against one the query did not see yet. What it must beat, a
+    /// conversation whose end was missed while the gateway was away, was last seen on the old
+    /// socket, before `began`. As exact as [`Rest::server_now_ms`]: a box clock trusted while
+    /// ahead of the server (by less than its 2 s tolerance) moves `began` ahead by as much.
+    /// (Found as a flake of `hostile_frames_are_counted_and_survived`; regression test
+    /// `resync_clear_never_beats_a_live_conversation` in `tests/faults.rs`.)
+    async fn resync_conversations(&mut self, users: &[Id], began: Ms) -> Result<(), UpstreamError> {
+        // Server time: the query's interval is read against the server's clock.
         let sent = self.rest.server_now_ms();
         let mut busy: HashSet<Id> = HashSet::new();
         let mut hits: Vec<(Id, Id)> = Vec::new();
@@ -860,15 +872,19 @@ impl Upstream {
                 interaction: Interaction::None,
                 wrapup: false,
                 ended: true,
-                changed: sent,
+                changed: began.saturating_sub(1),
             })))
             .await;
         }
         Ok(())
     }
 
-    /// Reads current presence, routing status and queue numbers over REST.
+    /// Reads current presence, routing status, conversations and queue numbers over REST.
+    /// Callers subscribe (and connect) first: changes from the start of the resync on arrive as
+    /// live events too, ordered against these answers by source timestamps.
     async fn resync(&mut self, agents: &[Id]) -> Result<(), UpstreamError> {
+        // Server time, before the first request: see `resync_conversations`.
+        let began = self.rest.server_now_ms();
         let presence_reqs = agents.len().div_ceil(BULK_PRESENCE_IDS);
         let user_reqs = 2 * agents.len().div_ceil(USERS_PER_PAGE);
         let queue_reqs = self.watch.queues.len().div_ceil(QUEUES_PER_QUERY);
@@ -945,7 +961,7 @@ impl Upstream {
             progress(&m);
         }
         for chunk in agents.chunks(USERS_PER_PAGE) {
-            self.resync_conversations(chunk).await?;
+            self.resync_conversations(chunk, began).await?;
             progress(&m);
         }
         for chunk in self.watch.queues.clone().chunks(QUEUES_PER_QUERY) {

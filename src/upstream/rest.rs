@@ -132,7 +132,7 @@ impl Rest {
     }
 
     /// The server's time now: our clock when it agrees with the server's latest `Date` header
-    /// to within [`TRUST_OWN_CLOCK_MS`], else that header (to the second, rounded down) plus
+    /// to within 2 s (`TRUST_OWN_CLOCK_MS`), else that header (to the second, rounded down) plus
     /// the time elapsed on our clock since; our clock until a `Date` is seen.
     /// Absolute server times (a channel's `expires`) and stamps compared with the server's
     /// event timestamps are read against this, never against the box's clock.
