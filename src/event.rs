@@ -14,38 +14,43 @@ pub struct Id(pub [u8; 16]);
 impl Id {
     /// Parses the canonical 8-4-4-4-12 hex form (either case).
     pub fn parse(s: &str) -> Option<Id> {
-        let b = s.as_bytes();
-        if b.len() != 36 {
+        /// Where each byte's two hex digits start in the 36-character form.
+        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+        let b: &[u8; 36] = s.as_bytes().try_into().ok()?;
+        if [b[8], b[13], b[18], b[23]] != [b'-'; 4] {
             return None;
         }
         let mut out = [0u8; 16];
-        let mut n = 0;
-        let mut i = 0;
-        while i < 36 {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                if b[i] != b'-' {
-                    return None;
-                }
-                i += 1;
-                continue;
-            }
-            let hi = hex(b[i])?;
-            let lo = hex(*b.get(i + 1)?)?;
-            out[n] = (hi << 4) | lo;
-            n += 1;
-            i += 2;
+        // Every digit's value ORed together: a non-digit (0xFF) shows in the high nibble.
+        let mut seen = 0u8;
+        for (o, &at) in out.iter_mut().zip(AT.iter()) {
+            let (hi, lo) = (hex(*b.get(at)?), hex(*b.get(at + 1)?));
+            seen |= hi | lo;
+            *o = (hi << 4) | lo;
         }
-        Some(Id(out))
+        (seen < 16).then_some(Id(out))
     }
 }
 
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+/// The value of a hex digit (either case), or 0xFF: one table load per digit (an id is
+/// parsed for every frame's topic and most bodies).
+fn hex(c: u8) -> u8 {
+    const TABLE: [u8; 256] = {
+        let mut t = [0xFF; 256];
+        let mut d = 0u8;
+        while d < 10 {
+            t[(b'0' + d) as usize] = d;
+            d += 1;
+        }
+        let mut d = 0u8;
+        while d < 6 {
+            t[(b'a' + d) as usize] = 10 + d;
+            t[(b'A' + d) as usize] = 10 + d;
+            d += 1;
+        }
+        t
+    };
+    TABLE[usize::from(c)]
 }
 
 impl fmt::Display for Id {

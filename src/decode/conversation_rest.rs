@@ -18,7 +18,7 @@ use heapless::Vec;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::json::{from_seed, precheck, JId, Key};
+use super::json::{from_seed, JId, Key};
 use super::ws::{conversation_change, ConvPaths, ConvSeed};
 use super::Rejected;
 use crate::event::{ConversationChange, Id};
@@ -219,7 +219,6 @@ impl<'de> Visitor<'de> for Participants<'_> {
 /// nothing matches); `totalHits` is required; a conversation without a valid
 /// `conversationId`, or a participant with an invalid `userId`, refuses the page.
 pub fn conversation_details(body: &[u8]) -> Result<ConversationHits, Rejected> {
-    precheck(body)?;
     let mut acc = Acc {
         out: ConversationHits::default(),
         error: None,
@@ -244,7 +243,6 @@ const REST_CONV_PATHS: ConvPaths = ConvPaths {
 /// whose `userId` is `user`, its newest live session across media, wrap-up pending while
 /// disconnected with `wrapupRequired` and no `wrapup`. The conversation id is the body's `id`.
 pub fn conversation(body: &[u8], user: Id) -> Result<ConversationChange, Rejected> {
-    precheck(body)?;
     let b = from_seed(body, ConvSeed { user })?;
     conversation_change(user, b, &REST_CONV_PATHS)
 }

@@ -1,20 +1,22 @@
-//! JSON plumbing shared by the WebSocket and REST decoders: the pre-parse checks (UTF-8,
-//! nesting depth), the one entry into serde-json-core, and the small field types every
-//! decoder builds on ([`Text`], [`JId`], [`Stamp`], [`Capped`], [`Key`]). Owns no topic or
-//! endpoint shapes (those are `ws` and `rest`).
+//! JSON plumbing shared by the WebSocket and REST decoders: the one entry into the reader
+//! ([`read`], with its UTF-8 and nesting checks), and the small field types every decoder
+//! builds on ([`Text`], [`JId`], [`Stamp`], [`Capped`], [`Key`]). Owns no topic or endpoint
+//! shapes (those are `ws` and `rest`) and no tokenizing (that is `reader`).
 //!
-//! # Why we never hand serde-json-core a scratch buffer
-//! `from_slice_escaped` unescapes *every* string it meets into one scratch buffer, including
-//! strings in fields we skip; an escaped string longer than the buffer fails the frame
-//! (`EscapedStringIsTooLong`) and an escaped emoji (`\ud83d\ude00`, a surrogate pair) fails it
-//! too (`InvalidEscapeSequence`: 0.7 unescapes one `\u` at a time). So we parse with
-//! `from_slice` semantics (strings are handed over raw, as borrowed slices of the frame) and
-//! [`Text`] unescapes only the strings we keep, into their own capacity, surrogate pairs
-//! included. Every string field must therefore be a [`Text`] (or built on it), never a bare
-//! `heapless::String`, which would receive the raw escaped text.
+//! # Why strings reach the field types raw
+//! serde-json-core's `from_slice_escaped` unescapes *every* string it meets into one scratch
+//! buffer, including strings in fields we skip; an escaped string longer than the buffer
+//! fails the frame (`EscapedStringIsTooLong`) and an escaped emoji (`\ud83d\ude00`, a surrogate
+//! pair) fails it too (`InvalidEscapeSequence`: 0.7 unescapes one `\u` at a time). So strings
+//! are handed over raw, as borrowed slices of the input (serde-json-core's `from_slice`
+//! semantics, which `reader` keeps), and [`Text`] unescapes only the strings we keep, into
+//! their own capacity, surrogate pairs included. Every string field must therefore be a
+//! [`Text`] (or built on it), never a bare `heapless::String`, which would receive the raw
+//! escaped text.
 //!
 //! # Why no field type ever reports a serde "custom" error with input in it
-//! With `custom-error-messages`, serde-json-core 0.7 formats custom errors into a
+//! The reader's error type is serde-json-core's. With `custom-error-messages`, serde-json-core
+//! 0.7 formats custom errors into a
 //! `heapless::String<64>` with `write!(..).unwrap()`: a message longer than 64 bytes (e.g.
 //! heapless' "invalid length 3000, expected a string no more than 2048 bytes long", or a
 //! derived enum's "unknown variant `<input>`…") **panics**. Hence: no derived enums, no heapless
@@ -28,43 +30,56 @@ use heapless::String;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use super::reader::{closing_quote, find, Reader};
 use super::{parse_timestamp, Rejected};
 use crate::event::{Id, Millis, Presence, Routing};
 use crate::limits::MAX_JSON_DEPTH;
 
-/// Checks what must hold before any byte reaches the recursive parser: valid UTF-8 and
-/// nesting no deeper than [`MAX_JSON_DEPTH`].
-pub(crate) fn precheck(bytes: &[u8]) -> Result<(), Rejected> {
-    if let Err(e) = core::str::from_utf8(bytes) {
-        return Err(Rejected::NotUtf8 {
-            valid_up_to: e.valid_up_to(),
-        });
+/// Reads one JSON document (no trailing data) from `bytes` with `f`, refusing in this order:
+/// not UTF-8 (`NotUtf8`); nesting deeper than [`MAX_JSON_DEPTH`] anywhere (`TooDeep`, decided
+/// exactly as the flat scan [`depth_exceeded`] over the whole input decides it); then what
+/// `f` or the JSON grammar refuse (`Malformed`). One pass in the common case: the reader
+/// counts nesting as it goes and stops past the limit, so the flat scan runs only when
+/// reading failed (the input beyond the failure still counts) or an ignored scalar swallowed
+/// a bracket or quote (the two counts can then differ).
+pub(crate) fn read<'a, T>(
+    bytes: &'a [u8],
+    f: impl FnOnce(&mut Reader<'a>) -> Result<T, serde_json_core::de::Error>,
+) -> Result<T, Rejected> {
+    let text = core::str::from_utf8(bytes).map_err(|e| Rejected::NotUtf8 {
+        valid_up_to: e.valid_up_to(),
+    })?;
+    let mut r = Reader::new(text, 0);
+    let out = f(&mut r).and_then(|value| Ok(r.end().map(|_| value)?));
+    if out.is_err() || r.desync {
+        if let Some((depth, offset)) = depth_exceeded(bytes, MAX_JSON_DEPTH) {
+            return Err(Rejected::TooDeep { depth, offset });
+        }
     }
-    match depth_exceeded(bytes, MAX_JSON_DEPTH) {
-        Some((depth, offset)) => Err(Rejected::TooDeep { depth, offset }),
-        None => Ok(()),
-    }
+    out.map_err(|e| match r.deep_at {
+        // Only below a skip after a swallowed quote (see `reader::SKIP_DEPTH`).
+        Some(offset) => Rejected::TooDeep {
+            depth: MAX_JSON_DEPTH + 1,
+            offset,
+        },
+        None => Rejected::Malformed(e),
+    })
 }
 
 /// Flat scan of bracket nesting, ignoring brackets inside strings and honouring `\` escapes.
-/// Returns the depth and byte offset at which `max` is first exceeded.
+/// Returns the depth and byte offset at which `max` is first exceeded. String bodies, most of
+/// a frame, are crossed eight bytes at a time (issue 7: the byte-at-a-time form of this scan
+/// cost ~17 instructions per byte).
 pub(crate) fn depth_exceeded(bytes: &[u8], max: usize) -> Option<(usize, usize)> {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (offset, &b) in bytes.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
+    let mut offset = 0;
+    while let Some(&b) = bytes.get(offset) {
         match b {
-            b'"' => in_string = true,
+            b'"' => {
+                // To the closing quote; a backslash escapes the byte after it, whatever it
+                // is. `None`: the string runs to the end, where no bracket counts.
+                offset = closing_quote(bytes, offset + 1)?;
+            }
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max {
@@ -75,11 +90,12 @@ pub(crate) fn depth_exceeded(bytes: &[u8], max: usize) -> Option<(usize, usize)>
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        offset += 1;
     }
     None
 }
 
-/// Deserializes one JSON document (no trailing data) from pre-checked bytes.
+/// Deserializes one JSON document with the checks of [`read`].
 pub(crate) fn from_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Rejected> {
     from_seed(bytes, PhantomData::<T>)
 }
@@ -89,11 +105,7 @@ pub(crate) fn from_seed<'a, S: DeserializeSeed<'a>>(
     bytes: &'a [u8],
     seed: S,
 ) -> Result<S::Value, Rejected> {
-    // No scratch buffer on purpose: see the module docs.
-    let mut de = serde_json_core::de::Deserializer::new(bytes, None);
-    let value = seed.deserialize(&mut de).map_err(Rejected::Malformed)?;
-    de.end().map_err(Rejected::Malformed)?;
-    Ok(value)
+    read(bytes, |r| seed.deserialize(r))
 }
 
 /// A map key, borrowed raw from the input; `None` when the parser could not lend it (only
@@ -180,7 +192,7 @@ fn push_cut<const N: usize>(out: &mut String<N>, s: &str) -> bool {
 pub(crate) fn unescape_into<const N: usize>(raw: &str, out: &mut String<N>) -> Result<bool, ()> {
     let mut rest = raw;
     while !rest.is_empty() {
-        let plain_len = rest.find('\\').unwrap_or(rest.len());
+        let plain_len = find(rest.as_bytes(), 0, b'\\').unwrap_or(rest.len());
         let (plain, tail) = rest.split_at(plain_len);
         if !push_cut(out, plain) {
             return Ok(true);
@@ -320,17 +332,19 @@ impl<'de> Deserialize<'de> for RoutingName {
     }
 }
 
-/// `s` equals `canon` (lower case, no separators) ignoring ASCII case, spaces and underscores.
-pub(crate) fn loose_eq(s: &str, canon: &str) -> bool {
-    let mut a = s.bytes().filter(|b| !matches!(b, b' ' | b'_'));
-    let mut b = canon.bytes();
-    loop {
-        match (a.next(), b.next()) {
-            (None, None) => return true,
-            (Some(x), Some(y)) if x.eq_ignore_ascii_case(&y) => {}
-            _ => return false,
-        }
+/// Longest name [`loose`] normalises for comparison; longer input matches no name.
+pub(crate) const LOOSE_LEN: usize = 16;
+
+/// `s` lower-cased without spaces and underscores, into `buf`: the form enum names are
+/// compared in (`ON_QUEUE`, `On Queue`, `OnQueue` → `onqueue`), made once per value rather
+/// than once per candidate name. `None` when it does not fit (no name is that long).
+pub(crate) fn loose<'b>(s: &str, buf: &'b mut [u8; LOOSE_LEN]) -> Option<&'b [u8]> {
+    let mut n = 0;
+    for c in s.bytes().filter(|c| !matches!(c, b' ' | b'_')) {
+        *buf.get_mut(n)? = c.to_ascii_lowercase();
+        n += 1;
     }
+    buf.get(..n)
 }
 
 /// Normalises a system presence from any Genesys casing (`ON_QUEUE`, `On Queue`, `OnQueue`,
@@ -348,9 +362,11 @@ pub fn presence_from_str(s: &str) -> Presence {
         ("meeting", Presence::Meeting),
         ("break", Presence::Break),
     ];
+    let mut buf = [0; LOOSE_LEN];
+    let key = loose(s, &mut buf).unwrap_or_default();
     NAMES
         .iter()
-        .find(|(n, _)| loose_eq(s, n))
+        .find(|(n, _)| n.as_bytes() == key)
         .map_or(Presence::Unknown, |&(_, p)| p)
 }
 
@@ -364,9 +380,11 @@ pub fn routing_from_str(s: &str) -> Routing {
         ("notresponding", Routing::NotResponding),
         ("communicating", Routing::Communicating),
     ];
+    let mut buf = [0; LOOSE_LEN];
+    let key = loose(s, &mut buf).unwrap_or_default();
     NAMES
         .iter()
-        .find(|(n, _)| loose_eq(s, n))
+        .find(|(n, _)| n.as_bytes() == key)
         .map_or(Routing::Unknown, |&(_, r)| r)
 }
 

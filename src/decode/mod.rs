@@ -6,39 +6,54 @@
 //! Owns JSON shapes only. Does not own what an event means for an agent (that is `state`)
 //! nor the frames displays read (that is `presence_wire`).
 //!
-//! # How a frame is decoded
-//! 1. Length (`Oversize`), UTF-8 (`NotUtf8`) and a flat nesting pre-scan (`TooDeep`), so a
-//!    hostile `[[[[…` never reaches the recursive parser.
-//! 2. First pass: only `topicName` (and `result`, for replies to WebSocket `subscribe`);
-//!    every other field is skipped, so the envelope's field order does not matter.
-//! 3. Second pass: only `eventBody`, into the typed body of that topic.
+//! # How a frame is decoded: one pass (issue 7)
+//! 1. Length (`Oversize`), then UTF-8 (`NotUtf8`).
+//! 2. One walk over the envelope with `reader`: `topicName` (and `result`, for replies to
+//!    WebSocket `subscribe`) read as they come, `eventBody` decoded in place into the typed
+//!    body of the topic when the topic came first (as Genesys and the simulator write it),
+//!    everything else skipped; an `eventBody` met before the topic is skipped and its range
+//!    decoded after the walk, so field order does not matter.
+//! 3. Nesting deeper than [`crate::limits::MAX_JSON_DEPTH`] anywhere (`TooDeep`) wins over
+//!    any JSON error (`Malformed`), which wins over every other outcome: the reader counts
+//!    nesting as it reads and stops past the limit, and the flat nesting scan over the whole
+//!    frame (`json::depth_exceeded`) runs only when reading failed, so the outcome is the one
+//!    the former precheck-then-parse order gave (see `json::read`).
+//!
+//! It was three passes (pre-scan, a `topicName` pass and an `eventBody` pass, each over the
+//! whole frame, the last two through serde-json-core); `BENCHMARKS.md` has the micro-bench's
+//! instructions per event before and after.
 //!
 //! Unknown fields are skipped at any depth; arrays keep what they need (a [`Capped`] head,
 //! or a fold over every element), never failing on length. Strings we keep are unescaped
-//! into fixed capacities; strings we skip are never copied (see `json` for why no
-//! serde-json-core scratch buffer is used, and why no field ever raises a serde custom
-//! error that embeds input).
+//! into fixed capacities; strings we skip are never copied (see `json` for why strings reach
+//! field types raw, and why no field ever raises a serde custom error that embeds input).
 //!
 //! # Layout
-//! - `json`: pre-checks, the serde-json-core entry, field types ([`Capped`], text, ids, stamps).
+//! - `reader`: the JSON tokenizer and serde `Deserializer` (serde-json-core's grammar).
+//! - `json`: the entry into the reader with its checks, field types ([`Capped`], text, ids,
+//!   stamps).
 //! - `time`: [`parse_timestamp`].
 //! - `ws`: topics and event bodies behind [`parse`].
 //! - [`rest`]: REST response parsers.
 
 pub mod conversation_rest;
 mod json;
+mod reader;
 pub mod rest;
 mod time;
 mod ws;
 
 use heapless::String;
+use serde::de;
 use serde::Deserialize;
+use serde_json_core::de::Error as JsonError;
 
 pub use json::{presence_from_str, routing_from_str, Capped};
 pub use time::parse_timestamp;
 
 use crate::event::{Control, Event};
 use crate::limits::TOPIC_LEN;
+use reader::Reader;
 
 /// Bytes of an unknown topic (or channel message) kept as evidence: enough to tell topic
 /// families apart in logs (`v2.users.{36-char id}.` is 46), small enough to keep
@@ -231,13 +246,14 @@ fn evidence(s: &str) -> String<EVIDENCE_LEN> {
     out
 }
 
-/// First pass: what decides how the rest is read.
-#[derive(Deserialize)]
-struct Head {
-    #[serde(rename = "topicName")]
-    topic_name: Option<json::Text<TOPIC_LEN>>,
-    /// Replies to WebSocket `subscribe` and channel-gone notices: `"200"`, `"404"`, `"4xx"`.
-    result: Option<json::Text<8>>,
+/// Where the envelope's `eventBody` is, as the walk over the envelope goes.
+enum Body {
+    /// Not met (yet).
+    Absent,
+    /// Met before the topic was known: its byte range, decoded after the walk.
+    At(usize, usize),
+    /// Decoded as it was met (the topic came first, as Genesys writes it).
+    Decoded(Result<Event, Rejected>),
 }
 
 /// Decodes one notification-channel WebSocket text frame.
@@ -254,17 +270,89 @@ pub fn parse(frame: &[u8], max_len: usize) -> Result<Event, Rejected> {
             max: max_len,
         });
     }
-    json::precheck(frame)?;
-    let head: Head = json::from_json(frame)?;
-    match head.topic_name {
-        Some(topic) if topic.truncated => Err(Rejected::UnknownTopic(evidence(topic.as_str()))),
-        Some(topic) => ws::decode(frame, topic.as_str()),
-        None => match head.result {
-            Some(r) if r.as_str() == "404" => Ok(Event::Control(Control::ChannelGone)),
-            Some(r) if r.as_str() == "200" => Ok(Event::Control(Control::SubscribeAck)),
-            Some(_) => Ok(Event::Control(Control::SubscribeFailed)),
-            None => Err(Rejected::MissingField("topicName")),
-        },
+    json::read(frame, envelope)?
+}
+
+/// One walk over the envelope object: `topicName` and `result` read as they come (a repeat
+/// of either is malformed), the first `eventBody` decoded in place once the topic is known
+/// (or its range kept, when it comes before the topic), everything else skipped. The outer
+/// `Err` is a JSON error anywhere in the frame, which wins over any other outcome.
+fn envelope(r: &mut Reader<'_>) -> Result<Result<Event, Rejected>, JsonError> {
+    let mut topic: Option<Option<json::Text<TOPIC_LEN>>> = None;
+    // Replies to WebSocket `subscribe` and channel-gone notices: `"200"`, `"404"`, `"4xx"`.
+    let mut result: Option<Option<json::Text<8>>> = None;
+    let mut route: Option<Result<ws::Topic, Rejected>> = None;
+    let mut body = Body::Absent;
+    r.begin_object()?;
+    let mut first = true;
+    while let Some(key) = r.next_key(&mut first)? {
+        match key {
+            "topicName" => {
+                if topic.is_some() {
+                    return Err(de::Error::duplicate_field("topicName"));
+                }
+                r.colon()?;
+                let t = Option::<json::Text<TOPIC_LEN>>::deserialize(&mut *r)?;
+                route = t.as_ref().map(|t| match t.truncated {
+                    true => Err(Rejected::UnknownTopic(evidence(t.as_str()))),
+                    false => ws::classify(t.as_str()),
+                });
+                topic = Some(t);
+            }
+            "result" => {
+                if result.is_some() {
+                    return Err(de::Error::duplicate_field("result"));
+                }
+                r.colon()?;
+                result = Some(Option::deserialize(&mut *r)?);
+            }
+            "eventBody" if matches!(body, Body::Absent) => {
+                r.colon()?;
+                body = match route {
+                    Some(Ok(t)) if ws::has_body(t) => Body::Decoded(ws::body(t, r)?),
+                    _ => {
+                        r.whitespace();
+                        let start = r.pos();
+                        r.skip()?;
+                        Body::At(start, r.pos())
+                    }
+                };
+            }
+            _ => {
+                r.colon()?;
+                r.skip()?;
+            }
+        }
+    }
+    r.end_object()?;
+    r.end()?;
+
+    let topic = match (route, result.flatten()) {
+        (Some(Ok(topic)), _) => topic,
+        (Some(Err(e)), _) => return Ok(Err(e)),
+        (None, Some(r)) if r.as_str() == "404" => {
+            return Ok(Ok(Event::Control(Control::ChannelGone)))
+        }
+        (None, Some(r)) if r.as_str() == "200" => {
+            return Ok(Ok(Event::Control(Control::SubscribeAck)))
+        }
+        (None, Some(_)) => return Ok(Ok(Event::Control(Control::SubscribeFailed))),
+        (None, None) => return Ok(Err(Rejected::MissingField("topicName"))),
+    };
+    if !ws::has_body(topic) {
+        return Ok(ws::bodiless(topic));
+    }
+    match body {
+        Body::Decoded(outcome) => Ok(outcome),
+        Body::At(start, end) => {
+            // `start..end` is one whole value the walk skipped: ASCII-bounded, valid UTF-8.
+            // Inside the envelope object: one bracket deep.
+            let mut b = Reader::new(r.text().get(start..end).unwrap_or_default(), 1);
+            let outcome = ws::body(topic, &mut b).and_then(|o| Ok(b.end().map(|_| o)?));
+            r.deep_at = b.deep_at.map(|at| start + at);
+            outcome
+        }
+        Body::Absent => Ok(Err(Rejected::MissingField("eventBody"))),
     }
 }
 

@@ -21,7 +21,7 @@ use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::json::{
-    from_json, need_id, precheck, stamp_or_zero, Capped, JId, RoutingName, Stamp, SysPresence, Text,
+    from_json, need_id, stamp_or_zero, Capped, JId, RoutingName, Stamp, SysPresence, Text,
 };
 use super::ws::{
     presence_change, routing_change, MetricFold, PresenceBody, PresenceDef, PresencePaths,
@@ -37,7 +37,6 @@ use crate::limits::NAME_LEN;
 
 /// Checks then parses a whole response body.
 fn read<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Rejected> {
-    precheck(body)?;
     from_json(body)
 }
 

@@ -9,7 +9,8 @@ use crate::event::Millis;
 /// dates (Feb 30, month 13, hour 24, second 60) and any other shape → `None`.
 pub fn parse_timestamp(s: &str) -> Option<Millis> {
     let b = s.as_bytes();
-    let (date_time, rest) = (b.get(..19)?, b.get(19..)?);
+    let date_time: &[u8; 19] = b.get(..19)?.try_into().ok()?;
+    let rest = b.get(19..)?;
     if date_time[4] != b'-'
         || date_time[7] != b'-'
         || date_time[10] != b'T'
@@ -18,12 +19,19 @@ pub fn parse_timestamp(s: &str) -> Option<Millis> {
     {
         return None;
     }
-    let year = digits(&date_time[0..4])?;
-    let month = digits(&date_time[5..7])?;
-    let day = digits(&date_time[8..10])?;
-    let hour = digits(&date_time[11..13])?;
-    let minute = digits(&date_time[14..16])?;
-    let second = digits(&date_time[17..19])?;
+    // Digits at fixed places of a fixed-size array: no loop, no bounds checks (issue 7: a
+    // conversation frame carries a dozen timestamps).
+    let digit = |i: usize| {
+        let d = date_time[i].wrapping_sub(b'0');
+        (d < 10).then_some(u32::from(d))
+    };
+    let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
+    let year = two(0)? * 100 + two(2)?;
+    let month = two(5)?;
+    let day = two(8)?;
+    let hour = two(11)?;
+    let minute = two(14)?;
+    let second = two(17)?;
     if year < 1970
         || !(1..=12).contains(&month)
         || day < 1
@@ -63,13 +71,6 @@ pub fn parse_timestamp(s: &str) -> Option<Millis> {
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + u64::from(hour * 3600 + minute * 60 + second);
     Some(secs * 1000 + millis)
-}
-
-/// Parses an all-digit field.
-fn digits(b: &[u8]) -> Option<u32> {
-    b.iter().try_fold(0u32, |acc, &c| {
-        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-    })
 }
 
 fn is_leap(year: u32) -> bool {

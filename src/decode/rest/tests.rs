@@ -474,3 +474,16 @@ fn type_sizes() {
         assert!(size < 64 * 1024, "{name} is {size} bytes");
     }
 }
+
+/// Issue 7 regression: nesting the flat pre-scan cannot see (an ignored scalar `x"` opens a
+/// "string" for it) was followed by serde-json-core's recursion until the stack overflowed;
+/// the reader refuses it as too deep.
+#[test]
+fn nesting_hidden_behind_a_swallowed_quote_is_too_deep_not_a_crash() {
+    let n = 100_000;
+    let body = format!(r#"{{"a":x", "b":{}{}}}"#, "[".repeat(n), "]".repeat(n));
+    assert_eq!(
+        error_body(body.as_bytes()).map_err(|e| e.reason()),
+        Err(Reason::TooDeep)
+    );
+}

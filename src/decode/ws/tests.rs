@@ -724,3 +724,60 @@ fn duplicate_keys_and_odd_elements_are_malformed_not_panics() {
     let twice = r#"{"topicName":"channel.metadata","eventBody":{"message":"pong"},"eventBody":{"message":"?"}}"#;
     assert_eq!(ok(twice), Event::Control(Control::Pong));
 }
+
+/// Issue 7 regression: the flat pre-scan reads `"a":x"` (an ignored scalar, which the parser
+/// runs to the next `,`) as a string opening, so the brackets after it were invisible to it
+/// and serde-json-core recursed into them: a 200 KB frame (under the rpi4 board's 256 KiB
+/// limit) overflowed the stack and aborted the gateway. The reader follows at most
+/// `reader::SKIP_DEPTH` levels there and refuses the frame as too deep.
+#[test]
+fn nesting_hidden_behind_a_swallowed_quote_is_too_deep_not_a_crash() {
+    let n = 100_000;
+    let f = format!(
+        r#"{{"topicName":"channel.metadata","a":x",  "b":{}{}}}"#,
+        "[".repeat(n),
+        "]".repeat(n)
+    );
+    let e = parse(f.as_bytes(), 256 * 1024).expect_err("refused");
+    assert_eq!(e.reason(), Reason::TooDeep, "{e}");
+    // Within the reader's stack, such a frame reads as serde-json-core read it.
+    let f = format!(
+        r#"{{"topicName":"channel.metadata","a":x",  "b":{}{},"eventBody":{{"message":"pong"}}}}"#,
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    assert_eq!(ok(&f), Event::Control(Control::Pong));
+}
+
+/// Issue 7: with one pass, a JSON error is met before the rest of the frame is read; the
+/// outcome must still be the former precheck-then-parse one: too deep anywhere wins over
+/// malformed, and malformed anywhere wins over every other rejection.
+#[test]
+fn one_pass_keeps_the_order_of_rejections() {
+    let deep = "[".repeat(40);
+    // Malformed at the start, too deep later (unterminated): too deep.
+    let f = format!(r#"{{"topicName":5,"x":{deep}"#);
+    assert_eq!(err(&f).reason(), Reason::TooDeep);
+    let f =
+        format!(r#"{{"topicName":"channel.metadata","eventBody":{{"message":"pong"}},"x":{deep}"#);
+    assert_eq!(err(&f).reason(), Reason::TooDeep);
+    // An unknown topic or a bad id first, malformed later: malformed.
+    for topic in ["v2.nope", "v2.users.x.presence"] {
+        let f = format!(r#"{{"topicName":"{topic}","eventBody":{{}},"x":[1,]}}"#);
+        assert_eq!(err(&f).reason(), Reason::Malformed, "{topic}");
+    }
+    // A body that decodes, then a repeated topicName after it: malformed.
+    let f = r#"{"topicName":"channel.metadata","eventBody":{"message":"pong"},"topicName":"x"}"#;
+    assert_eq!(err(f).reason(), Reason::Malformed);
+    // A body whose event is refused, then trailing garbage: malformed.
+    let f = r#"{"topicName":"channel.metadata","eventBody":{"message":"?"}} x"#;
+    assert_eq!(err(f).reason(), Reason::Malformed);
+    // eventBody before the topic (decoded after the walk), and a bodiless system topic whose
+    // body is never decoded.
+    let f = r#"{"eventBody":{"message":"pong"},"version":"2","topicName":"channel.metadata"}"#;
+    assert_eq!(ok(f), Event::Control(Control::Pong));
+    let f = r#"{"eventBody":[1,{}],"topicName":"v2.system.socket_closing"}"#;
+    assert_eq!(ok(f), Event::Control(Control::SocketClosing));
+    let f = r#"{"eventBody":[1,{}],"topicName":"channel.metadata"}"#;
+    assert_eq!(err(f).reason(), Reason::Malformed);
+}

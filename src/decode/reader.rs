@@ -1,0 +1,1183 @@
+//! The JSON reader every decode input goes through: a serde `Deserializer` over one UTF-8
+//! text that accepts and refuses exactly what serde-json-core 0.7's `Deserializer` does
+//! without a scratch buffer, and calls the same visitor methods, so every field type in `json`
+//! and shape in `ws`/`rest` decodes as it did under serde-json-core. It also counts bracket
+//! nesting as it reads, so the depth limit needs no pass of its own (see `json::read`). Owns
+//! tokenizing and that count only: no shapes, no rejections beyond the JSON error.
+//!
+//! # Why not serde-json-core itself (issue 7)
+//! Profiled with callgrind on the bench corpus, serde-json-core spent ~50 instructions per
+//! frame byte: it reads one byte at a time through `Option` peeks, and runs `str::from_utf8`
+//! over every string it meets, kept or skipped (~100 instructions a string, ~160 strings per
+//! frame). Here the text is validated as UTF-8 once and strings are sliced from it; string
+//! bodies are searched eight bytes at a time for their closing quote; skipped values are
+//! walked by one loop over a local cursor ([`Reader::skip`]) instead of a recursion of serde
+//! calls.
+//!
+//! # Grammar kept from serde-json-core 0.7 (checked against it by a differential run)
+//! Whitespace is space, `\n`, `\t`, `\r`. A string ends at the first `"` not escaped by a
+//! backslash; escapes are not checked here (`json::Text` checks the strings it keeps). An
+//! ignored scalar is everything up to the next `,`, `}` or `]` (so `tru` or `1 2` pass where
+//! they are skipped). An array may open with a comma (`[,1]`), and an element after such a
+//! comma still counts as the first. Numbers are the characters `0-9+-.eE` given to
+//! `f64::from_str`. Errors are serde-json-core's own [`Error`] values, at the same places.
+
+use core::str::FromStr;
+
+use serde::de::{self, DeserializeSeed, Visitor};
+use serde_json_core::de::Error;
+
+use crate::limits::MAX_JSON_DEPTH;
+
+type Result<T> = core::result::Result<T, Error>;
+
+/// The errors the tokenizer raises: serde-json-core's kinds, one byte each (serde-json-core's
+/// [`Error`] is ~80 bytes: it can carry a custom message). Converted to the [`Error`] of the
+/// same name at the serde boundary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    EofWhileParsingList,
+    EofWhileParsingObject,
+    EofWhileParsingString,
+    EofWhileParsingValue,
+    ExpectedColon,
+    ExpectedListCommaOrEnd,
+    ExpectedObjectCommaOrEnd,
+    ExpectedSomeIdent,
+    ExpectedSomeValue,
+    InvalidType,
+    InvalidUnicodeCodePoint,
+    KeyMustBeAString,
+    TrailingCharacters,
+    TrailingComma,
+    /// Nesting past a limit ([`Reader::deep_at`] says where); serde-json-core has no such
+    /// error, so it becomes its plain `CustomError`.
+    TooDeep,
+}
+
+impl From<Fault> for Error {
+    fn from(f: Fault) -> Error {
+        match f {
+            Fault::EofWhileParsingList => Error::EofWhileParsingList,
+            Fault::EofWhileParsingObject => Error::EofWhileParsingObject,
+            Fault::EofWhileParsingString => Error::EofWhileParsingString,
+            Fault::EofWhileParsingValue => Error::EofWhileParsingValue,
+            Fault::ExpectedColon => Error::ExpectedColon,
+            Fault::ExpectedListCommaOrEnd => Error::ExpectedListCommaOrEnd,
+            Fault::ExpectedObjectCommaOrEnd => Error::ExpectedObjectCommaOrEnd,
+            Fault::ExpectedSomeIdent => Error::ExpectedSomeIdent,
+            Fault::ExpectedSomeValue => Error::ExpectedSomeValue,
+            Fault::InvalidType => Error::InvalidType,
+            Fault::InvalidUnicodeCodePoint => Error::InvalidUnicodeCodePoint,
+            Fault::KeyMustBeAString => Error::KeyMustBeAString,
+            Fault::TrailingCharacters => Error::TrailingCharacters,
+            Fault::TrailingComma => Error::TrailingComma,
+            Fault::TooDeep => Error::CustomError,
+        }
+    }
+}
+
+/// Result of the tokenizer's own helpers.
+pub(crate) type Step<T> = core::result::Result<T, Fault>;
+
+/// Nesting [`Reader::skip`] follows below the value it starts on (one bit per level in a
+/// `u64`, twice [`MAX_JSON_DEPTH`]). Within [`MAX_JSON_DEPTH`] always; deeper only after an
+/// ignored scalar swallowed a bracket or a quote (`{"a":x"…}`, not JSON), where the reader's
+/// count and the flat scan's disagree and the limit is the flat scan's. serde-json-core recursed without bound there (a stack
+/// overflow on a 200 KB frame); beyond this depth the frame is refused as too deep.
+pub(crate) const SKIP_DEPTH: usize = 64;
+
+/// A cursor over one JSON text, and the serde `Deserializer` reading from it.
+pub(crate) struct Reader<'de> {
+    text: &'de str,
+    pos: usize,
+    /// Brackets read and not yet closed at `pos`, typed or skipped.
+    depth: usize,
+    /// An ignored scalar swallowed a `"`, `[` or `{`: from there on `depth` is not the
+    /// flat scan's count (`json::depth_exceeded`), which then decides alone.
+    pub desync: bool,
+    /// Where reading stopped for nesting: the bracket that took `depth` past
+    /// [`MAX_JSON_DEPTH`] (in step with the flat scan), or past [`SKIP_DEPTH`] below a skip.
+    pub deep_at: Option<usize>,
+}
+
+/// Index of the first `byte` in `b` at or after `from`, eight bytes per step (a zero-byte
+/// test on the word XOR the byte: its lowest flagged byte is always a true match, whatever
+/// false flags the borrow leaves above it). Inlined: called once per string, most strings
+/// are a few words long, and a call cost as much as the search (callgrind).
+#[inline(always)]
+pub(crate) fn find(b: &[u8], from: usize, byte: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(byte);
+    let mut at = from;
+    while let Some(word) = b.get(at..at + 8) {
+        // Cannot fail: the slice is 8 bytes long.
+        let x = u64::from_le_bytes(word.try_into().unwrap_or([0; 8])) ^ pattern;
+        let hits = x.wrapping_sub(ONES) & !x & HIGH;
+        if hits != 0 {
+            // At most 7: the lowest flagged byte of an 8-byte word.
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    b.get(at..)?.iter().position(|&c| c == byte).map(|k| at + k)
+}
+
+/// Index of the `"` that closes a string whose body starts at `from` (just after its opening
+/// quote): the first `"` after an even run of backslashes. That is serde-json-core's rule,
+/// and the same as reading each `\` as "escape the next byte"; searching for quotes alone
+/// halves the work per word, and backslashes are rare.
+#[inline(always)]
+pub(crate) fn closing_quote(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    loop {
+        let quote = find(b, i, b'"')?;
+        // Nearly always: no backslash just before the quote.
+        if quote == from || b.get(quote - 1) != Some(&b'\\') {
+            return Some(quote);
+        }
+        let run = b
+            .get(from..quote)?
+            .iter()
+            .rev()
+            .take_while(|&&c| c == b'\\')
+            .count();
+        if run % 2 == 0 {
+            return Some(quote);
+        }
+        i = quote + 1;
+    }
+}
+
+/// The first byte at or after `pos` that is not JSON whitespace (space, `\n`, `\t`, `\r`),
+/// and its index (`b.len()` and `None` at the end).
+#[inline(always)]
+fn non_space(b: &[u8], mut pos: usize) -> (usize, Option<u8>) {
+    while let Some(&c) = b.get(pos) {
+        if !matches!(c, b' ' | b'\n' | b'\t' | b'\r') {
+            return (pos, Some(c));
+        }
+        pos += 1;
+    }
+    (pos, None)
+}
+
+impl<'de> Reader<'de> {
+    /// A reader at the start of `text`, which is nested `depth` brackets deep in its
+    /// document (0 for a whole document).
+    pub fn new(text: &'de str, depth: usize) -> Self {
+        Reader {
+            text,
+            pos: 0,
+            depth,
+            desync: false,
+            deep_at: None,
+        }
+    }
+
+    /// The whole text this reader reads.
+    pub fn text(&self) -> &'de str {
+        self.text
+    }
+
+    /// Byte offset of the next unread byte.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    /// Skips whitespace; the next byte, not consumed.
+    pub fn whitespace(&mut self) -> Option<u8> {
+        let next;
+        (self.pos, next) = non_space(self.text.as_bytes(), self.pos);
+        next
+    }
+
+    /// Checks that only whitespace is left; the length read.
+    pub fn end(&mut self) -> Step<usize> {
+        match self.whitespace() {
+            Some(_) => Err(Fault::TrailingCharacters),
+            None => Ok(self.pos),
+        }
+    }
+
+    /// Consumes the `[` or `{` at `pos` and counts it. Past [`MAX_JSON_DEPTH`] (while the
+    /// count is the flat scan's) reading stops: the caller reports the frame too deep.
+    fn open(&mut self) -> Step<()> {
+        self.depth += 1;
+        if self.depth > MAX_JSON_DEPTH && !self.desync {
+            self.deep_at = Some(self.pos);
+            return Err(Fault::TooDeep);
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// Consumes the `]` or `}` at `pos`.
+    fn close(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+        self.pos += 1;
+    }
+
+    fn ident(&mut self, rest: &[u8]) -> Step<()> {
+        for &c in rest {
+            if self.peek() != Some(c) {
+                return Err(Fault::ExpectedSomeIdent);
+            }
+            self.pos += 1;
+        }
+        Ok(())
+    }
+
+    /// Index of the closing quote of the string whose body starts at `from`.
+    #[inline(always)]
+    fn string_end(&self, from: usize) -> Step<usize> {
+        closing_quote(self.text.as_bytes(), from).ok_or(Fault::EofWhileParsingString)
+    }
+
+    /// Moves past a string that is not kept (the `"` at `pos` included).
+    #[inline(always)]
+    fn skip_string(&mut self) -> Step<()> {
+        self.pos = self.string_end(self.pos + 1)? + 1;
+        Ok(())
+    }
+
+    /// Moves past the string whose body starts at `self.pos` (just after its `"`); its raw
+    /// body.
+    fn string_body(&mut self) -> Step<&'de str> {
+        let start = self.pos;
+        let end = self.string_end(start)?;
+        self.pos = end + 1;
+        // Both ends are ASCII quotes in valid UTF-8, so this slice is always whole.
+        self.text
+            .get(start..end)
+            .ok_or(Fault::InvalidUnicodeCodePoint)
+    }
+
+    /// A string value, raw (escapes left in).
+    fn parse_str(&mut self) -> Step<&'de str> {
+        match self.whitespace() {
+            None => Err(Fault::EofWhileParsingValue),
+            Some(b'"') => {
+                self.pos += 1;
+                self.string_body()
+            }
+            Some(_) => Err(Fault::InvalidType),
+        }
+    }
+
+    /// An ignored scalar: everything up to the next `,`, `}` or `]`.
+    fn chomp(&mut self) -> Step<()> {
+        let b = self.text.as_bytes();
+        loop {
+            match b.get(self.pos) {
+                Some(b',' | b'}' | b']') => return Ok(()),
+                Some(c) => {
+                    if matches!(c, b'"' | b'[' | b'{') {
+                        self.desync = true;
+                    }
+                    self.pos += 1;
+                }
+                None => return Err(Fault::EofWhileParsingString),
+            }
+        }
+    }
+
+    /// Opens an object: `{`.
+    pub fn begin_object(&mut self) -> Step<()> {
+        match self.whitespace() {
+            None => Err(Fault::EofWhileParsingValue),
+            Some(b'{') => self.open(),
+            Some(_) => Err(Fault::InvalidType),
+        }
+    }
+
+    /// The next key of an open object (raw, escapes left in), or `None` at its `}` (not
+    /// consumed: see [`Reader::end_object`]). `first` is the object's own flag, initially
+    /// `true`.
+    pub fn next_key(&mut self, first: &mut bool) -> Step<Option<&'de str>> {
+        if self.key_start(first)? {
+            self.pos += 1;
+            self.string_body().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Positions on the next key's `"` (`true`) or finds the object's `}` (`false`).
+    fn key_start(&mut self, first: &mut bool) -> Step<bool> {
+        let peek = match self.whitespace().ok_or(Fault::EofWhileParsingObject)? {
+            b'}' => return Ok(false),
+            b',' if !*first => {
+                self.pos += 1;
+                self.whitespace()
+            }
+            b if *first => {
+                *first = false;
+                Some(b)
+            }
+            _ => return Err(Fault::ExpectedObjectCommaOrEnd),
+        };
+        match peek.ok_or(Fault::EofWhileParsingValue)? {
+            b'"' => Ok(true),
+            b'}' => Err(Fault::TrailingComma),
+            _ => Err(Fault::KeyMustBeAString),
+        }
+    }
+
+    /// The `:` between a key and its value.
+    pub fn colon(&mut self) -> Step<()> {
+        match self.whitespace().ok_or(Fault::EofWhileParsingObject)? {
+            b':' => {
+                self.pos += 1;
+                Ok(())
+            }
+            _ => Err(Fault::ExpectedColon),
+        }
+    }
+
+    /// Closes an object after [`Reader::next_key`] returned `None`.
+    pub fn end_object(&mut self) -> Step<()> {
+        match self.whitespace().ok_or(Fault::EofWhileParsingObject)? {
+            b'}' => {
+                self.close();
+                Ok(())
+            }
+            b',' => Err(Fault::TrailingComma),
+            _ => Err(Fault::TrailingCharacters),
+        }
+    }
+
+    fn end_array(&mut self) -> Step<()> {
+        match self.whitespace().ok_or(Fault::EofWhileParsingList)? {
+            b']' => {
+                self.close();
+                Ok(())
+            }
+            b',' => {
+                self.pos += 1;
+                match self.whitespace() {
+                    Some(b']') => Err(Fault::TrailingComma),
+                    _ => Err(Fault::TrailingCharacters),
+                }
+            }
+            _ => Err(Fault::TrailingCharacters),
+        }
+    }
+
+    /// Reads past one value of any shape without keeping it: what serde-json-core does for
+    /// `IgnoredAny`, without its recursion.
+    pub fn skip(&mut self) -> Step<()> {
+        match self.whitespace().ok_or(Fault::EofWhileParsingValue)? {
+            b'"' => self.skip_string(),
+            b'[' | b'{' => self.skip_nested(),
+            b',' | b'}' | b']' => Err(Fault::ExpectedSomeValue),
+            _ => self.chomp(),
+        }
+    }
+
+    /// [`Reader::skip`] of an array or object, as one loop over an explicit stack: bit `d` of
+    /// `arrays` says whether the container `d` levels below the first is an array, bit `d` of
+    /// `firsts` holds its serde-json-core `first` flag. Works on local copies of the cursor
+    /// (written back at the end) so they stay in registers: most of a frame is skipped here.
+    fn skip_nested(&mut self) -> Step<()> {
+        let b = self.text.as_bytes();
+        let (mut pos, mut depth, mut desync) = (self.pos, self.depth, self.desync);
+        let (mut arrays, mut firsts) = (0u64, 0u64);
+        let mut open = 0usize;
+        let out = 'skip: loop {
+            // One value starts here.
+            let c;
+            (pos, c) = non_space(b, pos);
+            match c {
+                None => break 'skip Err(Fault::EofWhileParsingValue),
+                Some(b'"') => match closing_quote(b, pos + 1) {
+                    Some(end) => pos = end + 1,
+                    None => break 'skip Err(Fault::EofWhileParsingString),
+                },
+                Some(bracket @ (b'[' | b'{')) => {
+                    depth += 1;
+                    if open == SKIP_DEPTH || (depth > MAX_JSON_DEPTH && !desync) {
+                        self.deep_at = Some(pos);
+                        break 'skip Err(Fault::TooDeep);
+                    }
+                    let bit = 1u64 << open;
+                    if bracket == b'[' {
+                        arrays |= bit;
+                    } else {
+                        arrays &= !bit;
+                    }
+                    firsts |= bit;
+                    open += 1;
+                    pos += 1;
+                }
+                Some(b',' | b'}' | b']') => break 'skip Err(Fault::ExpectedSomeValue),
+                // An ignored scalar: everything up to the next `,`, `}` or `]`.
+                Some(_) => loop {
+                    match b.get(pos) {
+                        Some(b',' | b'}' | b']') => break,
+                        Some(c) => {
+                            desync |= matches!(c, b'"' | b'[' | b'{');
+                            pos += 1;
+                        }
+                        None => break 'skip Err(Fault::EofWhileParsingString),
+                    }
+                },
+            }
+            // Then the innermost open container goes on: another element or key, or its end.
+            while let Some(inner) = open.checked_sub(1) {
+                let bit = 1u64 << inner;
+                let first = firsts & bit != 0;
+                let c;
+                (pos, c) = non_space(b, pos);
+                if arrays & bit != 0 {
+                    let peek = match c {
+                        None => break 'skip Err(Fault::EofWhileParsingList),
+                        Some(b']') => {
+                            depth = depth.saturating_sub(1);
+                            pos += 1;
+                            open = inner;
+                            continue;
+                        }
+                        Some(b',') => {
+                            let next;
+                            (pos, next) = non_space(b, pos + 1);
+                            match next {
+                                Some(c) => c,
+                                None => break 'skip Err(Fault::EofWhileParsingValue),
+                            }
+                        }
+                        Some(c) if first => {
+                            firsts &= !bit;
+                            c
+                        }
+                        Some(_) => break 'skip Err(Fault::ExpectedListCommaOrEnd),
+                    };
+                    if peek == b']' {
+                        break 'skip Err(Fault::TrailingComma);
+                    }
+                    continue 'skip;
+                }
+                // An object: a key (as `key_start` reads it), its colon, then its value.
+                let peek = match c {
+                    None => break 'skip Err(Fault::EofWhileParsingObject),
+                    Some(b'}') => {
+                        depth = depth.saturating_sub(1);
+                        pos += 1;
+                        open = inner;
+                        continue;
+                    }
+                    Some(b',') if !first => {
+                        let next;
+                        (pos, next) = non_space(b, pos + 1);
+                        next
+                    }
+                    Some(c) if first => {
+                        firsts &= !bit;
+                        Some(c)
+                    }
+                    Some(_) => break 'skip Err(Fault::ExpectedObjectCommaOrEnd),
+                };
+                match peek {
+                    None => break 'skip Err(Fault::EofWhileParsingValue),
+                    Some(b'"') => {}
+                    Some(b'}') => break 'skip Err(Fault::TrailingComma),
+                    Some(_) => break 'skip Err(Fault::KeyMustBeAString),
+                }
+                match closing_quote(b, pos + 1) {
+                    Some(end) => pos = end + 1,
+                    None => break 'skip Err(Fault::EofWhileParsingString),
+                }
+                let colon;
+                (pos, colon) = non_space(b, pos);
+                match colon {
+                    Some(b':') => pos += 1,
+                    None => break 'skip Err(Fault::EofWhileParsingObject),
+                    Some(_) => break 'skip Err(Fault::ExpectedColon),
+                }
+                continue 'skip;
+            }
+            break Ok(());
+        };
+        (self.pos, self.depth, self.desync) = (pos, depth, desync);
+        out
+    }
+}
+
+macro_rules! deserialize_unsigned {
+    ($self:ident, $visitor:ident, $uxx:ident, $visit_uxx:ident) => {{
+        let peek = $self.whitespace().ok_or(Error::EofWhileParsingValue)?;
+        match peek {
+            b'-' => Err(Error::InvalidNumber),
+            b'0' => {
+                $self.pos += 1;
+                $visitor.$visit_uxx(0)
+            }
+            b'1'..=b'9' => {
+                $self.pos += 1;
+                let mut number = $uxx::from(peek - b'0');
+                loop {
+                    match $self.peek() {
+                        Some(c @ b'0'..=b'9') => {
+                            $self.pos += 1;
+                            number = number
+                                .checked_mul(10)
+                                .and_then(|n| n.checked_add($uxx::from(c - b'0')))
+                                .ok_or(Error::InvalidNumber)?;
+                        }
+                        _ => return $visitor.$visit_uxx(number),
+                    }
+                }
+            }
+            _ => Err(Error::InvalidType),
+        }
+    }};
+}
+
+macro_rules! deserialize_signed {
+    ($self:ident, $visitor:ident, $ixx:ident, $visit_ixx:ident) => {{
+        let signed = match $self.whitespace().ok_or(Error::EofWhileParsingValue)? {
+            b'-' => {
+                $self.pos += 1;
+                true
+            }
+            _ => false,
+        };
+        let sign: $ixx = if signed { -1 } else { 1 };
+        match $self.peek().ok_or(Error::EofWhileParsingValue)? {
+            b'0' => {
+                $self.pos += 1;
+                $visitor.$visit_ixx(0)
+            }
+            c @ b'1'..=b'9' => {
+                $self.pos += 1;
+                // A digit, 0..=9: fits every signed type.
+                let digit = |c: u8| $ixx::try_from(c - b'0').unwrap_or(0);
+                let mut number = digit(c) * sign;
+                loop {
+                    match $self.peek() {
+                        Some(c @ b'0'..=b'9') => {
+                            $self.pos += 1;
+                            number = number
+                                .checked_mul(10)
+                                .and_then(|n| n.checked_add(digit(c) * sign))
+                                .ok_or(Error::InvalidNumber)?;
+                        }
+                        _ => return $visitor.$visit_ixx(number),
+                    }
+                }
+            }
+            _ => Err(Error::InvalidType),
+        }
+    }};
+}
+
+macro_rules! deserialize_float {
+    ($self:ident, $visitor:ident, $fxx:ident, $visit_fxx:ident) => {{
+        match $self.whitespace().ok_or(Error::EofWhileParsingValue)? {
+            b'n' => {
+                $self.pos += 1;
+                $self.ident(b"ull")?;
+                $visitor.$visit_fxx($fxx::NAN)
+            }
+            _ => {
+                let start = $self.pos;
+                while matches!(
+                    $self.peek(),
+                    Some(b'0'..=b'9' | b'+' | b'-' | b'.' | b'e' | b'E')
+                ) {
+                    $self.pos += 1;
+                }
+                let s = $self.text.get(start..$self.pos).unwrap_or_default();
+                let v = $fxx::from_str(s).map_err(|_| Error::InvalidNumber)?;
+                $visitor.$visit_fxx(v)
+            }
+        }
+    }};
+}
+
+impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value> {
+        Err(Error::AnyIsUnsupported)
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.whitespace().ok_or(Error::EofWhileParsingValue)? {
+            b't' => {
+                self.pos += 1;
+                self.ident(b"rue")?;
+                visitor.visit_bool(true)
+            }
+            b'f' => {
+                self.pos += 1;
+                self.ident(b"alse")?;
+                visitor.visit_bool(false)
+            }
+            _ => Err(Error::InvalidType),
+        }
+    }
+
+    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        deserialize_signed!(self, visitor, i8, visit_i8)
+    }
+
+    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        deserialize_signed!(self, visitor, i16, visit_i16)
+    }
+
+    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        deserialize_signed!(self, visitor, i32, visit_i32)
+    }
+
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        deserialize_signed!(self, visitor, i64, visit_i64)
+    }
+
+    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        deserialize_unsigned!(self, visitor, u8, visit_u8)
+    }
+
+    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        deserialize_unsigned!(self, visitor, u16, visit_u16)
+    }
+
+    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        deserialize_unsigned!(self, visitor, u32, visit_u32)
+    }
+
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        deserialize_unsigned!(self, visitor, u64, visit_u64)
+    }
+
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        deserialize_float!(self, visitor, f32, visit_f32)
+    }
+
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        deserialize_float!(self, visitor, f64, visit_f64)
+    }
+
+    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_borrowed_str(self.parse_str()?)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value> {
+        Err(Error::BytesIsUnsupported)
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value> {
+        Err(Error::BytesIsUnsupported)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.whitespace().ok_or(Error::EofWhileParsingValue)? {
+            b'n' => {
+                self.pos += 1;
+                self.ident(b"ull")?;
+                visitor.visit_none()
+            }
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.whitespace().ok_or(Error::EofWhileParsingValue)? {
+            b'n' => {
+                self.pos += 1;
+                self.ident(b"ull")?;
+                visitor.visit_unit()
+            }
+            _ => Err(Error::InvalidType),
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        self.deserialize_unit(visitor)
+    }
+
+    // serde-json-core special-cases its own `EscapedStr` here; no decode type uses it.
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.whitespace().ok_or(Error::EofWhileParsingValue)? {
+            b'[' => {
+                self.open()?;
+                let value = visitor.visit_seq(Seq {
+                    r: &mut *self,
+                    first: true,
+                })?;
+                self.end_array()?;
+                Ok(value)
+            }
+            _ => Err(Error::InvalidType),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.begin_object()?;
+        let value = visitor.visit_map(Map {
+            r: &mut *self,
+            first: true,
+        })?;
+        self.end_object()?;
+        Ok(value)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        self.deserialize_map(visitor)
+    }
+
+    /// No decode shape is an enum (see `json`: derived enums could raise custom errors that
+    /// embed input), so enums are refused outright.
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value> {
+        Err(Error::InvalidType)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.deserialize_str(visitor)
+    }
+
+    /// Only ever called with serde's `IgnoredAny` visitor, whose every `visit_*` discards:
+    /// the value is skipped in one loop and the visitor told "unit".
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.skip()?;
+        visitor.visit_unit()
+    }
+}
+
+/// Elements of an array being deserialized.
+struct Seq<'a, 'de> {
+    r: &'a mut Reader<'de>,
+    first: bool,
+}
+
+impl<'de> de::SeqAccess<'de> for Seq<'_, 'de> {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
+        let peek = match self.r.whitespace().ok_or(Error::EofWhileParsingList)? {
+            b']' => return Ok(None),
+            b',' => {
+                self.r.pos += 1;
+                self.r.whitespace().ok_or(Error::EofWhileParsingValue)?
+            }
+            c if self.first => {
+                self.first = false;
+                c
+            }
+            _ => return Err(Error::ExpectedListCommaOrEnd),
+        };
+        if peek == b']' {
+            Err(Error::TrailingComma)
+        } else {
+            seed.deserialize(&mut *self.r).map(Some)
+        }
+    }
+}
+
+/// Entries of an object being deserialized.
+struct Map<'a, 'de> {
+    r: &'a mut Reader<'de>,
+    first: bool,
+}
+
+impl<'de> de::MapAccess<'de> for Map<'_, 'de> {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
+        if self.r.key_start(&mut self.first)? {
+            seed.deserialize(MapKey(&mut *self.r)).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
+        self.r.colon()?;
+        seed.deserialize(&mut *self.r)
+    }
+}
+
+/// A key, read as a string whatever the key type asks for (serde-json-core panics on the
+/// requests no decode key makes; this reads them as strings instead). Made only once
+/// `key_start` found the key's opening quote at `pos`.
+struct MapKey<'a, 'de>(&'a mut Reader<'de>);
+
+impl<'de> de::Deserializer<'de> for MapKey<'_, 'de> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.0.pos += 1; // the opening quote
+        visitor.visit_borrowed_str(self.0.string_body()?)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::IgnoredAny;
+    use serde::Deserialize;
+
+    fn skip(json: &str) -> Result<usize> {
+        let mut r = Reader::new(json, 0);
+        r.skip()?;
+        Ok(r.end()?)
+    }
+
+    #[test]
+    fn finds_bytes_in_every_lane() {
+        for len in 0..20 {
+            for at in 0..len {
+                for c in [b'"', b'\\'] {
+                    let mut v = vec![b'a'; len];
+                    v[at] = c;
+                    assert_eq!(find(&v, 0, c), Some(at));
+                    assert_eq!(find(&v, at + 1, c), None);
+                    assert_eq!(find(&v, 0, b'x'), None);
+                }
+            }
+        }
+        // Bytes just above and below the target never match.
+        let near = [b'!', b'#', b'[', b']', 0x80, 0xff, 0, b'a', b'!', b'#'];
+        assert_eq!(find(&near, 0, b'"'), None);
+        assert_eq!(find(&near, 99, b'"'), None);
+    }
+
+    #[test]
+    fn closing_quote_counts_the_backslashes_before_it() {
+        for (body, end) in [
+            ("\"", 0),
+            ("a\"", 1),
+            ("\\\"\"", 2),
+            ("\\\\\"", 2),
+            ("\\\\\\\"\"", 4),
+            ("0123456789\\\"abcdefgh\"", 20),
+        ] {
+            assert_eq!(closing_quote(body.as_bytes(), 0), Some(end), "{body}");
+            // The same as the flat scan's "a backslash escapes the next byte".
+            let mut i = 0;
+            let b = body.as_bytes();
+            while b[i] != b'"' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            assert_eq!(i, end, "{body}");
+        }
+        assert_eq!(closing_quote(b"\\\"", 0), None);
+        assert_eq!(closing_quote(b"abc", 0), None);
+        // Backslashes before the body do not count.
+        assert_eq!(closing_quote(b"\\\"", 1), Some(1));
+    }
+
+    #[test]
+    fn strings_end_at_the_first_unescaped_quote() {
+        for (json, body) in [
+            (r#""""#, ""),
+            (r#""abc""#, "abc"),
+            (r#""a\"b""#, r#"a\"b"#),
+            (r#""a\\""#, r#"a\\"#),
+            (r#""a\\\"b""#, r#"a\\\"b"#),
+            (r#""0123456789abcdef\"0123""#, r#"0123456789abcdef\"0123"#),
+        ] {
+            let mut r = Reader::new(json, 0);
+            assert_eq!(r.parse_str(), Ok(body), "{json}");
+            assert_eq!(r.end(), Ok(json.len()));
+        }
+        for bad in [r#"""#, r#""abc"#, r#""abc\""#, r#""abc\"#] {
+            assert_eq!(
+                Reader::new(bad, 0).parse_str(),
+                Err(Fault::EofWhileParsingString),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn skip_accepts_what_serde_json_core_ignores() {
+        for json in [
+            r#""s""#,
+            "[]",
+            "{}",
+            "[1,-1.5e3,tru,null]",
+            r#"[1,"a",[{"b":[]}],{"c":{"d":null}}]"#,
+            "[,1]",
+            "[,1 2]",
+            r#"{"a":1 2}"#,
+            r#"{ "a" : [ 1 , 2 ] , "b" : { } }"#,
+        ] {
+            assert!(skip(json).is_ok(), "{json}");
+            // The same verdict as serde-json-core's own IgnoredAny.
+            assert!(
+                serde_json_core::from_str::<IgnoredAny>(json).is_ok(),
+                "{json}"
+            );
+        }
+        for (json, e) in [
+            ("", Error::EofWhileParsingValue),
+            // A bare scalar runs to the end of the text: serde-json-core calls that EOF.
+            ("1", Error::EofWhileParsingString),
+            ("[1,]", Error::TrailingComma),
+            (r#"["a" "b"]"#, Error::ExpectedListCommaOrEnd),
+            ("[,]", Error::TrailingComma),
+            ("[", Error::EofWhileParsingList),
+            ("{", Error::EofWhileParsingObject),
+            (r#"{"a":1,}"#, Error::TrailingComma),
+            (r#"{"a" 1}"#, Error::ExpectedColon),
+            (r#"{"a":"x" "b":2}"#, Error::ExpectedObjectCommaOrEnd),
+            ("{1:2}", Error::KeyMustBeAString),
+            ("{,}", Error::KeyMustBeAString),
+            (r#"{"a":}"#, Error::ExpectedSomeValue),
+            ("[1] x", Error::TrailingCharacters),
+        ] {
+            assert_eq!(skip(json), Err(e.clone()), "{json}");
+            assert_eq!(
+                serde_json_core::from_str::<IgnoredAny>(json).map(|_| ()),
+                Err(e),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn nesting_is_counted_as_the_flat_scan_counts_it() {
+        let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(skip(&nest(MAX_JSON_DEPTH)).is_ok());
+        let deep = nest(MAX_JSON_DEPTH + 1);
+        let mut r = Reader::new(&deep, 0);
+        assert_eq!(r.skip(), Err(Fault::TooDeep));
+        // The bracket that went past the limit, where the flat scan finds it too.
+        assert_eq!(r.deep_at, Some(MAX_JSON_DEPTH));
+        assert_eq!(
+            super::super::json::depth_exceeded(deep.as_bytes(), MAX_JSON_DEPTH),
+            Some((MAX_JSON_DEPTH + 1, MAX_JSON_DEPTH))
+        );
+        // A reader inside a document starts at that document's depth.
+        let mut r = Reader::new(&deep[1..deep.len() - 1], 1);
+        assert_eq!(r.skip(), Err(Fault::TooDeep));
+        assert_eq!(r.deep_at, Some(MAX_JSON_DEPTH - 1));
+    }
+
+    #[test]
+    fn a_swallowed_quote_leaves_the_depth_to_the_flat_scan_up_to_the_stack() {
+        // `x"` is an ignored scalar (not JSON) that the flat scan reads as a string opening:
+        // the brackets after it are nesting for the reader only.
+        let nest = |n: usize| format!(r#"[x",{}{}]"#, "[".repeat(n), "]".repeat(n));
+        let ok = nest(SKIP_DEPTH - 1);
+        let mut r = Reader::new(&ok, 0);
+        assert_eq!(r.skip().and_then(|()| r.end()), Ok(ok.len()));
+        assert!(r.desync);
+        let deep = nest(SKIP_DEPTH);
+        let mut r = Reader::new(&deep, 0);
+        assert_eq!(r.skip(), Err(Fault::TooDeep));
+        assert_eq!(r.deep_at, Some(4 + SKIP_DEPTH - 1));
+    }
+
+    #[test]
+    fn typed_values_read_as_serde_json_core_reads_them() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct S {
+            b: Option<bool>,
+            f: Option<f64>,
+            u: Option<u32>,
+            i: Option<i16>,
+            v: Option<[u8; 2]>,
+        }
+        for json in [
+            r#"{"b":true,"f":-1.5e3,"u":42,"i":-7,"v":[1,2],"x":{"y":[null]}}"#,
+            r#"{"b":null,"f":null,"u":null}"#,
+            r#"{"f":nan}"#,
+            r#"{"b":tru}"#,
+            r#"{"u":-1}"#,
+            r#"{"u":4294967296}"#,
+            r#"{"i":-32769}"#,
+            r#"{"f":1.2.3}"#,
+            r#"{"b":true,"b":false}"#,
+            r#"{"v":[1,2,3]}"#,
+            r#"{"v":[1]}"#,
+        ] {
+            let mut r = Reader::new(json, 0);
+            let ours = S::deserialize(&mut r).and_then(|s| Ok(r.end().map(|_| s)?));
+            let theirs = serde_json_core::from_str::<S>(json).map(|(s, _)| s);
+            assert_eq!(ours, theirs, "{json}");
+        }
+    }
+
+    /// The reader against serde-json-core itself on mutated JSON: the same verdict for
+    /// `skip` (serde-json-core's `IgnoredAny`), and the same value or error for a typed shape
+    /// made of the decode field types, on every input the nesting limits leave to both.
+    #[test]
+    fn agrees_with_serde_json_core_on_mutated_input() {
+        use super::super::json::{Capped, Key, Text};
+
+        #[derive(Deserialize, Debug)]
+        #[serde(rename_all = "camelCase")]
+        #[allow(dead_code)] // Read through `Debug` only.
+        struct Shape {
+            topic_name: Option<Text<8>>,
+            ok: Option<bool>,
+            n: Option<f64>,
+            u: Option<u16>,
+            list: Option<Capped<Inner, 2>>,
+            any: Option<IgnoredAny>,
+        }
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Inner {
+            x: Option<i32>,
+            t: Option<Text<4>>,
+        }
+        /// The first key's raw text, through the `Key` field type.
+        #[derive(Debug)]
+        struct FirstKey(#[allow(dead_code)] Option<std::string::String>);
+        impl<'de> Deserialize<'de> for FirstKey {
+            fn deserialize<D: de::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = FirstKey;
+                    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                        f.write_str("a map")
+                    }
+                    fn visit_map<A: de::MapAccess<'de>>(
+                        self,
+                        mut m: A,
+                    ) -> core::result::Result<FirstKey, A::Error> {
+                        let first = m
+                            .next_key::<Key<'de>>()?
+                            .and_then(|k| k.0.map(str::to_string));
+                        if first.is_some() {
+                            m.next_value::<IgnoredAny>()?;
+                        }
+                        while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                        Ok(FirstKey(first))
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+
+        fn ours<T: for<'a> Deserialize<'a> + core::fmt::Debug>(text: &str) -> Option<String> {
+            let mut r = Reader::new(text, 0);
+            let got = T::deserialize(&mut r).and_then(|v| Ok(r.end().map(|_| v)?));
+            // Past a nesting limit the reader refuses where serde-json-core recurses.
+            r.deep_at.is_none().then(|| format!("{got:?}"))
+        }
+        fn theirs<T: for<'a> Deserialize<'a> + core::fmt::Debug>(text: &str) -> String {
+            format!("{:?}", serde_json_core::from_str::<T>(text).map(|(v, _)| v))
+        }
+
+        let seeds = [
+            r#"{"topicName":"v2.x","ok":true,"n":-1.5e3,"u":7,"list":[{"x":-3,"t":"ab\"c"},{"x":1},{"t":"zz"}],"any":{"q":[1,"s",{"r":null}]}}"#,
+            r#"{ "list" : [ ] , "any" : "\ud83d\ude00" , "n" : null , "ok" : false }"#,
+            r#"{"topicName":"caf\u00e9\n","u":65535,"any":[[[],{}],[{"a":[true]}]],"x":1}"#,
+        ];
+        const TOKENS: [&str; 24] = [
+            "{", "}", "[", "]", "\"", ",", ":", "\\", "\\\"", " ", "\n", "null", "nul", "true",
+            "tru", "1", "-", "1e9", "[,", "\\u12", "\\x", "x\"", "{\"a\":", "\u{e9}",
+        ];
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut rand = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % (n as u64)).unwrap_or(0)
+        };
+        let mut checked = 0;
+        for round in 0..6000 {
+            let mut text = seeds[round % seeds.len()].to_string();
+            for _ in 0..1 + rand(3) {
+                let at = rand(text.len() + 1);
+                let at = (0..=at)
+                    .rev()
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(0);
+                match rand(3) {
+                    0 => text.insert_str(at, TOKENS[rand(TOKENS.len())]),
+                    1 => {
+                        let end = (at + 1 + rand(6)).min(text.len());
+                        if let Some(end) = (end..=text.len()).find(|&i| text.is_char_boundary(i)) {
+                            text.replace_range(at..end, "");
+                        }
+                    }
+                    _ => text.truncate(at),
+                }
+            }
+            let Some(skipped) = ({
+                let mut r = Reader::new(&text, 0);
+                let got = r
+                    .skip()
+                    .and_then(|()| r.end())
+                    .map(drop)
+                    .map_err(Error::from);
+                r.deep_at.is_none().then_some(got)
+            }) else {
+                continue;
+            };
+            let text = text.as_str();
+            assert_eq!(
+                skipped,
+                serde_json_core::from_str::<IgnoredAny>(text).map(drop),
+                "skip: {text}"
+            );
+            if let Some(got) = ours::<Shape>(text) {
+                assert_eq!(got, theirs::<Shape>(text), "Shape: {text}");
+            }
+            if let Some(got) = ours::<FirstKey>(text) {
+                assert_eq!(got, theirs::<FirstKey>(text), "Key: {text}");
+            }
+            checked += 1;
+        }
+        assert!(checked > 5000, "{checked}");
+    }
+}
