@@ -558,3 +558,84 @@ async fn a_gateway_clock_three_days_ahead_keeps_the_floor_true() {
 async fn a_gateway_clock_three_days_behind_keeps_the_floor_true() {
     skewed_gateway_keeps_the_floor_true(-3 * 86_400_000, 23).await;
 }
+
+/// Agents with an open conversation (alerting, connected, or in after-call work) in the
+/// simulator's ground truth.
+fn busy_agents(sim: &genesys_sim::Sim) -> u64 {
+    sim.truth()
+        .agents
+        .values()
+        .filter(|a| {
+            a.conversation
+                .as_ref()
+                .is_some_and(|c| c.state != "disconnected" || c.wrapup)
+        })
+        .count() as u64
+}
+
+/// Drops the sockets and waits for the resync that follows; returns the simulator's counters
+/// from just before the drop.
+async fn drop_and_resync(s: &Scenario) -> genesys_sim::SimStats {
+    let m = s.gw.metrics.clone();
+    let resyncs = m.upstream.resyncs.get();
+    let before = s.sim.stats();
+    s.sim.fault(Fault::DropSockets);
+    wait_for("the resync after the drop", CONVERGE, || {
+        m.upstream.resyncs.get() > resyncs
+    })
+    .await;
+    before
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resync_reads_conversations_only_for_busy_agents() {
+    let s = scenario(250, 4, 17, FAST).await;
+    // A quiet org right after boot, then one with conversations open.
+    for round in 0..2 {
+        if round == 1 {
+            burst(&s, 600);
+            s.converge(CONVERGE).await;
+        }
+        let busy = busy_agents(&s.sim);
+        let before = drop_and_resync(&s).await;
+        s.converge(CONVERGE).await;
+        let after = s.sim.stats();
+        let queries = after.conversation_queries - before.conversation_queries;
+        let reads = after.conversation_reads - before.conversation_reads;
+        println!("round {round}: {busy} busy agents: {queries} details queries, {reads} conversation reads");
+        // The users pages carried every agent's presence: no bulk presence read.
+        assert_eq!(after.bulk_presence_reads, before.bulk_presence_reads);
+        // Idle agents are cleared from their conversation summary, without a query.
+        assert_eq!(
+            queries,
+            busy.div_ceil(100),
+            "details queries for {busy} busy agents"
+        );
+        assert_eq!(reads, busy, "one read per open conversation");
+        if round == 1 {
+            assert!(busy > 0, "the burst left conversations open");
+        }
+    }
+    s.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resync_without_expands_reads_everything_the_long_way() {
+    let cfg = genesys_sim::SimConfig {
+        agents: 120,
+        queues: 4,
+        seed: 18,
+        drop_expand: true,
+        ..genesys_sim::SimConfig::default()
+    };
+    let s = scenario_with(cfg, FAST).await;
+    burst(&s, 400);
+    let before = drop_and_resync(&s).await;
+    s.converge(CONVERGE).await;
+    let after = s.sim.stats();
+    // No expand came back: presence in bulk (50 ids a request), and every agent is asked
+    // about in the details query (100 a request), since none had a summary.
+    assert_eq!(after.bulk_presence_reads - before.bulk_presence_reads, 3);
+    assert_eq!(after.conversation_queries - before.conversation_queries, 2);
+    s.gw.stop().await;
+}

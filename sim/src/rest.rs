@@ -131,6 +131,7 @@ async fn handle(sim: Weak<Inner>, req: Request<Incoming>) -> Response<Full<Bytes
         api::oauth(&mut hub, &req, now)
     } else if path.starts_with("/api/v2/") {
         Counters::inc(&sim.inner.counters.rest_requests);
+        count_endpoint(&sim.inner.counters, &path);
         let mut resp = {
             let (mut hub, now) = sim.inner.hub_now();
             api::api(&mut hub, &req, now)
@@ -322,5 +323,17 @@ fn sim_route(
             _ => bad("user and status are required".to_owned()),
         },
         _ => plain(StatusCode::NOT_FOUND, "unknown /sim route"),
+    }
+}
+
+/// Counts the resync endpoints whose request numbers tests and the bench compare.
+fn count_endpoint(c: &Counters, path: &str) {
+    let path = path.trim_end_matches('/');
+    if path == "/api/v2/analytics/conversations/details/query" {
+        Counters::inc(&c.conversation_queries);
+    } else if path.starts_with("/api/v2/conversations/") {
+        Counters::inc(&c.conversation_reads);
+    } else if path.starts_with("/api/v2/users/presences/") && path.ends_with("/bulk") {
+        Counters::inc(&c.bulk_presence_reads);
     }
 }

@@ -78,6 +78,12 @@ counters! {
     rest_endless_pages,
     /// REST answers padded by [`crate::Fault::HugeBodies`].
     rest_huge_bodies,
+    /// `POST /api/v2/analytics/conversations/details/query` requests received.
+    conversation_queries,
+    /// `GET /api/v2/conversations/{id}` requests received.
+    conversation_reads,
+    /// `GET /api/v2/users/presences/{source}/bulk` requests received.
+    bulk_presence_reads,
 }
 
 impl Counters {

@@ -441,14 +441,7 @@ impl Upstream {
 
     /// Logs in when no token is held; returns when to refresh.
     async fn login(&mut self) -> Result<Duration, UpstreamError> {
-        let lifetime = self
-            .rest
-            .login()
-            .await
-            .map_err(|source| UpstreamError::Rest {
-                what: "oauth token",
-                source,
-            })?;
+        let lifetime = self.rest.login().await.what("oauth token")?;
         self.audit.record(
             "token",
             &format!("new access token, lifetime {} s", lifetime.as_secs()),
@@ -488,14 +481,7 @@ impl Upstream {
             MAX_DEFINITION_PAGES,
         );
         while let Some(p) = pager.next_path() {
-            let body = self
-                .rest
-                .get(&p)
-                .await
-                .map_err(|source| UpstreamError::Rest {
-                    what: "presence definitions",
-                    source,
-                })?;
+            let body = self.rest.get(&p).await.what("presence definitions")?;
             let page =
                 decode::rest::presence_definitions(&body).map_err(|e| UpstreamError::Rest {
                     what: "presence definitions",
@@ -564,14 +550,7 @@ impl Upstream {
             .await;
             let mut complete = true;
             while let Some(p) = pager.next_path() {
-                let body = self
-                    .rest
-                    .get(&p)
-                    .await
-                    .map_err(|source| UpstreamError::Rest {
-                        what: "queue members",
-                        source,
-                    })?;
+                let body = self.rest.get(&p).await.what("queue members")?;
                 let page =
                     decode::rest::members_page(&body).map_err(|e| parse_err("queue members", e))?;
                 for m in page.members.iter() {
@@ -607,14 +586,7 @@ impl Upstream {
                 max_pages,
             );
             while let Some(p) = pager.next_path() {
-                let body = self
-                    .rest
-                    .get(&p)
-                    .await
-                    .map_err(|source| UpstreamError::Rest {
-                        what: "group members",
-                        source,
-                    })?;
+                let body = self.rest.get(&p).await.what("group members")?;
                 let page =
                     decode::rest::users_page(&body).map_err(|e| parse_err("group members", e))?;
                 for u in page.users.iter() {
@@ -680,10 +652,7 @@ impl Upstream {
             .rest
             .post_json("/api/v2/notifications/channels", String::new())
             .await
-            .map_err(|source| UpstreamError::Rest {
-                what: "create channel",
-                source,
-            })?;
+            .what("create channel")?;
         let ch = decode::rest::channel(&body).map_err(|e| parse_err("create channel", e))?;
         self.metrics.upstream.channels_created.inc();
         let ws = socket::connect(
@@ -749,10 +718,7 @@ impl Upstream {
         } else {
             self.rest.put_json(&path, json).await
         };
-        let body = res.map_err(|source| UpstreamError::Rest {
-            what: "subscribe",
-            source,
-        })?;
+        let body = res.what("subscribe")?;
         let tally = decode::rest::subscriptions(&body).map_err(|e| parse_err("subscribe", e))?;
         if tally.rejected > 0 {
             // Permission problems on some topics must not take the whole site down: report
@@ -822,10 +788,7 @@ impl Upstream {
                     conversations_query(users, sent, page),
                 )
                 .await
-                .map_err(|source| UpstreamError::Rest {
-                    what: "conversation details",
-                    source,
-                })?;
+                .what("conversation details")?;
             let res = decode::conversation_rest::conversation_details(&body)
                 .map_err(|e| parse_err("conversation details", e))?;
             let got = res.hits.len() + res.dropped;
@@ -864,7 +827,19 @@ impl Upstream {
                 Err(e) => tracing::warn!(%conversation, error = %e, "unreadable conversation"),
             }
         }
-        for &user in users.iter().filter(|u| !busy.contains(u)) {
+        let idle: Vec<Id> = users
+            .iter()
+            .copied()
+            .filter(|u| !busy.contains(u))
+            .collect();
+        self.clear_conversations(&idle, began).await;
+        Ok(())
+    }
+
+    /// Tells the state stage that `users` have no open conversation, stamped `began - 1` (see
+    /// [`Self::resync_conversations`] for why that stamp can never hide a live conversation).
+    async fn clear_conversations(&mut self, users: &[Id], began: Ms) {
+        for &user in users {
             self.send(Update::Event(Event::Conversation(ConversationChange {
                 user,
                 conversation: Id::default(),
@@ -876,62 +851,54 @@ impl Upstream {
             })))
             .await;
         }
-        Ok(())
     }
 
     /// Reads current presence, routing status, conversations and queue numbers over REST.
     /// Callers subscribe (and connect) first: changes from the start of the resync on arrive as
     /// live events too, ordered against these answers by source timestamps.
+    ///
+    /// One users page per 100 agents carries presence, routing status and the conversation
+    /// summary (`expand=presence,routingStatus,conversationSummary`). Expands are best effort
+    /// upstream, so what a page left out is read the long way: presence in bulk (50 ids a
+    /// request), routing status one by one, and an agent without a summary is treated as busy.
+    /// Only busy agents (a summary with an active or after-call-work conversation) get the
+    /// conversation details query and the conversation reads; idle ones are cleared without
+    /// a request. An idle 10,000-agent site resyncs in ~105 requests instead of ~470.
     async fn resync(&mut self, agents: &[Id]) -> Result<(), UpstreamError> {
         // Server time, before the first request: see `resync_conversations`.
         let began = self.rest.server_now_ms();
-        let presence_reqs = agents.len().div_ceil(BULK_PRESENCE_IDS);
-        let user_reqs = 2 * agents.len().div_ceil(USERS_PER_PAGE);
+        let user_reqs = agents.len().div_ceil(USERS_PER_PAGE);
         let queue_reqs = self.watch.queues.len().div_ceil(QUEUES_PER_QUERY);
-        let total = (presence_reqs + user_reqs + queue_reqs) as u64;
         let m = self.metrics.clone();
-        m.upstream.resync_total.set(total);
+        // Planned requests; fallbacks and conversation queries are added once known.
+        m.upstream.resync_total.set((user_reqs + queue_reqs) as u64);
         m.upstream.resync_done.set(0);
         let started = std::time::Instant::now();
         let progress = |m: &Metrics| {
             m.upstream.resync_done.inc();
             let done = m.upstream.resync_done.get();
+            let total = m.upstream.resync_total.get();
             if done.is_multiple_of(20) || done == total {
                 tracing::info!(done, total, "resync progress");
             }
         };
-        for chunk in agents.chunks(BULK_PRESENCE_IDS) {
-            let ids = join_ids(chunk, ",");
-            let body = self
-                .rest
-                .get(&format!("/api/v2/users/presences/purecloud/bulk?id={ids}"))
-                .await
-                .map_err(|source| UpstreamError::Rest {
-                    what: "bulk presence",
-                    source,
-                })?;
-            let list =
-                decode::rest::bulk_presence(&body).map_err(|e| parse_err("bulk presence", e))?;
-            for p in list.iter() {
-                self.send(Update::Event(Event::Presence(*p))).await;
-            }
-            progress(&m);
-        }
+        let mut no_presence: Vec<Id> = Vec::new();
+        let mut busy: Vec<Id> = Vec::new();
+        let mut idle: Vec<Id> = Vec::new();
         for chunk in agents.chunks(USERS_PER_PAGE) {
             let ids = join_ids(chunk, "&id=");
             let body = self
                 .rest
                 .get(&format!(
-                    "/api/v2/users?pageSize={USERS_PER_PAGE}&id={ids}&expand=routingStatus"
+                    "/api/v2/users?pageSize={USERS_PER_PAGE}&id={ids}&expand=presence,routingStatus,conversationSummary"
                 ))
                 .await
-                .map_err(|source| UpstreamError::Rest {
-                    what: "users",
-                    source,
-                })?;
+                .what("users")?;
             let page = decode::rest::users_page(&body).map_err(|e| parse_err("users", e))?;
-            let mut missing: Vec<Id> = chunk.to_vec();
-            for u in page.users.iter() {
+            let mut missing_routing: Vec<Id> = chunk.to_vec();
+            let mut missing_presence: Vec<Id> = chunk.to_vec();
+            let mut summarized: Vec<Id> = Vec::new();
+            for u in page.users.iter().filter(|u| chunk.contains(&u.id)) {
                 if !u.name.is_empty() {
                     self.send(Update::Name {
                         user: u.id,
@@ -939,28 +906,64 @@ impl Upstream {
                     })
                     .await;
                 }
+                if let Some(p) = u.presence {
+                    self.send(Update::Event(Event::Presence(p))).await;
+                    missing_presence.retain(|id| *id != u.id);
+                }
                 if let Some(r) = u.routing {
                     self.send(Update::Event(Event::Routing(r))).await;
-                    missing.retain(|id| *id != u.id);
+                    missing_routing.retain(|id| *id != u.id);
+                }
+                if let Some(c) = u.conversations {
+                    summarized.push(u.id);
+                    if c.active == 0 && c.acw == 0 {
+                        idle.push(u.id);
+                    } else {
+                        busy.push(u.id);
+                    }
                 }
             }
+            // No summary (left out, or the user was not in the page): ask analytics.
+            busy.extend(chunk.iter().filter(|id| !summarized.contains(id)));
+            m.upstream
+                .resync_total
+                .set(m.upstream.resync_total.get() + missing_routing.len() as u64);
             // `expand` is best effort upstream: read what it left out one by one.
-            for id in missing {
+            for id in missing_routing {
                 let body = self
                     .rest
                     .get(&format!("/api/v2/users/{id}/routingstatus"))
                     .await
-                    .map_err(|source| UpstreamError::Rest {
-                        what: "routing status",
-                        source,
-                    })?;
+                    .what("routing status")?;
                 let r = decode::rest::routing_status(&body)
                     .map_err(|e| parse_err("routing status", e))?;
                 self.send(Update::Event(Event::Routing(r))).await;
+                progress(&m);
+            }
+            no_presence.extend(missing_presence);
+            progress(&m);
+        }
+        m.upstream.resync_total.set(
+            m.upstream.resync_total.get()
+                + (no_presence.len().div_ceil(BULK_PRESENCE_IDS)
+                    + busy.len().div_ceil(USERS_PER_PAGE)) as u64,
+        );
+        for chunk in no_presence.chunks(BULK_PRESENCE_IDS) {
+            let ids = join_ids(chunk, ",");
+            let body = self
+                .rest
+                .get(&format!("/api/v2/users/presences/purecloud/bulk?id={ids}"))
+                .await
+                .what("bulk presence")?;
+            let list =
+                decode::rest::bulk_presence(&body).map_err(|e| parse_err("bulk presence", e))?;
+            for p in list.iter() {
+                self.send(Update::Event(Event::Presence(*p))).await;
             }
             progress(&m);
         }
-        for chunk in agents.chunks(USERS_PER_PAGE) {
+        self.clear_conversations(&idle, began).await;
+        for chunk in busy.chunks(USERS_PER_PAGE) {
             self.resync_conversations(chunk, began).await?;
             progress(&m);
         }
@@ -977,10 +980,7 @@ impl Upstream {
                 .rest
                 .post_json("/api/v2/analytics/queues/observations/query", query)
                 .await
-                .map_err(|source| UpstreamError::Rest {
-                    what: "queue observations",
-                    source,
-                })?;
+                .what("queue observations")?;
             let list = decode::rest::observations_query(&body)
                 .map_err(|e| parse_err("queue observations", e))?;
             let now = self.rest.server_now_ms();
@@ -997,9 +997,11 @@ impl Upstream {
         self.audit.record(
             "resync",
             &format!(
-                "{} agents, {} queues, {total} requests in {} ms",
+                "{} agents ({} busy), {} queues, {} requests in {} ms",
                 agents.len(),
+                busy.len(),
                 self.watch.queues.len(),
+                m.upstream.resync_total.get(),
                 started.elapsed().as_millis()
             ),
         );
@@ -1078,6 +1080,17 @@ fn join_ids(ids: &[Id], sep: &str) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(sep)
+}
+
+/// Names the request a REST error came from.
+trait RestContext<T> {
+    fn what(self, what: &'static str) -> Result<T, UpstreamError>;
+}
+
+impl<T> RestContext<T> for Result<T, RestError> {
+    fn what(self, what: &'static str) -> Result<T, UpstreamError> {
+        self.map_err(|source| UpstreamError::Rest { what, source })
+    }
 }
 
 fn parse_err(what: &'static str, e: impl std::fmt::Display) -> UpstreamError {
