@@ -53,15 +53,30 @@ fn hex(c: u8) -> u8 {
     TABLE[usize::from(c)]
 }
 
-impl fmt::Display for Id {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Id {
+    /// The canonical lowercase hyphenated form (`8-4-4-4-12` hex digits), without going
+    /// through the formatting machinery: every MQTT topic carries one.
+    pub fn hyphenated(&self) -> [u8; 36] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; 36];
+        let mut at = 0;
         for (i, byte) in self.0.iter().enumerate() {
             if matches!(i, 4 | 6 | 8 | 10) {
-                f.write_str("-")?;
+                at += 1;
             }
-            write!(f, "{byte:02x}")?;
+            out[at] = HEX[usize::from(byte >> 4)];
+            out[at + 1] = HEX[usize::from(byte & 0x0f)];
+            at += 2;
         }
-        Ok(())
+        out
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.hyphenated();
+        // Only ASCII hex digits and hyphens were written.
+        f.write_str(core::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -223,5 +238,27 @@ mod tests {
         assert_eq!(Id::parse("9ed7d9f6-0c59-4360-ac54-40dd35eb9c2"), None);
         assert_eq!(Id::parse("9ed7d9f6x0c59-4360-ac54-40dd35eb9c2f"), None);
         assert_eq!(Id::parse("9ed7d9f6-0c59-4360-ac54-40dd35eb9c2g"), None);
+    }
+
+    #[test]
+    fn hyphenated_matches_the_hex_of_every_byte() {
+        for b in 0..=255u8 {
+            let mut bytes = [0u8; 16];
+            for (i, x) in bytes.iter_mut().enumerate() {
+                *x = b.wrapping_add(i as u8 * 17);
+            }
+            let id = Id(bytes);
+            let hex: String = bytes.iter().map(|x| format!("{x:02x}")).collect();
+            let want = format!(
+                "{}-{}-{}-{}-{}",
+                &hex[..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..]
+            );
+            assert_eq!(id.to_string(), want);
+            assert_eq!(Id::parse(&want), Some(id));
+        }
     }
 }
