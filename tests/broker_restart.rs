@@ -41,15 +41,20 @@ fn mosquitto(port: u16, dir: &std::path::Path) -> Option<Child> {
     None
 }
 
+/// A mosquitto on a free port, or `None` when the binary is missing.
+fn first_mosquitto(dir: &std::path::Path) -> Option<(Child, u16)> {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    Some((mosquitto(port, dir)?, port))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_then_back_empty_gets_everything_republished() {
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let Some(mut broker) = mosquitto(port, dir.path()) else {
+    let Some((mut broker, port)) = first_mosquitto(dir.path()) else {
         eprintln!("SKIPPED: no mosquitto binary on this machine (CI installs it)");
         return;
     };
@@ -116,12 +121,7 @@ fn rss_kib() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_ten_simulated_minutes_keeps_state_and_republishes_within_the_bound() {
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let Some(mut broker) = mosquitto(port, dir.path()) else {
+    let Some((mut broker, port)) = first_mosquitto(dir.path()) else {
         eprintln!("SKIPPED: no mosquitto binary on this machine (CI installs it)");
         return;
     };

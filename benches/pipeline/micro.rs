@@ -576,6 +576,10 @@ pub fn sled_child(dir: &Path, writes: u64, cache: u64) {
         .filter_map(|r| r.ok())
         .filter_map(|(k, v)| Some((k.to_vec(), decode_record(&v)?)))
         .collect();
+    // The probe's own copy of the records is not sled's: its heap bytes are subtracted.
+    let own_kib = (records.capacity() * std::mem::size_of::<(Vec<u8>, Value)>()
+        + records.iter().map(|(k, _)| k.capacity()).sum::<usize>())
+    .div_ceil(1024);
     let n = records.len().max(1);
     let mut buf = [0u8; 256];
     for i in 0..writes {
@@ -593,7 +597,7 @@ pub fn sled_child(dir: &Path, writes: u64, cache: u64) {
     let _ = store.db.flush();
     let (rss, hwm) = crate::machine::own_rss_kib();
     println!(
-        "sled records={} writes={writes} before_hwm_kib={before} hwm_kib={hwm} rss_kib={rss}",
+        "sled records={} writes={writes} before_hwm_kib={before} hwm_kib={hwm} rss_kib={rss} own_kib={own_kib}",
         records.len()
     );
 }
@@ -637,7 +641,9 @@ pub fn sled_share(
     };
     let _ = std::fs::remove_dir_all(&copy);
     Ok((
-        field("hwm_kib=").saturating_sub(field("before_hwm_kib=")),
+        field("hwm_kib=")
+            .saturating_sub(field("before_hwm_kib="))
+            .saturating_sub(field("own_kib=")),
         field("records="),
         field("writes="),
     ))
