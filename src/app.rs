@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,10 +21,10 @@ use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::monitor::Audit;
 use crate::publish::{BrokerSettings, Publisher};
-use crate::state::{Capacity, Shared, StateError, StateStage, Store, Table};
+use crate::state::{Capacity, Durable, Shared, StateError, StateStage, Store, Table};
 use crate::tls::{self, TlsError};
 use crate::topics::Topics;
-use crate::upstream::{rest::Rest, socket::SocketSettings, Settings, Upstream, Watch};
+use crate::upstream::{rest::Rest, socket::SocketSettings, Checkpoints, Settings, Upstream, Watch};
 use crate::watchdog;
 use crate::zones::{ZoneSpec, Zones};
 
@@ -189,10 +189,13 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
     };
     tracker.spawn(publisher.run(cancel.clone()));
 
+    let (durable, acks) = watch::channel(Durable::default());
     tracker.spawn(
         StateStage {
             shared: shared.clone(),
             rx,
+            disk: Some(store.db.clone()),
+            durable,
         }
         .run(cancel.clone()),
     );
@@ -239,6 +242,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
         agents: None,
         token_refresh_at: None,
         clock,
+        checkpoints: Checkpoints::new(acks),
     };
     tracker.spawn(upstream.run(cancel.clone()));
     // Last: it counts the stages spawned above.

@@ -103,8 +103,14 @@ pub struct StateMetrics {
     pub store_faults: Counter,
     /// Times the store recovered (reopened, every record rewritten from the table, flushed).
     pub store_recoveries: Counter,
+    /// Recovery attempts while degraded (one per storage upkeep: reopen, rewrite, flush).
+    pub store_recovery_attempts: Counter,
     /// Records dropped at boot because their format version is unknown.
     pub records_dropped: Counter,
+    /// Durability points reached (a flush after every completed resync).
+    pub checkpoints: Counter,
+    /// Gauge: how long the latest checkpoint's flush took, µs.
+    pub checkpoint_flush_us: Counter,
     /// Gauge: agents in the table.
     pub agents: Counter,
     /// Gauge: queues in the table.
@@ -120,6 +126,8 @@ pub struct PublishMetrics {
     pub connects: Counter,
     /// Broker connections lost.
     pub disconnects: Counter,
+    /// Broker connection attempts that failed (unreachable, TLS refused, credentials refused).
+    pub connect_failures: Counter,
     /// Full republishes (boot, broker reconnect, command).
     pub republishes: Counter,
     /// PUBACKs received.
@@ -351,6 +359,14 @@ pub struct Snapshot {
     pub store_faults: u64,
     /// Times it recovered (reopened and rewritten from memory).
     pub store_recoveries: u64,
+    /// Recovery attempts while degraded.
+    pub store_recovery_attempts: u64,
+    /// Failed broker connection attempts.
+    pub broker_connect_failures: u64,
+    /// Durability points reached (sled flushed after a completed resync).
+    pub checkpoints: u64,
+    /// How long the latest checkpoint's flush took, µs.
+    pub checkpoint_flush_us: u64,
 }
 
 impl Metrics {

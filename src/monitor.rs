@@ -152,6 +152,10 @@ pub fn snapshot(m: &Metrics, session: u32, uptime_s: u64, sled_bytes: u64) -> Sn
         store_degraded: m.state.store_degraded.get(),
         store_faults: m.state.store_faults.get(),
         store_recoveries: m.state.store_recoveries.get(),
+        store_recovery_attempts: m.state.store_recovery_attempts.get(),
+        broker_connect_failures: m.publish.connect_failures.get(),
+        checkpoints: m.state.checkpoints.get(),
+        checkpoint_flush_us: m.state.checkpoint_flush_us.get(),
     }
 }
 

@@ -330,6 +330,7 @@ impl Publisher {
                             metrics.publish.connected.set(0);
                             audit.record("broker", &format!("connection lost: {e}"));
                         } else {
+                            metrics.publish.connect_failures.inc();
                             tracing::debug!(error = %e, "broker not reachable");
                         }
                         if tx.send(Link::Down).is_err() {

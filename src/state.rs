@@ -26,10 +26,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{
@@ -192,6 +192,23 @@ pub enum Update {
         /// Begin or complete.
         phase: ListingPhase,
     },
+    /// A durability point: once every update sent before it is applied, the state stage
+    /// flushes sled and acknowledges `seq` on its [`Durable`] watch. Upstream sends one at the
+    /// end of every resync and reports the resync done only after the acknowledgement, so a
+    /// completed resync is on disk (a power cut after it cannot lose what it read).
+    Checkpoint(u64),
+}
+
+/// The state stage's acknowledgement of the latest [`Update::Checkpoint`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Durable {
+    /// The checkpoint acknowledged.
+    pub seq: u64,
+    /// sled's flush succeeded: everything applied before the checkpoint is on disk. False for a
+    /// memory-only table, a degraded store or a failed flush (which degrades the store).
+    pub on_disk: bool,
+    /// How long the flush took, µs.
+    pub flush_us: u64,
 }
 
 /// Phase of an [`Update::MemberListing`].
@@ -222,8 +239,9 @@ pub enum Change {
 /// Why the state store failed to open, or a write to it failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    /// Another process (a second gateway, a manual run beside the service) holds the store.
-    #[error("state store at {path} is in use by another process: {source}")]
+    /// Another process (a second gateway, a manual run beside the service) holds the store:
+    /// its lock was still held after [`LOCK_WAIT`].
+    #[error("state store at {path} is in use by another process (still locked after {} s): {source}", LOCK_WAIT.as_secs())]
     Locked {
         /// Directory.
         path: PathBuf,
@@ -473,6 +491,8 @@ impl Table {
                 change
             }
             Update::MemberListing { queue, phase } => self.member_listing(queue, *phase),
+            // Handled by the stage (a flush); nothing to change in the table.
+            Update::Checkpoint(_) => Change::Ignored,
             Update::Watch(user) => match self.index.get(&Key::Agent(*user)) {
                 Some(_) => Change::Duplicate,
                 None => match self.slot_for(Key::Agent(*user)) {
@@ -1142,16 +1162,37 @@ pub struct Store {
     pub session: u32,
 }
 
+/// How long an open waits for another handle's lock on the store to go. sled releases its
+/// directory lock when the last handle on a database is dropped, and its background flusher
+/// (woken every flush period) can hold one for a moment after the store was dropped in this
+/// process: a reopen (the disk-full recovery, a restart in the same process) waits for that
+/// instead of racing it. A lock still held after this long is another process's.
+pub const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+/// How often a held lock is tried again within [`LOCK_WAIT`].
+const LOCK_POLL: Duration = Duration::from_millis(10);
+
 /// Opens sled in `dir` with the gateway's settings (bounded cache, low-space mode, the
 /// flush period), without any recovery: a fresh `Config` each time, since a `Config` that
 /// opened a database carries that database's state (its poisoned-error flag included).
+/// A held lock is tried again until [`LOCK_WAIT`] has passed; the error at that bound is the
+/// lock error (blocking: callers run it at boot or off the async workers).
 fn open_db(dir: &Path, cache_bytes: u64, flush_ms: u64) -> sled::Result<sled::Db> {
-    sled::Config::new()
-        .path(dir)
-        .cache_capacity(cache_bytes)
-        .mode(sled::Mode::LowSpace)
-        .flush_every_ms(Some(flush_ms))
-        .open()
+    let started = Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::LowSpace)
+            .flush_every_ms(Some(flush_ms))
+            .open();
+        match opened {
+            Err(e) if is_lock_error(&e) && started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(LOCK_POLL);
+            }
+            other => return other,
+        }
+    }
 }
 
 impl Store {
@@ -1416,6 +1457,7 @@ impl Shared {
         if let Some(reason) = self.lock().fault.take() {
             report(StoreEvent::Degraded { reason });
         }
+        self.lock().metrics.state.store_recovery_attempts.inc();
         match self.recover(disk) {
             Ok(records) => {
                 tracing::info!(records, "state store recovered: alarm cleared");
@@ -1475,12 +1517,17 @@ impl Shared {
     }
 }
 
-/// The state stage: applies updates from upstream until the channel closes or shutdown.
+/// The state stage: applies updates from upstream until the channel closes or shutdown, and
+/// answers checkpoints with a flush.
 pub struct StateStage {
     /// The table.
     pub shared: Shared,
     /// Incoming updates.
     pub rx: mpsc::Receiver<Update>,
+    /// The store's database (None: a memory-only table).
+    pub disk: Option<Disk>,
+    /// Where checkpoints are acknowledged.
+    pub durable: watch::Sender<Durable>,
 }
 
 /// Most updates applied under one lock before the publisher is woken.
@@ -1499,17 +1546,51 @@ impl StateStage {
                     }
                     let now = now_ms();
                     let mut any = false;
+                    let mut checkpoint = None;
                     {
                         let mut t = self.shared.lock();
                         for u in batch.drain(..) {
-                            any |= t.apply(&u, now) == Change::Applied;
+                            match u {
+                                Update::Checkpoint(seq) => checkpoint = Some(seq),
+                                u => any |= t.apply(&u, now) == Change::Applied,
+                            }
                         }
                     }
                     if any {
                         self.shared.notify.notify_one();
                     }
+                    if let Some(seq) = checkpoint {
+                        let ack = self.checkpoint(seq).await;
+                        self.durable.send_replace(ack);
+                    }
                 }
             }
+        }
+    }
+
+    /// Flushes sled: every update applied so far (the checkpoint's and any after it in the
+    /// same batch) reaches the disk. A failed flush degrades the store, as a failed write does.
+    async fn checkpoint(&self, seq: u64) -> Durable {
+        let started = Instant::now();
+        let writable = self.shared.lock().tree.is_some();
+        let on_disk = match &self.disk {
+            Some(disk) if writable => match disk.flush_async().await {
+                Ok(_) => true,
+                Err(e) => {
+                    self.shared.lock().store_fault(&e);
+                    false
+                }
+            },
+            _ => false,
+        };
+        let flush_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let m = self.shared.lock().metrics.clone();
+        m.state.checkpoints.inc();
+        m.state.checkpoint_flush_us.set(flush_us);
+        Durable {
+            seq,
+            on_disk,
+            flush_us,
         }
     }
 }

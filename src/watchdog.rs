@@ -506,21 +506,40 @@ mod tests {
         let shutdown = all.clone();
         tracker.spawn(w.serve(Some(Duration::from_millis(200)), shutdown));
         let count = |what: &str| log.lock().unwrap().iter().filter(|l| *l == what).count();
-        tokio::time::sleep(Duration::from_millis(550)).await;
+        let unhealthy =
+            |l: &String| l.starts_with("STATUS=UNHEALTHY (a pipeline stage has stopped)");
+        // Each wait below is for a fact of the log (bounded at 10 s), never for an amount of time.
+        for _ in 0..1_000 {
+            if count("WATCHDOG=1") >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert_eq!(log.lock().unwrap()[0], "READY=1");
         assert!(count("WATCHDOG=1") >= 3, "{:?}", log.lock().unwrap());
 
         // Every stage waits on `stop_stage` or `all`: cancelling `stop_stage` ends all three.
+        // Three ticks see them gone (three UNHEALTHY status lines); none of them pings.
         stop_stage.cancel();
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let pings = count("WATCHDOG=1");
-        tokio::time::sleep(Duration::from_millis(450)).await;
-        assert_eq!(count("WATCHDOG=1"), pings, "no ping once a stage is gone");
-        assert!(log
-            .lock()
-            .unwrap()
+        for _ in 0..1_000 {
+            if log.lock().unwrap().iter().filter(|l| unhealthy(l)).count() >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let seen = log.lock().unwrap().clone();
+        let first_dead = seen
             .iter()
-            .any(|l| l.starts_with("STATUS=UNHEALTHY (a pipeline stage has stopped)")));
+            .position(unhealthy)
+            .expect("the watchdog saw the stages end");
+        assert!(
+            seen.iter().filter(|l| unhealthy(l)).count() >= 3,
+            "three ticks while dead: {seen:?}"
+        );
+        assert!(
+            !seen[first_dead..].iter().any(|l| l == "WATCHDOG=1"),
+            "no ping once a stage is gone: {seen:?}"
+        );
 
         all.cancel();
         tracker.close();

@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -32,8 +31,14 @@ fn mosquitto(port: u16, dir: &std::path::Path) -> Option<Child> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
+    let mut child = child;
     for _ in 0..100 {
+        // Listening, and it is ours: a mosquitto that could not bind exits.
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            assert!(
+                matches!(child.try_wait(), Ok(None)),
+                "mosquitto exited: port {port} is held by another process"
+            );
             return Some(child);
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -43,11 +48,7 @@ fn mosquitto(port: u16, dir: &std::path::Path) -> Option<Child> {
 
 /// A mosquitto on a free port, or `None` when the binary is missing.
 fn first_mosquitto(dir: &std::path::Path) -> Option<(Child, u16)> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
+    let port = presence_gateway::demo::broker::free_port().ok()?;
     Some((mosquitto(port, dir)?, port))
 }
 
@@ -89,11 +90,12 @@ async fn broker_down_then_back_empty_gets_everything_republished() {
     .await;
     let coalesced_before = m.state.coalesced.get();
     sim.step(500);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        m.state.coalesced.get() > coalesced_before,
-        "updates coalesce while the broker is down"
-    );
+    wait_for(
+        "updates to coalesce while the broker is down",
+        Duration::from_secs(30),
+        || m.state.coalesced.get() > coalesced_before,
+    )
+    .await;
 
     // Back, empty: no retained frame survived. Everything must be republished.
     let mut broker = mosquitto(port, dir.path()).expect("mosquitto restarts");

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use presence_gateway::demo::view::Floor;
 use presence_gateway::metrics::Metrics;
 use presence_gateway::publish::{agent_frame, queue_frame};
-use presence_gateway::state::{Capacity, Key, StateError, Store, Table, Value};
+use presence_gateway::state::{Capacity, Key, Store, Table, Value};
 use presence_gateway::topics::Topics;
 use presence_gateway::zones::{ZoneSpec, Zones};
 use support::*;
@@ -103,21 +103,11 @@ async fn step_until(
 }
 
 /// What the store in `dir` holds, as a display would decode it: the frames the gateway
-/// would publish for every record. Waits for the stopped gateway's file lock to go.
+/// would publish for every record. (`Store::open` waits for the stopped gateway's file lock.)
 async fn stored_floor(dir: &Path) -> Floor {
-    let start = Instant::now();
-    let store = loop {
-        match Store::open(dir, 1 << 20, presence_gateway::app::SLED_FLUSH_MS) {
-            Ok((store, quarantined)) => {
-                assert!(!quarantined, "the store must still be readable");
-                break store;
-            }
-            Err(StateError::Locked { .. }) if start.elapsed() < Duration::from_secs(10) => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => panic!("store does not open after the gateway stopped: {e}"),
-        }
-    };
+    let (store, quarantined) = Store::open(dir, 1 << 20, presence_gateway::app::SLED_FLUSH_MS)
+        .expect("store opens after the gateway stopped");
+    assert!(!quarantined, "the store must still be readable");
     let mut table = Table::new(
         Capacity {
             agents: 1000,
@@ -228,7 +218,13 @@ async fn disk_full_keeps_publishing_from_memory_raises_the_alarm_and_recovers() 
     })
     .await;
     // Retries run on every metrics tick; with the disk still full, none may succeed.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let attempts = m.state.store_recovery_attempts.get();
+    wait_for(
+        "two more recovery attempts on the full disk",
+        CONVERGE,
+        || m.state.store_recovery_attempts.get() >= attempts + 2,
+    )
+    .await;
     assert_eq!(
         m.state.store_degraded.get(),
         1,

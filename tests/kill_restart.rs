@@ -51,11 +51,20 @@ async fn kill_dash_nine_then_restart_republishes_from_sled_and_converges() {
     std::fs::write(&config_path, toml).unwrap();
     let topics = Topics::new("presence", &site);
     let display = Subscriber::start(broker.clone(), &topics, "all");
+    let audit = Probe::start(&broker, &[topics.audit()]).await;
 
     let log = dir.path().join("gateway.log");
     let mut child = spawn_gateway(&config_path, &log, &sim);
     converge(&sim, &display, Duration::from_secs(180)).await;
     let first_session = display.snapshot().session.expect("a session");
+    // The gateway says its resync is on disk (a flush before the resync is reported done):
+    // from here a kill cannot lose the snapshot, however fast the machine.
+    wait_for(
+        "the resync's audit event saying it is on disk",
+        Duration::from_secs(60),
+        || resync_on_disk(&audit, &topics),
+    )
+    .await;
 
     // A burst, killed in the middle.
     for _ in 0..5 {
@@ -96,6 +105,14 @@ async fn kill_dash_nine_then_restart_republishes_from_sled_and_converges() {
 
     // Storm over: channel, resync, convergence to the truth that includes the lost events.
     converge(&sim, &display, Duration::from_secs(180)).await;
+}
+
+/// True once the gateway has reported a resync whose state reached the disk.
+fn resync_on_disk(audit: &Probe, topics: &Topics) -> bool {
+    audit.on(&topics.audit()).iter().any(|p| {
+        let text = String::from_utf8_lossy(p);
+        text.contains("\"kind\":\"resync\"") && text.contains("on disk (flush")
+    })
 }
 
 /// How many random kill points: 20 (the figure) natively; 5 under an emulator, where

@@ -100,11 +100,7 @@ fn pki(dir: &Path) -> Pki {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    presence_gateway::demo::broker::free_port().expect("a free port")
 }
 
 /// mosquitto with a TLS listener (client certificate and password required) and a plain
@@ -269,7 +265,16 @@ async fn mutual_tls_with_password_publishes_and_bad_trust_or_password_publishes_
         || bad_ca.metrics.state.agents.get() == 40 && bad_pw.metrics.state.agents.get() == 40,
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Each has tried the broker and been refused more than once (rumqttc retries once a second).
+    wait_for(
+        "two refused connection attempts each",
+        Duration::from_secs(30),
+        || {
+            bad_ca.metrics.publish.connect_failures.get() >= 2
+                && bad_pw.metrics.publish.connect_failures.get() >= 2
+        },
+    )
+    .await;
     for (what, gw, display) in [
         ("untrusted broker", &bad_ca, &bad_ca_display),
         ("wrong password", &bad_pw, &bad_pw_display),

@@ -188,6 +188,11 @@ fn main() {
             micro::micro_child(Path::new(&args[1]), n, Path::new(&args[3]), stage);
             return;
         }
+        Some("--checkpoint-probe") if args.len() >= 4 => {
+            let n = args[2].parse().expect("record count");
+            micro::checkpoint_child(Path::new(&args[1]), n, args[3] == "1");
+            return;
+        }
         Some("--sled-probe") if args.len() >= 3 => {
             let n = args[2].parse().expect("write count");
             let cache = args
@@ -306,6 +311,8 @@ struct Figures {
     sled_note: String,
     soak: Option<Soak>,
     micro: Option<Result<micro::MicroResult, String>>,
+    /// The checkpoint after a resync: (agents, flush ns, flush instructions).
+    checkpoint: Vec<(u32, micro::CheckpointCost)>,
     boot_first_ms: Series,
     boot_all_ms: Series,
     boot_agents: usize,
@@ -397,6 +404,12 @@ async fn run(o: &Opts, pinned: bool) -> String {
             }
         }
         drop(corpus);
+        // The durability point every resync ends with: one flush of what it wrote.
+        for records in [1_000u32, 10_500] {
+            eprintln!("[micro] checkpoint after a resync of {records} records");
+            let cost = micro::checkpoint_cost(records, if o.quick { 1 } else { 3 }, w);
+            f.checkpoint.push((records, cost));
+        }
     }
     f.firmware = std::fs::metadata(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -1100,6 +1113,33 @@ fn table(o: &Opts, head: &str, f: &Figures) -> String {
             format!("not measured: {why}"),
             None,
         ),
+    }
+    for (records, cost) in &f.checkpoint {
+        let value = match cost {
+            Ok((ns, ir)) => format!(
+                "{:.1} ms flush{} (once per resync, not per event: the per-event figure above does not change)",
+                *ns as f64 / 1e6,
+                match ir {
+                    None => String::new(),
+                    Some(0) => ", instructions below the noise of two callgrind runs".into(),
+                    Some(ir) => format!(
+                        ", {} instructions = {:.0} per record written",
+                        thousands(*ir as f64),
+                        *ir as f64 / f64::from(*records)
+                    ),
+                }
+            ),
+            Err(why) => format!("not measured: {why}"),
+        };
+        row(
+            format!(
+                "checkpoint: sled flush after a resync wrote {} records",
+                thousands(f64::from(*records))
+            ),
+            "",
+            value,
+            None,
+        );
     }
     row(
         format!(

@@ -29,7 +29,8 @@ use presence_gateway::event::Id;
 use presence_gateway::metrics::Metrics;
 use presence_gateway::publish::{agent_frame, queue_frame};
 use presence_gateway::state::{
-    decode_record, encode_record, Capacity, DirtyItem, Key, Store, Table, Update, Value,
+    decode_record, encode_record, AgentRecord, Capacity, DirtyItem, Key, Store, Table, Update,
+    Value,
 };
 use presence_gateway::topics::Topics;
 use presence_gateway::zones::{ZoneSpec, Zones};
@@ -408,14 +409,7 @@ pub fn instructions_per_event(
     let ir = |n: usize, which: &str| -> Result<u64, String> {
         let out = work.join(format!("callgrind.{tag}.{which}.out"));
         run_micro(&exe, Some(&out), corpus, n, &work.join(which), stage)?;
-        let text = std::fs::read_to_string(&out).map_err(|e| format!("callgrind output: {e}"))?;
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix("summary:")
-                    .or_else(|| l.strip_prefix("totals:"))
-            })
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .ok_or_else(|| "no summary line in the callgrind output".to_string())
+        callgrind_total(&out)
     };
     let a = ir(short, "short")?;
     let b = ir(long, "long")?;
@@ -425,6 +419,18 @@ pub fn instructions_per_event(
         published_per_event: native.1 as f64 / long as f64,
         events: long - short,
     })
+}
+
+/// The instruction total of a callgrind output file.
+fn callgrind_total(out: &Path) -> Result<u64, String> {
+    let text = std::fs::read_to_string(out).map_err(|e| format!("callgrind output: {e}"))?;
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| "no summary line in the callgrind output".to_string())
 }
 
 /// The micro-bench's figures.
@@ -600,6 +606,112 @@ pub fn sled_child(dir: &Path, writes: u64, cache: u64) {
         "sled records={} writes={writes} before_hwm_kib={before} hwm_kib={hwm} rss_kib={rss} own_kib={own_kib}",
         records.len()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The durability point after a resync
+
+/// Child-process entry: `--checkpoint-probe <empty dir> <records> <flush 0|1>`. Writes
+/// `records` fresh agent records into a new store opened as the gateway opens it (what a resync
+/// of that many agents writes), then, with `flush` = 1, the checkpoint's flush, timed. Under
+/// callgrind the difference of the two runs is the flush's instruction count.
+pub fn checkpoint_child(dir: &Path, records: u32, flush: bool) {
+    // No background flush during the probe (under callgrind the writes take seconds): the
+    // only flush is the checkpoint's.
+    let (store, _) =
+        Store::open(dir, SLED_CACHE, 3_600_000).expect("sled for the checkpoint probe");
+    let mut buf = [0u8; 256];
+    for i in 0..records {
+        let mut id = [0u8; 16];
+        id[..4].copy_from_slice(&i.to_be_bytes());
+        let v = Value::Agent(AgentRecord {
+            presence_ms: 1_764_000_000_000 + u64::from(i),
+            routing_ms: 1_764_000_000_000 + u64::from(i),
+            confirmed_ms: 1_764_000_000_000,
+            ..AgentRecord::default()
+        });
+        let bytes = encode_record(&v, &mut buf).expect("record fits");
+        store
+            .records
+            .insert(Key::Agent(Id(id)).to_bytes(), bytes)
+            .expect("insert");
+    }
+    let start = Instant::now();
+    if flush {
+        store.db.flush().expect("flush");
+    }
+    println!(
+        "checkpoint records={records} flush_ns={}",
+        start.elapsed().as_nanos()
+    );
+    // sled flushes when its last handle drops: exit without dropping, so the run without the
+    // checkpoint really has no flush.
+    std::mem::forget(store);
+    std::process::exit(0);
+}
+
+/// (flush ns, flush instructions) of one checkpoint, or why it was not measured.
+pub type CheckpointCost = Result<(u64, Option<u64>), String>;
+
+/// The checkpoint after a resync of `records` agents: (flush wall time in ns, median of
+/// `runs`; flush instructions from callgrind, None when valgrind is missing).
+pub fn checkpoint_cost(
+    records: u32,
+    runs: usize,
+    work: &Path,
+) -> Result<(u64, Option<u64>), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let run = |i: usize, flush: bool, callgrind: Option<&Path>| -> Result<u64, String> {
+        let dir = work.join(format!("checkpoint-{i}-{flush}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut cmd = match callgrind {
+            Some(out) => {
+                let mut c = Command::new("valgrind");
+                c.arg("--tool=callgrind")
+                    .arg(format!("--callgrind-out-file={}", out.display()))
+                    .arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
+        let out = cmd
+            .arg("--checkpoint-probe")
+            .arg(&dir)
+            .arg(records.to_string())
+            .arg(if flush { "1" } else { "0" })
+            .output()
+            .map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_dir_all(&dir);
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| l.strip_prefix("checkpoint "))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("flush_ns="))
+            })
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                format!(
+                    "checkpoint probe printed nothing: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+    };
+    let mut times = (0..runs.max(1))
+        .map(|i| run(i, true, None))
+        .collect::<Result<Vec<u64>, String>>()?;
+    times.sort_unstable();
+    let median = times[times.len() / 2];
+    if !crate::machine::on_path("valgrind") {
+        return Ok((median, None));
+    }
+    let ir = |flush: bool| -> Result<u64, String> {
+        let out = work.join(format!("callgrind.checkpoint.{flush}.out"));
+        run(0, flush, Some(&out))?;
+        callgrind_total(&out)
+    };
+    let (without, with) = (ir(false)?, ir(true)?);
+    Ok((median, Some(with.saturating_sub(without))))
 }
 
 /// What sled alone holds: (VmHWM increase over the child's own start, records, writes).

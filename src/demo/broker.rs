@@ -18,12 +18,29 @@ pub struct EmbeddedBroker {
     pub port: u16,
 }
 
+/// A free loopback port that no other caller in this process has been given. A port found by
+/// binding port 0 is free only until its listener is dropped: two brokers started at the same
+/// time (parallel tests) could otherwise both be handed it, one would fail to listen, and
+/// both sides would talk to the other one's broker.
+pub fn free_port() -> Result<u16, String> {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    for _ in 0..64 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return Ok(port);
+        }
+    }
+    Err("no loopback port left that this process has not used".into())
+}
+
 /// Starts a broker on a free loopback port and waits until it accepts connections.
 pub fn start() -> Result<EmbeddedBroker, String> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
+    let port = free_port()?;
     let listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
     let server = ServerSettings {
         name: "v4-1".into(),

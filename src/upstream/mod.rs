@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
@@ -31,7 +31,7 @@ use crate::decode;
 use crate::event::{ConversationChange, Event, Id, Interaction, Media, MemberChange};
 use crate::metrics::Metrics;
 use crate::monitor::Audit;
-use crate::state::{ListingPhase, Update};
+use crate::state::{Durable, ListingPhase, Update};
 use rest::{Rest, RestError};
 use socket::{End, Notice, SocketSettings};
 
@@ -71,6 +71,10 @@ const MIN_CHANNEL_LIFE_MS: u64 = 10_000;
 
 /// …and replaced after this long at most (Genesys channels live 24 h).
 const MAX_CHANNEL_LIFE_MS: u64 = 86_400_000;
+
+/// How long a resync waits for the state stage to flush what it read (a hung disk must not
+/// hold the upstream stage: past this, the resync is reported with its durability unknown).
+const CHECKPOINT_WAIT: Duration = Duration::from_secs(10);
 
 /// Notices pending from sockets; each socket sends at most a handful, so a small bound holds.
 const NOTICE_DEPTH: usize = 64;
@@ -255,6 +259,22 @@ pub struct Upstream {
     pub token_refresh_at: Option<Ms>,
     /// The clock the protocol timers run on (the simulator's in tests).
     pub clock: Clock,
+    /// The state stage's checkpoint acknowledgements.
+    pub checkpoints: Checkpoints,
+}
+
+/// Durability points as upstream asks for them: the sequence of the last one sent and the
+/// state stage's acknowledgements.
+pub struct Checkpoints {
+    sent: u64,
+    acks: watch::Receiver<Durable>,
+}
+
+impl Checkpoints {
+    /// Follows the state stage's acknowledgements.
+    pub fn new(acks: watch::Receiver<Durable>) -> Checkpoints {
+        Checkpoints { sent: 0, acks }
+    }
 }
 
 struct Session {
@@ -521,6 +541,20 @@ impl Upstream {
 
     async fn send(&self, u: Update) {
         let _ = self.tx.send(u).await;
+    }
+
+    /// Sends a durability point after everything sent so far and waits (at most
+    /// [`CHECKPOINT_WAIT`]) until the state stage has applied it all and flushed sled. None: no
+    /// answer in time (or the state stage is gone).
+    async fn checkpoint(&mut self) -> Option<Durable> {
+        self.checkpoints.sent += 1;
+        let seq = self.checkpoints.sent;
+        self.send(Update::Checkpoint(seq)).await;
+        let acks = &mut self.checkpoints.acks;
+        match tokio::time::timeout(CHECKPOINT_WAIT, acks.wait_for(|d| d.seq >= seq)).await {
+            Ok(Ok(ack)) => Some(*ack),
+            _ => None,
+        }
     }
 
     /// Agents to watch: config users, members of watched queues and groups (bounded).
@@ -993,16 +1027,30 @@ impl Upstream {
             }
             progress(&m);
         }
+        // What the resync read is on disk before it is reported done: a power cut from here
+        // on boots to this state, not to an older one.
+        let read_ms = started.elapsed().as_millis();
+        let durable = match self.checkpoint().await {
+            Some(Durable {
+                on_disk: true,
+                flush_us,
+                ..
+            }) => format!("on disk (flush {} ms)", flush_us / 1000),
+            Some(_) => "not on disk (store degraded or memory-only)".to_string(),
+            None => format!(
+                "on disk: unknown (no flush within {} s)",
+                CHECKPOINT_WAIT.as_secs()
+            ),
+        };
         m.upstream.resyncs.inc();
         self.audit.record(
             "resync",
             &format!(
-                "{} agents ({} busy), {} queues, {} requests in {} ms",
+                "{} agents ({} busy), {} queues, {} requests in {read_ms} ms; {durable}",
                 agents.len(),
                 busy.len(),
                 self.watch.queues.len(),
                 m.upstream.resync_total.get(),
-                started.elapsed().as_millis()
             ),
         );
         Ok(())
