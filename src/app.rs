@@ -18,10 +18,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
+use crate::message::Durable;
 use crate::metrics::Metrics;
 use crate::monitor::Audit;
 use crate::publish::{BrokerSettings, Publisher};
-use crate::state::{Capacity, Durable, Shared, StateError, StateStage, Store, Table};
+use crate::state::{Capacity, Shared, StateError, StateStage, Store, Table};
 use crate::tls::{self, TlsError};
 use crate::topics::Topics;
 use crate::upstream::{rest::Rest, socket::SocketSettings, Checkpoints, Settings, Upstream, Watch};
@@ -60,7 +61,10 @@ pub struct Running {
     pub topics: Topics,
     db: crate::state::Disk,
     cancel: CancellationToken,
+    /// The stage tasks (the watchdog counts these).
     tracker: TaskTracker,
+    /// Tasks the stages spawn (socket readers, the MQTT connection driver).
+    helpers: TaskTracker,
 }
 
 impl Running {
@@ -68,12 +72,15 @@ impl Running {
     pub async fn stop(self) {
         self.cancel.cancel();
         self.tracker.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait())
-            .await
-            .is_err()
-        {
+        self.helpers.close();
+        let all = async {
+            self.tracker.wait().await;
+            self.helpers.wait().await;
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
             tracing::warn!(
-                tasks = self.tracker.len(),
+                stages = self.tracker.len(),
+                helpers = self.helpers.len(),
                 backlog = self.shared.lock().dirty_len(),
                 "stages still running after the grace period"
             );
@@ -150,6 +157,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
+    let helpers = TaskTracker::new();
     let (tx, rx) = mpsc::channel(cap.event_channel_depth);
     let topics = Topics::new(&config.mqtt.topic_prefix, &config.site.id);
 
@@ -163,6 +171,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
         None => None,
     };
     let publisher = Publisher {
+        tasks: helpers.clone(),
         broker: BrokerSettings {
             host: config.mqtt.host.clone(),
             port: config.mqtt.port,
@@ -183,7 +192,6 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
         audit_rx,
         audit: audit.clone(),
         metrics_interval: config.mqtt.metrics_interval,
-        stale_ttl: config.board.stale_ttl,
         db: Some(store.db.clone()),
         republish_per_second: cap.republish_per_second,
     };
@@ -196,6 +204,10 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
             rx,
             disk: Some(store.db.clone()),
             durable,
+            // The storage upkeep shares the metrics interval: its flush is how a failed
+            // background flush is seen, and the metrics document shows the outcome.
+            upkeep_every: config.mqtt.metrics_interval,
+            audit: audit.clone(),
         }
         .run(cancel.clone()),
     );
@@ -243,6 +255,8 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
         token_refresh_at: None,
         clock,
         checkpoints: Checkpoints::new(acks),
+        tasks: helpers.clone(),
+        cancel: cancel.clone(),
     };
     tracker.spawn(upstream.run(cancel.clone()));
     // Last: it counts the stages spawned above.
@@ -261,5 +275,6 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
         db: store.db,
         cancel,
         tracker,
+        helpers,
     })
 }

@@ -183,28 +183,7 @@ pub struct QueueAggregate {
     pub service_level_permille: Option<u16>,
 }
 
-/// Messages about the channel itself, not about agents or queues.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Control {
-    /// `channel.metadata` "WebSocket Heartbeat".
-    Heartbeat,
-    /// `channel.metadata` "pong" (answer to our `{"message":"ping"}`).
-    Pong,
-    /// `v2.system.socket_closing`: the server closes this socket in about a minute.
-    SocketClosing,
-    /// `v2.system.no_longer_subscribed.{channel}`: another channel evicted this one.
-    NoLongerSubscribed,
-    /// `v2.system.token_revoked.{…}`: the token behind this channel is revoked.
-    TokenRevoked,
-    /// `{"result":"404",…}`: the channel is gone (expired, evicted, token expired).
-    ChannelGone,
-    /// `{"result":"200",…}`: a WebSocket-level subscribe was accepted.
-    SubscribeAck,
-    /// `{"result":"4xx",…}` other than 404: a WebSocket-level subscribe failed.
-    SubscribeFailed,
-}
-
-/// One decoded upstream message.
+/// One decoded change of an agent or a queue.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Event {
     /// Presence.
@@ -221,8 +200,6 @@ pub enum Event {
     Observation(QueueObservation),
     /// Queue 30-minute aggregate.
     Aggregate(QueueAggregate),
-    /// Channel control message.
-    Control(Control),
 }
 
 #[cfg(test)]

@@ -8,6 +8,10 @@
 
 use presence_wire::{Minutes, HEATMAP_MINUTES};
 
+/// How often each zone's heatmap is republished (publish stage) and saved to sled (state
+/// stage): its resolution is a minute.
+pub const PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Bytes one zone's ring occupies (buckets + end minute), for the board's memory arithmetic.
 pub const RING_BYTES: u64 = (HEATMAP_MINUTES * 2 + 4) as u64;
 

@@ -9,14 +9,15 @@
 //! # Layout
 //! Pipeline stages, in the order data moves:
 //! - [`upstream`]: the notification channel(s), OAuth, discovery, rotation, resync.
-//! - [`decode`]: pure JSON → [`event::Event`] into fixed-capacity types, counted rejections.
+//! - [`decode`]: pure JSON → [`message::Message`] into fixed-capacity types, counted rejections.
 //! - [`state`]: the current-state table, last-write-wins, sled persistence, dirty set.
 //! - [`publish`]: MQTT (rumqttc), retained postcard frames per zone, last will, monitor docs.
 //!
 //! Around them:
 //! - [`app`]: wiring and shutdown (the only place that creates channels and spawns stages).
 //! - [`config`]: site config + board profile, two-stage validation, secrets, CLI.
-//! - [`event`]: the vocabulary between stages; [`limits`]: compile-time capacities.
+//! - [`message`]: the vocabulary between stages (decode → socket, upstream → state), owned by
+//!   none; [`event`]: the domain types inside it; [`limits`]: compile-time capacities.
 //! - [`zones`], [`topics`]: which display sees what, and under which MQTT topic.
 //! - [`heatmap`]: per-zone state transitions per minute over the last 24 h (fixed rings).
 //! - [`metrics`], [`monitor`]: counters, health/metrics/audit documents.
@@ -45,6 +46,7 @@ pub mod display;
 pub mod event;
 pub mod heatmap;
 pub mod limits;
+pub mod message;
 pub mod metrics;
 pub mod monitor;
 pub mod pacer;

@@ -36,3 +36,54 @@ pub const NAME_LEN: usize = 32;
 
 /// Zone names in the config and in MQTT topics.
 pub const ZONE_NAME_LEN: usize = 32;
+
+// ---------------------------------------------------------------------------------------------
+// REST: what one response may carry (the decoder's fixed capacities) and, derived from them,
+// how much the gateway asks for in one request.
+
+/// Entities per REST page (`members_page`, `users_page`): Genesys caps `pageSize` at 100 for
+/// queue members, and the gateway asks for users (and open conversations) in pages of this
+/// many ids, so every page it requests fits the decoder's fixed page.
+pub const MAX_PAGE: usize = 100;
+
+/// Users per bulk presence request: "A comma separated list of user IDs … Limit 50."
+pub const MAX_BULK: usize = 50;
+
+/// Presence definitions kept, from one listing and in the state table alike: 10 system
+/// presences plus custom ones; orgs have a few dozen, and the new endpoint is not paged, so
+/// leave generous room.
+pub const MAX_DEFINITIONS: usize = 512;
+
+/// Queue results per observations query: the gateway queries this many queues at a time.
+pub const MAX_QUEUE_RESULTS: usize = 100;
+
+/// `(user, conversation)` pairs kept from one conversation details page: a page holds at most
+/// [`MAX_PAGE`] conversations, most with one agent; transfers and consults add a few more.
+pub const MAX_CONVERSATION_HITS: usize = 2 * MAX_PAGE;
+
+/// Rejected topic ids kept as evidence from a subscriptions response (the count is exact).
+pub const MAX_REJECTED_IDS: usize = 4;
+
+/// Bytes of a rejected topic id kept as evidence; combined topics reach 200 characters,
+/// and the prefix names the entity.
+pub const SUB_TOPIC_LEN: usize = 128;
+
+/// OAuth access tokens: opaque, in practice under 1 KiB; twice that for headroom.
+/// A longer token is refused (`OverCapacity`), never truncated.
+pub const TOKEN_LEN: usize = 2048;
+
+/// Channel ids are `streaming-{digit}-{26 alnum}` (38 bytes).
+pub const CHANNEL_ID_LEN: usize = 64;
+
+/// `connectUri` is `wss://streaming.{env}/channels/{id}`, about 90 bytes.
+pub const CONNECT_URI_LEN: usize = 256;
+
+/// `nextUri` of a page: a path plus query (`pageSize`, `pageNumber`, `id=` lists of ≤100
+/// ids are not echoed back by Genesys); 512 is ample.
+pub const NEXT_URI_LEN: usize = 512;
+
+/// Genesys `ErrorBody.code` (e.g. `too.many.requests.retry.after`).
+pub const ERROR_CODE_LEN: usize = 64;
+
+/// Genesys `ErrorBody.message`, kept for logs only (truncated).
+pub const ERROR_MESSAGE_LEN: usize = 160;

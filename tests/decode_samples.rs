@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 
 use presence_gateway::decode::{self, rest, Reason, Rejected};
 use presence_gateway::event::{
-    Control, ConversationChange, Event, Id, Interaction, Media, MemberChange, Presence,
-    PresenceChange, QueueObservation, Routing, RoutingChange,
+    ConversationChange, Event, Id, Interaction, Media, MemberChange, Presence, PresenceChange,
+    QueueObservation, Routing, RoutingChange,
 };
+use presence_gateway::message::{Control, Message};
 
 /// Frame limit used for the samples (the board default is larger; all samples are small).
 const MAX_LEN: usize = 64 * 1024;
@@ -24,8 +25,8 @@ fn id(s: &str) -> Id {
 
 /// What `decode::parse` must make of a sample.
 enum Ws {
-    /// Decodes to exactly this event.
-    Event(Event),
+    /// Decodes to exactly this message (an event, or a channel control message).
+    Event(Message),
     /// Refused with this reason: the file is not a server→client notification frame.
     Refused(Reason, &'static str),
 }
@@ -34,29 +35,29 @@ enum Ws {
 fn expectation(name: &str) -> Option<Ws> {
     use Ws::{Event as E, Refused};
     Some(match name {
-        "presence.json" => E(Event::Presence(PresenceChange {
+        "presence.json" => E(Message::Event(Event::Presence(PresenceChange {
             user: id(USER),
             definition: id("6a3af858-942f-489d-9700-5f9bcdcdae9b"),
             presence: Presence::Available,
             modified: 0, // no modifiedDate in the verbatim capture: unordered
-        })),
-        "presence.full.json" => E(Event::Presence(PresenceChange {
+        }))),
+        "presence.full.json" => E(Message::Event(Event::Presence(PresenceChange {
             user: id(USER),
             definition: id("e08eaf1b-ee47-4fa9-a231-1200e284798f"),
             presence: Presence::OnQueue,
             modified: 1_620_982_997_047, // 2021-05-14T09:03:17.047Z
-        })),
-        "routingStatus.json" => E(Event::Routing(RoutingChange {
+        }))),
+        "routingStatus.json" => E(Message::Event(Event::Routing(RoutingChange {
             user: id(USER),
             routing: Routing::Idle,
             started: 1_620_982_997_067, // 2021-05-14T09:03:17.067Z
-        })),
-        "queueUsers.json" => E(Event::Member(MemberChange {
+        }))),
+        "queueUsers.json" => E(Message::Event(Event::Member(MemberChange {
             queue: id(QUEUE),
             user: id(USER),
             joined: true,
-        })),
-        "queueObservations.json" => E(Event::Observation(QueueObservation {
+        }))),
+        "queueObservations.json" => E(Message::Event(Event::Observation(QueueObservation {
             queue: id(QUEUE),
             observed: 1_735_552_014_839, // 2024-12-30T09:46:54.839Z (start == end)
             waiting: Some(0),
@@ -65,8 +66,8 @@ fn expectation(name: &str) -> Option<Ws> {
             on_queue: None,
             off_queue: None,
             longest_waiting: None,
-        })),
-        "userConversations.json" => E(Event::Conversation(ConversationChange {
+        }))),
+        "userConversations.json" => E(Message::Event(Event::Conversation(ConversationChange {
             user: id(USER),
             conversation: id("5f0f4a10-7c7b-4f4f-9d39-0f8f2e0b3b11"),
             media: Media::Call,
@@ -74,14 +75,14 @@ fn expectation(name: &str) -> Option<Ws> {
             wrapup: false,
             ended: false,
             changed: 1_735_551_631_050, // agent's connectedTime 2024-12-30T09:40:31.050Z
-        })),
-        "heartbeat.json" => E(Event::Control(Control::Heartbeat)),
-        "pong.json" => E(Event::Control(Control::Pong)),
-        "socketClosing.json" => E(Event::Control(Control::SocketClosing)),
-        "noLongerSubscribed.json" => E(Event::Control(Control::NoLongerSubscribed)),
-        "ws.channel.gone.json" => E(Event::Control(Control::ChannelGone)),
-        "ws.subscribe.ack.json" => E(Event::Control(Control::SubscribeAck)),
-        "ws.subscribe.error.json" => E(Event::Control(Control::SubscribeFailed)),
+        }))),
+        "heartbeat.json" => E(Message::Control(Control::Heartbeat)),
+        "pong.json" => E(Message::Control(Control::Pong)),
+        "socketClosing.json" => E(Message::Control(Control::SocketClosing)),
+        "noLongerSubscribed.json" => E(Message::Control(Control::NoLongerSubscribed)),
+        "ws.channel.gone.json" => E(Message::Control(Control::ChannelGone)),
+        "ws.subscribe.ack.json" => E(Message::Control(Control::SubscribeAck)),
+        "ws.subscribe.error.json" => E(Message::Control(Control::SubscribeFailed)),
         // Client → server frames: no topicName, no result.
         "ping.client.json" => Refused(Reason::MissingField, "client frame"),
         "ws.subscribe.client.json" => Refused(Reason::MissingField, "client frame"),

@@ -131,9 +131,7 @@ async fn stored_floor(dir: &Path) -> Floor {
     for (key, value) in table.iter() {
         match (key, value) {
             (Key::Agent(id), Value::Agent(a)) => {
-                floor
-                    .agents
-                    .insert(id.to_string(), agent_frame(a, 0, u64::MAX));
+                floor.agents.insert(id.to_string(), agent_frame(a, false));
             }
             (Key::Queue(id), Value::Queue(q)) => {
                 floor.queues.insert(id.to_string(), queue_frame(q, &zone));

@@ -26,11 +26,11 @@ use futures_util::StreamExt;
 use genesys_sim::{Sim, SimConfig};
 use presence_gateway::decode;
 use presence_gateway::event::Id;
+use presence_gateway::message::Update;
 use presence_gateway::metrics::Metrics;
 use presence_gateway::publish::{agent_frame, queue_frame};
 use presence_gateway::state::{
-    decode_record, encode_record, AgentRecord, Capacity, DirtyItem, Key, Store, Table, Update,
-    Value,
+    decode_record, encode_record, AgentRecord, Capacity, DirtyItem, Key, Store, Table, Value,
 };
 use presence_gateway::topics::Topics;
 use presence_gateway::zones::{ZoneSpec, Zones};
@@ -295,7 +295,7 @@ impl Pipeline {
             std::hint::black_box(&parsed);
             return;
         }
-        if let Ok(ev) = parsed {
+        if let Ok(presence_gateway::message::Message::Event(ev)) = parsed {
             self.table
                 .apply(&Update::Event(ev), presence_gateway::state::now_ms());
         }
@@ -309,7 +309,6 @@ impl Pipeline {
     }
 
     fn publish_dirty(&mut self) {
-        let now = presence_gateway::state::now_ms();
         loop {
             self.table.take_dirty(&mut self.batch, 64);
             if self.batch.is_empty() {
@@ -329,7 +328,7 @@ impl Pipeline {
                     let (topic, body) = match (&item.key, &item.value) {
                         (Key::Agent(id), Value::Agent(a)) => (
                             self.topics.agent(&spec.name, id),
-                            Body::Agent(agent_frame(a, now, 3_600_000)),
+                            Body::Agent(agent_frame(a, item.stale)),
                         ),
                         (Key::Queue(id), Value::Queue(q)) => (
                             self.topics.queue(&spec.name, id),

@@ -23,9 +23,7 @@ use super::ws::{conversation_change, ConvPaths, ConvSeed};
 use super::Rejected;
 use crate::event::{ConversationChange, Id};
 
-/// `(user, conversation)` pairs kept from one details-query page: pages hold at most 100
-/// conversations, most with one agent; transfers and consults add a few more.
-pub const MAX_CONVERSATION_HITS: usize = 200;
+pub use crate::limits::MAX_CONVERSATION_HITS;
 
 /// One page of `POST /api/v2/analytics/conversations/details/query`.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]

@@ -1,6 +1,6 @@
 //! Pure decoding of Genesys JSON into the domain vocabulary of [`crate::event`]: one
-//! notification-channel WebSocket text frame → [`Event`] ([`parse`]), and the REST responses
-//! the upstream task needs ([`rest`]). No I/O, no heap allocation, never panics: every input
+//! notification-channel WebSocket text frame → [`Message`] ([`parse`]: an event, or a channel
+//! control message), and the REST responses the upstream task needs ([`rest`]). No I/O, no heap allocation, never panics: every input
 //! ends as a value or as a [`Rejected`] carrying evidence, counted per [`Reason`].
 //!
 //! Owns JSON shapes only. Does not own what an event means for an agent (that is `state`)
@@ -37,6 +37,7 @@
 //! - [`rest`]: REST response parsers.
 
 pub mod conversation_rest;
+mod deserializer;
 mod json;
 mod reader;
 pub mod rest;
@@ -51,55 +52,18 @@ use serde_json_core::de::Error as JsonError;
 pub use json::{presence_from_str, routing_from_str, Capped};
 pub use time::parse_timestamp;
 
-use crate::event::{Control, Event};
 use crate::limits::TOPIC_LEN;
+pub(crate) use crate::limits::{
+    CHANNEL_ID_LEN, CONNECT_URI_LEN, ERROR_CODE_LEN, ERROR_MESSAGE_LEN, MAX_BULK, MAX_DEFINITIONS,
+    MAX_PAGE, MAX_QUEUE_RESULTS, MAX_REJECTED_IDS, NEXT_URI_LEN, SUB_TOPIC_LEN, TOKEN_LEN,
+};
+use crate::message::{Control, Message};
 use reader::Reader;
 
 /// Bytes of an unknown topic (or channel message) kept as evidence: enough to tell topic
 /// families apart in logs (`v2.users.{36-char id}.` is 46), small enough to keep
 /// [`Rejected`] cheap to move.
 pub const EVIDENCE_LEN: usize = 64;
-
-/// Entities kept per REST page (`members_page`, `users_page`): Genesys caps `pageSize` at
-/// 100 for queue members, and the gateway requests users in pages of at most 100 ids.
-pub const MAX_PAGE: usize = 100;
-
-/// Users per bulk presence request: "A comma separated list of user IDs … Limit 50."
-pub const MAX_BULK: usize = 50;
-
-/// Presence definitions kept from one listing: 10 system presences plus custom ones;
-/// orgs have a few dozen, and the new endpoint is not paged, so leave generous room.
-pub const MAX_DEFINITIONS: usize = 256;
-
-/// Queue results per observations query: the gateway queries at most 100 queues at a time.
-pub const MAX_QUEUE_RESULTS: usize = 100;
-
-/// Rejected topic ids kept as evidence from a subscriptions response (the count is exact).
-pub const MAX_REJECTED_IDS: usize = 4;
-
-/// Bytes of a rejected topic id kept as evidence; combined topics reach 200 characters,
-/// and the prefix names the entity.
-pub const SUB_TOPIC_LEN: usize = 128;
-
-/// OAuth access tokens: opaque, in practice under 1 KiB; twice that for headroom.
-/// A longer token is refused (`OverCapacity`), never truncated.
-pub const TOKEN_LEN: usize = 2048;
-
-/// Channel ids are `streaming-{digit}-{26 alnum}` (38 bytes).
-pub const CHANNEL_ID_LEN: usize = 64;
-
-/// `connectUri` is `wss://streaming.{env}/channels/{id}`, about 90 bytes.
-pub const CONNECT_URI_LEN: usize = 256;
-
-/// `nextUri` of a page: a path plus query (`pageSize`, `pageNumber`, `id=` lists of ≤100
-/// ids are not echoed back by Genesys); 512 is ample.
-pub const NEXT_URI_LEN: usize = 512;
-
-/// Genesys `ErrorBody.code` (e.g. `too.many.requests.retry.after`).
-pub const ERROR_CODE_LEN: usize = 64;
-
-/// Genesys `ErrorBody.message`, kept for logs only (truncated).
-pub const ERROR_MESSAGE_LEN: usize = 160;
 
 /// Why an input was refused, with the evidence to log. See [`Reason`] for counting.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
@@ -253,7 +217,7 @@ enum Body {
     /// Met before the topic was known: its byte range, decoded after the walk.
     At(usize, usize),
     /// Decoded as it was met (the topic came first, as Genesys writes it).
-    Decoded(Result<Event, Rejected>),
+    Decoded(Result<Message, Rejected>),
 }
 
 /// Decodes one notification-channel WebSocket text frame.
@@ -263,7 +227,7 @@ enum Body {
 /// `result` are channel replies (`"404"` → [`Control::ChannelGone`], `"200"` →
 /// [`Control::SubscribeAck`], other → [`Control::SubscribeFailed`]); frames with neither
 /// (client-side shapes such as `{"message":"ping"}`) are `MissingField("topicName")`.
-pub fn parse(frame: &[u8], max_len: usize) -> Result<Event, Rejected> {
+pub fn parse(frame: &[u8], max_len: usize) -> Result<Message, Rejected> {
     if frame.len() > max_len {
         return Err(Rejected::Oversize {
             len: frame.len(),
@@ -277,7 +241,7 @@ pub fn parse(frame: &[u8], max_len: usize) -> Result<Event, Rejected> {
 /// of either is malformed), the first `eventBody` decoded in place once the topic is known
 /// (or its range kept, when it comes before the topic), everything else skipped. The outer
 /// `Err` is a JSON error anywhere in the frame, which wins over any other outcome.
-fn envelope(r: &mut Reader<'_>) -> Result<Result<Event, Rejected>, JsonError> {
+fn envelope(r: &mut Reader<'_>) -> Result<Result<Message, Rejected>, JsonError> {
     let mut topic: Option<Option<json::Text<TOPIC_LEN>>> = None;
     // Replies to WebSocket `subscribe` and channel-gone notices: `"200"`, `"404"`, `"4xx"`.
     let mut result: Option<Option<json::Text<8>>> = None;
@@ -331,12 +295,12 @@ fn envelope(r: &mut Reader<'_>) -> Result<Result<Event, Rejected>, JsonError> {
         (Some(Ok(topic)), _) => topic,
         (Some(Err(e)), _) => return Ok(Err(e)),
         (None, Some(r)) if r.as_str() == "404" => {
-            return Ok(Ok(Event::Control(Control::ChannelGone)))
+            return Ok(Ok(Message::Control(Control::ChannelGone)))
         }
         (None, Some(r)) if r.as_str() == "200" => {
-            return Ok(Ok(Event::Control(Control::SubscribeAck)))
+            return Ok(Ok(Message::Control(Control::SubscribeAck)))
         }
-        (None, Some(_)) => return Ok(Ok(Event::Control(Control::SubscribeFailed))),
+        (None, Some(_)) => return Ok(Ok(Message::Control(Control::SubscribeFailed))),
         (None, None) => return Ok(Err(Rejected::MissingField("topicName"))),
     };
     if !ws::has_body(topic) {

@@ -19,10 +19,11 @@ use super::json::{
 use super::reader::Reader;
 use super::{evidence, Rejected, EVIDENCE_LEN};
 use crate::event::{
-    Control, ConversationChange, Event, Id, Interaction, Media, MemberChange, Millis, Presence,
+    ConversationChange, Event, Id, Interaction, Media, MemberChange, Millis, Presence,
     PresenceChange, QueueAggregate, QueueObservation, RoutingChange,
 };
 use crate::limits::MAX_INTERVALS;
+use crate::message::{Control, Message};
 
 /// What a topic name says, with the entity id it carries.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -132,11 +133,11 @@ pub(super) fn has_body(topic: Topic) -> bool {
 }
 
 /// The event of a topic without a body (see [`has_body`]).
-pub(super) fn bodiless(topic: Topic) -> Result<Event, Rejected> {
+pub(super) fn bodiless(topic: Topic) -> Result<Message, Rejected> {
     match topic {
-        Topic::SocketClosing => Ok(Event::Control(Control::SocketClosing)),
-        Topic::NoLongerSubscribed => Ok(Event::Control(Control::NoLongerSubscribed)),
-        Topic::TokenRevoked => Ok(Event::Control(Control::TokenRevoked)),
+        Topic::SocketClosing => Ok(Message::Control(Control::SocketClosing)),
+        Topic::NoLongerSubscribed => Ok(Message::Control(Control::NoLongerSubscribed)),
+        Topic::TokenRevoked => Ok(Message::Control(Control::TokenRevoked)),
         _ => Err(Rejected::MissingField("eventBody")),
     }
 }
@@ -144,8 +145,8 @@ pub(super) fn bodiless(topic: Topic) -> Result<Event, Rejected> {
 /// Decodes the `eventBody` value `r` is at, for a frame whose topic is `topic`. The outer
 /// `Err` is a JSON error (the frame is malformed); the inner result is the event or why the
 /// body does not make one.
-pub(super) fn body(topic: Topic, r: &mut Reader<'_>) -> Result<Result<Event, Rejected>, Error> {
-    Ok(match topic {
+pub(super) fn body(topic: Topic, r: &mut Reader<'_>) -> Result<Result<Message, Rejected>, Error> {
+    let event = match topic {
         Topic::Presence(user) => {
             let b = PresenceBody::deserialize(&mut *r)?;
             presence_change(user, b, &PRESENCE_PATHS).map(Event::Presence)
@@ -169,12 +170,13 @@ pub(super) fn body(topic: Topic, r: &mut Reader<'_>) -> Result<Result<Event, Rej
             member(queue, MemberBody::deserialize(&mut *r)?).map(Event::Member)
         }
         Topic::Observations(queue) => observation(queue, ObsBody::deserialize(&mut *r)?),
-        Topic::Metadata => metadata(MetadataBody::deserialize(&mut *r)?),
+        Topic::Metadata => return Ok(metadata(MetadataBody::deserialize(&mut *r)?)),
         Topic::SocketClosing | Topic::NoLongerSubscribed | Topic::TokenRevoked => {
             // Never asked (see `has_body`); the body was read, so it is well-formed.
-            bodiless(topic)
+            return Ok(bodiless(topic));
         }
-    })
+    };
+    Ok(event.map(Message::Event))
 }
 
 fn activity(user: Id, b: ActivityBody) -> Result<Event, Rejected> {
@@ -189,14 +191,14 @@ fn activity(user: Id, b: ActivityBody) -> Result<Event, Rejected> {
     Ok(Event::Activity(p, r))
 }
 
-fn metadata(b: MetadataBody) -> Result<Event, Rejected> {
+fn metadata(b: MetadataBody) -> Result<Message, Rejected> {
     let m = b
         .message
         .ok_or(Rejected::MissingField("eventBody.message"))?;
     if m.as_str().eq_ignore_ascii_case("WebSocket Heartbeat") && !m.truncated {
-        Ok(Event::Control(Control::Heartbeat))
+        Ok(Message::Control(Control::Heartbeat))
     } else if m.as_str().eq_ignore_ascii_case("pong") && !m.truncated {
-        Ok(Event::Control(Control::Pong))
+        Ok(Message::Control(Control::Pong))
     } else {
         Err(Rejected::UnknownMessage(evidence(m.as_str())))
     }

@@ -15,16 +15,16 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::decode;
-use crate::event::{Control, Event};
+use crate::event::Event;
+use crate::message::{Control, Message, Update};
 use crate::metrics::Metrics;
 use crate::monitor::Audit;
-use crate::state::Update;
 
 /// A connected notification socket.
 pub type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -151,7 +151,7 @@ pub async fn read(
                 last_frame = Instant::now();
             }
             _ = sleep_until_opt(drain_end) => {
-                let _ = sink.send(Message::Close(None)).await;
+                let _ = sink.send(WsMessage::Close(None)).await;
                 return;
             }
             msg = stream.next() => {
@@ -163,7 +163,7 @@ pub async fn read(
                     Some(Ok(m)) => m,
                 };
                 match msg {
-                    Message::Text(text) => {
+                    WsMessage::Text(text) => {
                         metrics.upstream.frames.inc();
                         match handle(text.as_bytes(), generation, &s, &metrics, &notices, &audit) {
                             Step::Forward(ev) => {
@@ -175,19 +175,19 @@ pub async fn read(
                             Step::Continue => {}
                         }
                     }
-                    Message::Binary(_) => {
+                    WsMessage::Binary(_) => {
                         metrics.upstream.binary_frames.inc();
                         log_sparsely(metrics.upstream.binary_frames.get(), "binary frame dropped (Genesys sends text only)");
                     }
-                    Message::Close(frame) => break End::Closed(frame.map(|f| u16::from(f.code))),
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                    WsMessage::Close(frame) => break End::Closed(frame.map(|f| u16::from(f.code))),
+                    WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => {}
                 }
             }
             _ = s.clock.sleep_until(silent_at), if draining.is_none() => {
                 break End::Silent(s.heartbeat_timeout);
             }
             _ = ping.tick() => {
-                if let Err(e) = sink.send(Message::text(r#"{"message":"ping"}"#)).await {
+                if let Err(e) = sink.send(WsMessage::text(r#"{"message":"ping"}"#)).await {
                     break End::Error(e.to_string());
                 }
             }
@@ -230,7 +230,7 @@ fn handle(
     audit: &Audit,
 ) -> Step {
     match decode::parse(frame, s.max_message) {
-        Ok(Event::Control(c)) => match c {
+        Ok(Message::Control(c)) => match c {
             Control::Heartbeat => {
                 metrics.upstream.heartbeats.inc();
                 Step::Continue
@@ -252,7 +252,7 @@ fn handle(
             }
             Control::Pong | Control::SubscribeAck | Control::SubscribeFailed => Step::Continue,
         },
-        Ok(ev) => {
+        Ok(Message::Event(ev)) => {
             metrics.upstream.events.inc();
             if let Event::Member(m) = ev {
                 if m.joined {

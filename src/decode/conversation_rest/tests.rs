@@ -275,7 +275,10 @@ fn as_frame(body: &str) -> Event {
     let frame = format!(
         r#"{{"topicName":"v2.users.{USER}.conversations","version":"2","eventBody":{body}}}"#
     );
-    parse(frame.as_bytes(), 1 << 20).unwrap()
+    match parse(frame.as_bytes(), 1 << 20) {
+        Ok(crate::message::Message::Event(ev)) => ev,
+        other => panic!("not an event: {other:?}"),
+    }
 }
 
 #[test]

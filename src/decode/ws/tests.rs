@@ -4,6 +4,7 @@
 use super::super::{parse, Reason, Rejected};
 use super::*;
 use crate::event::Routing;
+use crate::message::{Control, Message};
 
 const USER: &str = "9ed7d9f6-0c59-4360-ac54-40dd35eb9c2f";
 const QUEUE: &str = "788c3a6d-8b4f-4a2d-a2bc-ffc815bba881";
@@ -17,7 +18,16 @@ fn id(s: &str) -> Id {
 
 fn ok(json: &str) -> Event {
     match parse(json.as_bytes(), MAX) {
-        Ok(ev) => ev,
+        Ok(Message::Event(ev)) => ev,
+        Ok(Message::Control(c)) => panic!("control {c:?}, not an event: {json}"),
+        Err(e) => panic!("rejected {e:?}: {json}"),
+    }
+}
+
+fn control(json: &str) -> Control {
+    match parse(json.as_bytes(), MAX) {
+        Ok(Message::Control(c)) => c,
+        Ok(Message::Event(ev)) => panic!("event {ev:?}, not a control message: {json}"),
         Err(e) => panic!("rejected {e:?}: {json}"),
     }
 }
@@ -78,7 +88,7 @@ fn topic_matching_ignores_case() {
     assert!(matches!(ok(&f), Event::Routing(_)));
     for t in ["CHANNEL.METADATA", "channel.Metadata"] {
         let f = format!(r#"{{"topicName":"{t}","eventBody":{{"message":"WebSocket Heartbeat"}}}}"#);
-        assert_eq!(ok(&f), Event::Control(Control::Heartbeat));
+        assert_eq!(control(&f), Control::Heartbeat);
     }
 }
 
@@ -133,7 +143,7 @@ fn escapes_in_kept_and_skipped_strings() {
     );
     // A message with an escape in channel.metadata decodes through the same path.
     let f = r#"{"topicName":"channel.metadata","eventBody":{"message":"p\u006fng"}}"#;
-    assert_eq!(ok(f), Event::Control(Control::Pong));
+    assert_eq!(control(f), Control::Pong);
     // Escaped quotes and é in an unknown channel message are kept as evidence.
     let f = r#"{"topicName":"channel.metadata","eventBody":{"message":"say \"caf\u00e9\""}}"#;
     assert_eq!(
@@ -510,9 +520,9 @@ fn conversation_rejections() {
 #[test]
 fn controls() {
     let hb = r#"{"topicName":"channel.metadata","eventBody":{"message":"WebSocket Heartbeat"}}"#;
-    assert_eq!(ok(hb), Event::Control(Control::Heartbeat));
+    assert_eq!(control(hb), Control::Heartbeat);
     let pong = r#"{"topicName":"channel.metadata","eventBody":{"message":"pong"}}"#;
-    assert_eq!(ok(pong), Event::Control(Control::Pong));
+    assert_eq!(control(pong), Control::Pong);
     for (topic, want) in [
         ("v2.system.socket_closing", Control::SocketClosing),
         (
@@ -522,23 +532,23 @@ fn controls() {
         ("V2.System.Token_Revoked.x.y", Control::TokenRevoked),
     ] {
         let f = format!(r#"{{"topicName":"{topic}","eventBody":{{"message":"PLACEHOLDER"}}}}"#);
-        assert_eq!(ok(&f), Event::Control(want), "{topic}");
+        assert_eq!(control(&f), want, "{topic}");
     }
     assert_eq!(
-        ok(r#"{"result":"404","message":"gone"}"#),
-        Event::Control(Control::ChannelGone)
+        control(r#"{"result":"404","message":"gone"}"#),
+        Control::ChannelGone
     );
     assert_eq!(
-        ok(r#"{"status":"subscribed","result":"200"}"#),
-        Event::Control(Control::SubscribeAck)
+        control(r#"{"status":"subscribed","result":"200"}"#),
+        Control::SubscribeAck
     );
     assert_eq!(
-        ok(r#"{"result":"400","status":"failure"}"#),
-        Event::Control(Control::SubscribeFailed)
+        control(r#"{"result":"400","status":"failure"}"#),
+        Control::SubscribeFailed
     );
     assert_eq!(
-        ok(r#"{"result":"a very long result string"}"#),
-        Event::Control(Control::SubscribeFailed)
+        control(r#"{"result":"a very long result string"}"#),
+        Control::SubscribeFailed
     );
     assert_eq!(
         err(r#"{"topicName":"channel.metadata","eventBody":{}}"#),
@@ -640,7 +650,7 @@ fn hostile_inputs_are_refused_before_parsing() {
         "[".repeat(30),
         "]".repeat(30)
     );
-    assert_eq!(ok(&deep), Event::Control(Control::Pong));
+    assert_eq!(control(&deep), Control::Pong);
     // Invalid UTF-8 (a lone continuation byte inside a string).
     let mut bad = br#"{"topicName":"channel.metadata","eventBody":{"message":"po"#.to_vec();
     bad.extend([0x80, b'"', b'}', b'}']);
@@ -722,7 +732,7 @@ fn duplicate_keys_and_odd_elements_are_malformed_not_panics() {
     assert_eq!(err(&odd).reason(), Reason::Malformed);
     // A duplicate eventBody: the first one is decoded, the second skipped.
     let twice = r#"{"topicName":"channel.metadata","eventBody":{"message":"pong"},"eventBody":{"message":"?"}}"#;
-    assert_eq!(ok(twice), Event::Control(Control::Pong));
+    assert_eq!(control(twice), Control::Pong);
 }
 
 /// Issue 7 regression: the flat pre-scan reads `"a":x"` (an ignored scalar, which the parser
@@ -746,7 +756,7 @@ fn nesting_hidden_behind_a_swallowed_quote_is_too_deep_not_a_crash() {
         "[".repeat(40),
         "]".repeat(40)
     );
-    assert_eq!(ok(&f), Event::Control(Control::Pong));
+    assert_eq!(control(&f), Control::Pong);
 }
 
 /// Issue 7: with one pass, a JSON error is met before the rest of the frame is read; the
@@ -775,9 +785,9 @@ fn one_pass_keeps_the_order_of_rejections() {
     // eventBody before the topic (decoded after the walk), and a bodiless system topic whose
     // body is never decoded.
     let f = r#"{"eventBody":{"message":"pong"},"version":"2","topicName":"channel.metadata"}"#;
-    assert_eq!(ok(f), Event::Control(Control::Pong));
+    assert_eq!(control(f), Control::Pong);
     let f = r#"{"eventBody":[1,{}],"topicName":"v2.system.socket_closing"}"#;
-    assert_eq!(ok(f), Event::Control(Control::SocketClosing));
+    assert_eq!(control(f), Control::SocketClosing);
     let f = r#"{"eventBody":[1,{}],"topicName":"channel.metadata"}"#;
     assert_eq!(err(f).reason(), Reason::Malformed);
 }

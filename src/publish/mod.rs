@@ -13,75 +13,50 @@
 //! copied once into the Vec it needs; that copy and the topic string are the only
 //! allocations per publish.
 //!
-//! Storage upkeep ([`Shared::maintain_store`]: a flush when healthy, reopen and rewrite when
-//! degraded) is started on the metrics tick on tokio's blocking pool, one at a time, so a
-//! failing or slow disk never stalls publishing; its transitions go to the audit trail.
+//! It only takes dirty items and sweeps from the table: the table's own upkeep (stale expiry,
+//! heatmap saves, storage) runs in the state stage, on its own timer.
+//!
+//! # Layout
+//! - this file: the loop (dirty items, sweeps, commands, zone documents, monitor documents).
+//! - `link`: broker settings and the MQTT connection driver task.
+//! - `frames`: agent and queue records → display frames.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use presence_wire::{
-    AgentFrame, Body, DisplayName, Frame, Header, HeatmapFrame, Level, Minutes, QueueFrame,
-    RosterFrame, MAX_HEATMAP_LEN, PCT_UNKNOWN,
+    Body, DisplayName, Frame, Header, HeatmapFrame, Minutes, RosterFrame, MAX_HEATMAP_LEN,
 };
-use rumqttc::{AsyncClient, Event as MqttEvent, LastWill, MqttOptions, Packet, QoS, Transport};
+use rumqttc::{AsyncClient, QoS};
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::command::{self, CommandError, Scope};
 use crate::metrics::Metrics;
 use crate::monitor::{self, Audit, AuditEvent, Health};
-use crate::state::{now_ms, AgentRecord, DirtyItem, Disk, Key, QueueRecord, Shared, Value};
+use crate::state::{now_ms, DirtyItem, Disk, Key, Shared, Value};
 use crate::topics::Topics;
-use crate::zones::{ZoneSpec, Zones};
+use crate::zones::Zones;
+
+mod frames;
+mod link;
+
+pub use frames::{agent_frame, queue_frame};
+pub use link::BrokerSettings;
+use link::Link;
 
 /// Dirty keys taken from the table per lock: bounds the time the state stage waits.
 const TAKE_BATCH: usize = 64;
-
-/// Pause between broker reconnect attempts (rumqttc reconnects on the next poll).
-const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
-
-/// Largest MQTT packet accepted or sent: frames are < 64 B, monitor docs < 2 KiB.
-const MAX_PACKET: usize = 16 * 1024;
-
-/// Broker connection settings, resolved from config.
-#[derive(Clone)]
-pub struct BrokerSettings {
-    /// Broker host.
-    pub host: String,
-    /// Broker port.
-    pub port: u16,
-    /// MQTT client id.
-    pub client_id: String,
-    /// TLS (verified) when set.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
-    /// Username and password.
-    pub credentials: Option<(String, crate::config::Secret)>,
-    /// Keep-alive.
-    pub keep_alive: Duration,
-    /// In-flight QoS 1 window.
-    pub inflight: u16,
-    /// rumqttc request queue depth.
-    pub request_depth: usize,
-}
-
-impl std::fmt::Debug for BrokerSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BrokerSettings")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("client_id", &self.client_id)
-            .field("tls", &self.tls.is_some())
-            .field("username", &self.credentials.as_ref().map(|c| &c.0))
-            .finish_non_exhaustive()
-    }
-}
 
 /// The publish stage.
 pub struct Publisher {
     /// Broker.
     pub broker: BrokerSettings,
+    /// Where the MQTT connection driver task is spawned (the app's helper tracker, which
+    /// shutdown drains within its grace).
+    pub tasks: TaskTracker,
     /// Topic names.
     pub topics: Topics,
     /// This boot's session counter.
@@ -96,9 +71,7 @@ pub struct Publisher {
     pub audit: Audit,
     /// Metrics and health period.
     pub metrics_interval: Duration,
-    /// A record not confirmed by the cloud for this long is flagged stale.
-    pub stale_ttl: Duration,
-    /// The store: its on-disk size for metrics, and what storage upkeep flushes and reopens.
+    /// The store: its on-disk size for the metrics document.
     pub db: Option<Disk>,
     /// Paced republish rate after a broker reconnect (keys per second).
     pub republish_per_second: u32,
@@ -111,18 +84,8 @@ struct Birth<'a> {
     started_ms: u64,
 }
 
-/// Connection events from the event-loop driver.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Link {
-    Down,
-    Up(u64),
-}
-
 /// Commands waiting to be executed; more are refused (answered `busy`), never queued.
 const COMMAND_QUEUE: usize = 4;
-
-/// How often each zone's heatmap is republished (and saved to sled).
-const HEATMAP_PERIOD: Duration = Duration::from_secs(60);
 
 /// A command payload as received, with its arrival time.
 type Received = (Instant, bytes::Bytes);
@@ -190,15 +153,13 @@ impl Publisher {
         let started_ms = now_ms();
         let mut link = link_rx;
         let mut tick = tokio::time::interval(self.metrics_interval);
-        let mut heat_tick = tokio::time::interval(HEATMAP_PERIOD);
+        let mut heat_tick = tokio::time::interval(crate::heatmap::PERIOD);
         heat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut st = Streams::new(self.shared.lock().zones().specs().len());
         let mut batch = Vec::with_capacity(TAKE_BATCH);
         let rate = self.republish_per_second.max(1);
         let mut pacer = crate::pacer::Pacer::new(rate.saturating_mul(60), (rate / 10).max(1));
         let mut sweep_at: Option<tokio::time::Instant> = None;
-        // The storage upkeep step running on the blocking pool, if any (one at a time).
-        let mut upkeep: Option<tokio::task::JoinHandle<()>> = None;
         // Boot: the table was loaded from sled and is all dirty: publish it now, before the
         // cloud answers (requests wait in rumqttc's queue until the broker accepts us).
         self.shared.notify.notify_one();
@@ -250,98 +211,16 @@ impl Publisher {
                 }
                 _ = heat_tick.tick() => {
                     self.publish_heatmaps(&client, &mut st, u64::MAX).await;
-                    // A failure degrades the store (alarm, audit, recovery): nothing to do here.
-                    let _ = self.shared.lock().save_heatmaps();
                 }
                 _ = tick.tick() => {
-                    if self.shared.lock().mark_expired() > 0 {
-                        self.shared.notify.notify_one();
-                    }
-                    self.start_upkeep(&mut upkeep);
                     self.publish_monitor(&client, started.elapsed().as_secs()).await;
                 }
             }
         }
-        // Let a running upkeep step finish (bounded: one reopen, rewrite and flush), so the
-        // store is not left half reopened and no handle outlives the stage.
-        if let Some(step) = upkeep.take() {
-            let _ = step.await;
-        }
-        let _ = self.shared.lock().save_heatmaps();
         let _ = client
             .publish(self.topics.state(), QoS::AtLeastOnce, true, "offline")
             .await;
         let _ = client.disconnect().await;
-    }
-
-    fn connect(&self, commands: mpsc::Sender<Received>) -> (AsyncClient, watch::Receiver<Link>) {
-        let b = &self.broker;
-        let mut opts = MqttOptions::new(&b.client_id, &b.host, b.port);
-        opts.set_keep_alive(b.keep_alive)
-            .set_clean_session(true)
-            .set_inflight(b.inflight)
-            .set_max_packet_size(MAX_PACKET, MAX_PACKET)
-            .set_last_will(LastWill::new(
-                self.topics.state(),
-                "lost",
-                QoS::AtLeastOnce,
-                true,
-            ));
-        if let Some((user, pass)) = &b.credentials {
-            opts.set_credentials(user, pass.expose());
-        }
-        if let Some(tls) = &b.tls {
-            opts.set_transport(Transport::tls_with_config(
-                rumqttc::TlsConfiguration::Rustls(tls.clone()),
-            ));
-        }
-        let (client, mut eventloop) = AsyncClient::new(opts, b.request_depth);
-        let (tx, rx) = watch::channel(Link::Down);
-        let metrics = self.metrics.clone();
-        let audit = self.audit.clone();
-        let cmd_topic = self.topics.cmd();
-        tokio::spawn(async move {
-            let mut connects = 0u64;
-            let mut up = false;
-            loop {
-                match eventloop.poll().await {
-                    Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
-                        connects += 1;
-                        up = true;
-                        metrics.publish.connects.inc();
-                        metrics.publish.connected.set(1);
-                        if tx.send(Link::Up(connects)).is_err() {
-                            break;
-                        }
-                    }
-                    Ok(MqttEvent::Incoming(Packet::PubAck(_))) => metrics.publish.acked.inc(),
-                    Ok(MqttEvent::Incoming(Packet::Publish(p))) if p.topic == cmd_topic => {
-                        metrics.publish.commands.inc();
-                        if commands.try_send((Instant::now(), p.payload)).is_err() {
-                            // Full: the sender gets no answer; the refusal is counted.
-                            metrics.publish.commands_refused.inc();
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        if up {
-                            up = false;
-                            metrics.publish.disconnects.inc();
-                            metrics.publish.connected.set(0);
-                            audit.record("broker", &format!("connection lost: {e}"));
-                        } else {
-                            metrics.publish.connect_failures.inc();
-                            tracing::debug!(error = %e, "broker not reachable");
-                        }
-                        if tx.send(Link::Down).is_err() {
-                            break;
-                        }
-                        tokio::time::sleep(RECONNECT_PAUSE).await;
-                    }
-                }
-            }
-        });
-        (client, rx)
     }
 
     async fn on_connected(&mut self, client: &AsyncClient, n: u64, started_ms: u64) {
@@ -474,12 +353,9 @@ impl Publisher {
         st: &mut Streams,
         batch: &mut Vec<DirtyItem>,
     ) {
-        let stale_ms = u64::try_from(self.stale_ttl.as_millis()).unwrap_or(u64::MAX);
         let zones = self.shared.lock().zones_arc();
-        let now = now_ms();
         for item in batch.drain(..) {
-            self.publish_item(client, &zones, st, &item, now, stale_ms)
-                .await;
+            self.publish_item(client, &zones, st, &item).await;
             if let Some(since) = item.since {
                 let us = u32::try_from(since.elapsed().as_micros()).unwrap_or(u32::MAX);
                 if let Ok(mut l) = self.metrics.latency.lock() {
@@ -519,24 +395,18 @@ impl Publisher {
         zones: &Zones,
         st: &mut Streams,
         item: &DirtyItem,
-        now: u64,
-        stale_ms: u64,
     ) {
         for z in Zones::bits(item.zones) {
             let Some(spec) = zones.specs().get(z) else {
                 continue;
             };
             let (topic, body) = match (&item.key, &item.value) {
-                (Key::Agent(id), Value::Agent(a)) => {
-                    // The table decided staleness when it handed the key over (it must
-                    // know what displays were shown, to republish on confirmation).
-                    let mut f = agent_frame(a, now, stale_ms);
-                    f.flags &= !AgentFrame::STALE;
-                    if item.stale {
-                        f.flags |= AgentFrame::STALE;
-                    }
-                    (self.topics.agent(&spec.name, id), Body::Agent(f))
-                }
+                // The table decided staleness when it handed the key over (it must know what
+                // displays were shown, to republish on confirmation).
+                (Key::Agent(id), Value::Agent(a)) => (
+                    self.topics.agent(&spec.name, id),
+                    Body::Agent(agent_frame(a, item.stale)),
+                ),
                 (Key::Queue(id), Value::Queue(q)) => (
                     self.topics.queue(&spec.name, id),
                     Body::Queue(queue_frame(q, spec)),
@@ -663,23 +533,6 @@ impl Publisher {
         self.publish_heatmaps(client, st, mask).await;
     }
 
-    /// Starts one storage upkeep step on the blocking pool unless one is still running. A
-    /// blocking task rather than a stage: it is bounded (a flush, or a reopen, a rewrite of the
-    /// table and a flush) and awaited at shutdown.
-    fn start_upkeep(&self, upkeep: &mut Option<tokio::task::JoinHandle<()>>) {
-        if upkeep.as_ref().is_some_and(|step| !step.is_finished()) {
-            return;
-        }
-        let Some(disk) = self.db.clone() else {
-            return;
-        };
-        let shared = self.shared.clone();
-        let audit = self.audit.clone();
-        *upkeep = Some(tokio::task::spawn_blocking(move || {
-            shared.maintain_store(&disk, |event| audit.record("store", &event.to_string()));
-        }));
-    }
-
     async fn publish_monitor(&self, client: &AsyncClient, uptime_s: u64) {
         let sled_bytes = self
             .db
@@ -718,105 +571,5 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-fn secs(ms: u64) -> u32 {
-    u32::try_from(ms / 1000).unwrap_or(u32::MAX)
-}
-
-/// The frame a display sees for an agent.
-pub fn agent_frame(a: &AgentRecord, now_ms: u64, stale_ms: u64) -> AgentFrame {
-    let mut flags = 0;
-    if a.wrapup {
-        flags |= AgentFrame::WRAPUP;
-    }
-    if a.confirmed_ms != 0 && now_ms.saturating_sub(a.confirmed_ms) > stale_ms {
-        flags |= AgentFrame::STALE;
-    }
-    AgentFrame {
-        presence: a.presence,
-        presence_since: secs(a.presence_ms),
-        routing: a.routing,
-        routing_since: secs(a.routing_ms),
-        media: a.media,
-        interaction: a.interaction,
-        interaction_since: secs(a.conversation_ms),
-        flags,
-    }
-}
-
-/// The frame a display sees for a queue in a zone (thresholds are per zone).
-pub fn queue_frame(q: &QueueRecord, zone: &ZoneSpec) -> QueueFrame {
-    let sat = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
-    let level = if q.waiting >= zone.waiting_critical {
-        Level::Critical
-    } else if q.waiting >= zone.waiting_warning {
-        Level::Warning
-    } else {
-        Level::Normal
-    };
-    QueueFrame {
-        waiting: sat(q.waiting),
-        interacting: sat(q.interacting),
-        alerting: sat(q.alerting),
-        on_queue: sat(q.on_queue),
-        off_queue: sat(q.off_queue),
-        longest_waiting_s: secs(q.longest_waiting_ms),
-        observed: secs(q.observed_ms),
-        offered: sat(q.offered),
-        answered: sat(q.answered),
-        abandoned: sat(q.abandoned),
-        service_level_pct: q.service_level_permille.map_or(PCT_UNKNOWN, |p| {
-            u8::try_from((p / 10).min(100)).unwrap_or(100)
-        }),
-        level,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn zone() -> ZoneSpec {
-        ZoneSpec {
-            name: "all".into(),
-            users: vec![],
-            queues: vec![],
-            members_of_queues: true,
-            waiting_warning: 5,
-            waiting_critical: 10,
-        }
-    }
-
-    #[test]
-    fn queue_levels_follow_zone_thresholds() {
-        let mut q = QueueRecord {
-            waiting: 4,
-            ..QueueRecord::default()
-        };
-        assert_eq!(queue_frame(&q, &zone()).level, Level::Normal);
-        q.waiting = 5;
-        assert_eq!(queue_frame(&q, &zone()).level, Level::Warning);
-        q.waiting = 10;
-        assert_eq!(queue_frame(&q, &zone()).level, Level::Critical);
-        assert_eq!(queue_frame(&q, &zone()).service_level_pct, PCT_UNKNOWN);
-        q.service_level_permille = Some(875);
-        assert_eq!(queue_frame(&q, &zone()).service_level_pct, 87);
-    }
-
-    #[test]
-    fn agent_stale_and_wrapup_flags() {
-        let a = AgentRecord {
-            wrapup: true,
-            confirmed_ms: 1_000,
-            presence_ms: 5_999,
-            ..AgentRecord::default()
-        };
-        let f = agent_frame(&a, 2_000, 10_000);
-        assert_eq!(f.flags, AgentFrame::WRAPUP);
-        assert_eq!(f.presence_since, 5);
-        let f = agent_frame(&a, 20_000, 10_000);
-        assert_eq!(f.flags, AgentFrame::WRAPUP | AgentFrame::STALE);
     }
 }

@@ -1,0 +1,309 @@
+//! The channel set of one session: the topics of the watched agents and queues (combined
+//! per-user topics, weighted against the per-channel limit), channels opened, connected and
+//! subscribed (one bulk PUT each, verified), make-before-break rotation, and a new queue member
+//! added to a live channel. Does not own the socket read loop (`socket`).
+
+use super::*;
+
+/// Per-user topic suffixes, subscribed as one combined topic per agent.
+pub(super) const USER_TOPICS: &str = "?presence&routingStatus&conversations";
+
+/// What one combined user topic counts toward a channel's topic limit. Whether Genesys
+/// counts a combined topic as one or as its expansion is undocumented: count the expansion
+/// (one per sub-topic of [`USER_TOPICS`]), which is safe either way.
+pub(super) const USER_TOPIC_WEIGHT: usize = sub_topics(USER_TOPICS);
+
+/// Sub-topics of a combined topic suffix (`?a&b&c` is 3).
+pub(super) const fn sub_topics(suffix: &str) -> usize {
+    let b = suffix.as_bytes();
+    let mut n = 1;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'&' {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+/// Per-queue topics.
+pub(super) const QUEUE_TOPICS: [&str; 2] = ["users", "observations"];
+
+/// A channel is kept at least this long, whatever `expires` it was given.
+pub(super) const MIN_CHANNEL_LIFE_MS: u64 = 10_000;
+
+/// …and replaced after this long at most (Genesys channels live 24 h).
+pub(super) const MAX_CHANNEL_LIFE_MS: u64 = 86_400_000;
+
+/// One open channel with its socket reader.
+pub(super) struct Live {
+    pub(super) id: String,
+    /// When to replace it (on the [`Clock`]), from its `expires` read against the server's time.
+    pub(super) rotate_at: Ms,
+    pub(super) cancel: CancellationToken,
+}
+
+impl Upstream {
+    /// When to replace a channel the server says `expires` at (server time): its remaining
+    /// life is read against the server's `Date`, never against this box's clock, which may be
+    /// days off. `rotate_before` that life ends; a channel given less life than that margin is
+    /// replaced halfway through it, and never sooner than `MIN_CHANNEL_LIFE_MS` (no storm when
+    /// a server hands out channels that are already expired).
+    pub(super) fn rotation_due(&self, expires: u64) -> Ms {
+        let life = expires.saturating_sub(self.rest.server_now_ms());
+        let before = u64::try_from(self.settings.rotate_before.as_millis()).unwrap_or(0);
+        let wait = if life > before.saturating_mul(2) {
+            life - before
+        } else {
+            life / 2
+        };
+        self.clock
+            .now_ms()
+            .saturating_add(wait.clamp(MIN_CHANNEL_LIFE_MS, MAX_CHANNEL_LIFE_MS))
+    }
+
+    /// Make-before-break: a new token if due, a new channel set live, then the old closed.
+    pub(super) async fn rotate(
+        &mut self,
+        s: &mut Session,
+        generation: &mut u64,
+        ntx: &mpsc::Sender<Notice>,
+        why: &str,
+    ) -> Result<(), UpstreamError> {
+        if self.clock.now_ms() >= s.token_refresh_at {
+            let refresh_in = self.login().await?;
+            s.token_refresh_at = self.clock.after(refresh_in);
+            self.token_refresh_at = Some(s.token_refresh_at);
+        }
+        *generation += 1;
+        let fresh = self.open_channels(*generation, &s.agents, ntx).await?;
+        let old = std::mem::replace(&mut s.live, fresh);
+        s.generation = *generation;
+        cancel_all(&old);
+        self.metrics.upstream.rotations.inc();
+        self.audit.record(
+            "rotate",
+            &format!("{why}: {} channel(s) replaced make-before-break", old.len()),
+        );
+        Ok(())
+    }
+
+    /// Topic list for the watched set: one combined topic per agent, two per queue.
+    pub(super) fn topics(&self, agents: &[Id]) -> Vec<String> {
+        let mut t: Vec<String> = agents
+            .iter()
+            .map(|a| format!("v2.users.{a}{USER_TOPICS}"))
+            .collect();
+        for q in &self.watch.queues {
+            t.push(format!("v2.routing.queues.{q}.{}", QUEUE_TOPICS[0]));
+            t.push(format!("v2.analytics.queues.{q}.{}", QUEUE_TOPICS[1]));
+        }
+        t
+    }
+
+    /// Opens the channel set: per chunk of topics, create → connect → PUT → verify.
+    pub(super) async fn open_channels(
+        &mut self,
+        generation: u64,
+        agents: &[Id],
+        ntx: &mpsc::Sender<Notice>,
+    ) -> Result<Vec<Live>, UpstreamError> {
+        let topics = self.topics(agents);
+        let mut live = Vec::new();
+        for chunk in chunk_by_weight(&topics, self.settings.max_topics.max(USER_TOPIC_WEIGHT)) {
+            match self.open_channel(generation, chunk, ntx).await {
+                Ok(l) => live.push(l),
+                Err(e) => {
+                    cancel_all(&live);
+                    return Err(e);
+                }
+            }
+        }
+        self.metrics.upstream.channels.set(live.len() as u64);
+        self.metrics.upstream.topics.set(topics.len() as u64);
+        Ok(live)
+    }
+
+    pub(super) async fn open_channel(
+        &mut self,
+        generation: u64,
+        topics: &[String],
+        ntx: &mpsc::Sender<Notice>,
+    ) -> Result<Live, UpstreamError> {
+        let body = self
+            .rest
+            .post_json("/api/v2/notifications/channels", String::new())
+            .await
+            .what("create channel")?;
+        let ch = decode::rest::channel(&body).map_err(|e| parse_err("create channel", e))?;
+        self.metrics.upstream.channels_created.inc();
+        let ws = socket::connect(
+            ch.connect_uri.as_str(),
+            &self.settings.socket,
+            self.tls.clone(),
+        )
+        .await
+        .map_err(|reason| UpstreamError::Connect {
+            channel: ch.id.as_str().to_string(),
+            reason,
+        })?;
+        self.metrics.upstream.connects.inc();
+        let cancel = self.cancel.child_token();
+        self.tasks.spawn(socket::read(
+            ws,
+            generation,
+            self.settings.socket.clone(),
+            self.tx.clone(),
+            ntx.clone(),
+            self.metrics.clone(),
+            self.audit.clone(),
+            cancel.clone(),
+        ));
+        let live = Live {
+            id: ch.id.as_str().to_string(),
+            rotate_at: self.rotation_due(ch.expires),
+            cancel,
+        };
+        if let Err(e) = self.subscribe(&live.id, topics, false).await {
+            live.cancel.cancel();
+            return Err(e);
+        }
+        self.audit.record(
+            "subscribe",
+            &format!("channel {} live with {} topics", live.id, topics.len()),
+        );
+        Ok(live)
+    }
+
+    /// One bulk PUT (replace) or POST (add) of `topics`, verified by the tally of the answer.
+    pub(super) async fn subscribe(
+        &self,
+        channel: &str,
+        topics: &[String],
+        add: bool,
+    ) -> Result<(), UpstreamError> {
+        let mut json = String::with_capacity(topics.len() * 80 + 2);
+        json.push('[');
+        for (i, t) in topics.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str("{\"id\":\"");
+            json.push_str(t);
+            json.push_str("\"}");
+        }
+        json.push(']');
+        let path =
+            format!("/api/v2/notifications/channels/{channel}/subscriptions?ignoreErrors=true");
+        let res = if add {
+            self.rest.post_json(&path, json).await
+        } else {
+            self.rest.put_json(&path, json).await
+        };
+        let body = res.what("subscribe")?;
+        let tally = decode::rest::subscriptions(&body).map_err(|e| parse_err("subscribe", e))?;
+        if tally.rejected > 0 {
+            // Permission problems on some topics must not take the whole site down: report
+            // them loudly and keep the permitted ones.
+            self.audit.record(
+                "subscribe",
+                &format!(
+                    "channel {channel}: {} of {} topics rejected (first: {:?})",
+                    tally.rejected,
+                    tally.total,
+                    tally.rejected_ids.first().map(|s| s.as_str())
+                ),
+            );
+        }
+        if tally.total == 0 && !topics.is_empty() {
+            return Err(UpstreamError::Subscribe {
+                channel: channel.to_string(),
+                rejected: tally.rejected,
+                total: u32::try_from(topics.len()).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(())
+    }
+
+    /// A new queue member joined while live: subscribe to it on the last channel (adding),
+    /// and read its current state.
+    pub(super) async fn add_agent(
+        &mut self,
+        s: &mut Session,
+        user: Id,
+    ) -> Result<(), UpstreamError> {
+        let Some(last) = s.live.last() else {
+            return Ok(());
+        };
+        let topic = vec![format!("v2.users.{user}{USER_TOPICS}")];
+        let channel = last.id.clone();
+        self.subscribe(&channel, &topic, true).await?;
+        s.known.insert(user);
+        s.agents.push(user);
+        self.agents = Some(s.agents.clone());
+        self.send(Update::Watch(user)).await;
+        self.resync(&[user]).await
+    }
+}
+
+/// Weight of a topic toward the per-channel limit.
+pub(super) fn weight(topic: &str) -> usize {
+    if topic.contains('?') {
+        USER_TOPIC_WEIGHT
+    } else {
+        1
+    }
+}
+
+/// Splits `topics` into consecutive chunks whose weights each sum to at most `max`.
+pub(super) fn chunk_by_weight(topics: &[String], max: usize) -> Vec<&[String]> {
+    let mut out = Vec::new();
+    let (mut start, mut sum) = (0, 0);
+    for (i, t) in topics.iter().enumerate() {
+        let w = weight(t);
+        if sum + w > max && i > start {
+            out.push(&topics[start..i]);
+            start = i;
+            sum = 0;
+        }
+        sum += w;
+    }
+    if start < topics.len() {
+        out.push(&topics[start..]);
+    }
+    out
+}
+
+pub(super) fn cancel_all(live: &[Live]) {
+    for l in live {
+        l.cancel.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_weight_counts_the_sub_topics() {
+        assert_eq!(USER_TOPIC_WEIGHT, 3);
+        assert_eq!(sub_topics("?presence"), 1);
+        assert_eq!(sub_topics("?activity&conversations"), 2);
+    }
+
+    #[test]
+    fn chunks_respect_the_weighted_topic_limit() {
+        let mut topics: Vec<String> = (0..500)
+            .map(|i| format!("v2.users.{i}?presence&routingStatus&conversations"))
+            .collect();
+        topics.extend((0..40).map(|i| format!("v2.routing.queues.{i}.users")));
+        let chunks = chunk_by_weight(&topics, 1000);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 540);
+        for c in &chunks {
+            assert!(c.iter().map(|t| weight(t)).sum::<usize>() <= 1000);
+        }
+        assert_eq!(chunk_by_weight(&[], 1000).len(), 0);
+    }
+}

@@ -1,0 +1,292 @@
+//! Discovery: presence definitions, and the watched agents (config users, members of watched
+//! queues and groups), read through bounded paging that stops hostile `nextUri` chains; the
+//! re-read after a reconnect. Does not own the channels the agents are subscribed on.
+
+use super::*;
+
+/// Pages of presence definitions read at most: an org has a few dozen definitions (one or
+/// two pages of 100), so 20 is generous and still ends a hostile `nextUri` chain quickly.
+pub(super) const MAX_DEFINITION_PAGES: usize = 20;
+
+/// A page's `nextUri`, as decoded.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Link<'a> {
+    /// None (or empty): the last page.
+    End,
+    /// Present but longer than the decoder keeps: cannot be followed.
+    TooLong,
+    /// The next page's path.
+    Next(&'a str),
+}
+
+impl<'a> Link<'a> {
+    fn of(next: Option<&'a str>, too_long: bool) -> Link<'a> {
+        match next.filter(|n| !n.is_empty()) {
+            Some(n) => Link::Next(n),
+            None if too_long => Link::TooLong,
+            None => Link::End,
+        }
+    }
+}
+
+/// Follows one paged listing's `nextUri` links, bounded against a broken or hostile server:
+/// at most `max_pages` pages, never a URI twice (a page that links to itself or back to an
+/// earlier page), and nothing past an empty page (a chain of empty pages that never ends).
+/// Each visited path is kept, so its memory is at most `max_pages` short strings.
+pub(super) struct Pager {
+    next: Option<String>,
+    visited: Vec<String>,
+    max_pages: usize,
+}
+
+impl Pager {
+    fn new(first: String, max_pages: usize) -> Pager {
+        Pager {
+            next: Some(first),
+            visited: Vec::new(),
+            max_pages: max_pages.max(1),
+        }
+    }
+
+    /// The next path to read, if any.
+    fn next_path(&mut self) -> Option<String> {
+        let p = self.next.take()?;
+        self.visited.push(p.clone());
+        Some(p)
+    }
+
+    /// Pages read so far.
+    fn pages(&self) -> usize {
+        self.visited.len()
+    }
+
+    /// Takes the `nextUri` of the page just read (which held `entries` items). `Some(why)`
+    /// when the link is not followed although the server gave one: the listing is cut short.
+    fn follow(&mut self, next: Link<'_>, entries: usize) -> Option<&'static str> {
+        let next = match next {
+            Link::End => return None,
+            Link::TooLong => return Some("nextUri longer than NEXT_URI_LEN"),
+            Link::Next(n) => n,
+        };
+        let why = if entries == 0 {
+            "nextUri after an empty page"
+        } else if self.visited.iter().any(|v| v == next) {
+            "nextUri loops back to a page already read"
+        } else if self.visited.len() >= self.max_pages {
+            "page limit reached"
+        } else {
+            self.next = Some(next.to_string());
+            return None;
+        };
+        Some(why)
+    }
+}
+
+impl Upstream {
+    pub(super) async fn load_definitions(&mut self) -> Result<(), UpstreamError> {
+        let mut pager = Pager::new(
+            "/api/v2/presence/definitions?pageSize=100".to_string(),
+            MAX_DEFINITION_PAGES,
+        );
+        while let Some(p) = pager.next_path() {
+            let body = self.rest.get(&p).await.what("presence definitions")?;
+            let page =
+                decode::rest::presence_definitions(&body).map_err(|e| UpstreamError::Rest {
+                    what: "presence definitions",
+                    source: RestError::Parse {
+                        what: "presence definitions",
+                        reason: e.to_string(),
+                    },
+                })?;
+            for (id, presence) in page.definitions.iter() {
+                self.send(Update::Definition {
+                    id: *id,
+                    presence: *presence,
+                })
+                .await;
+            }
+            let next = Link::of(page.next_uri.as_deref(), page.next_uri_too_long);
+            self.follow(
+                &mut pager,
+                next,
+                page.definitions.len(),
+                "presence definitions",
+            );
+        }
+        Ok(())
+    }
+
+    /// [`Pager::follow`], counting and logging a listing cut short.
+    /// Moves `pager` on; true when paging was stopped before the listing's end (counted).
+    pub(super) fn follow(
+        &self,
+        pager: &mut Pager,
+        next: Link<'_>,
+        entries: usize,
+        listing: &str,
+    ) -> bool {
+        if let Some(why) = pager.follow(next, entries) {
+            self.metrics.upstream.rest_paging_stopped.inc();
+            tracing::warn!(listing, pages = pager.pages(), why, "paging stopped");
+            return true;
+        }
+        false
+    }
+
+    /// Agents to watch: config users, members of watched queues and groups (bounded).
+    pub(super) async fn discover(&mut self) -> Result<Vec<Id>, UpstreamError> {
+        let max = self.settings.max_agents;
+        let mut seen: HashSet<Id> = HashSet::with_capacity(max.min(1 << 16));
+        let mut agents = Vec::new();
+        let mut add = |id: Id, agents: &mut Vec<Id>| {
+            if agents.len() < max && seen.insert(id) {
+                agents.push(id);
+            }
+        };
+        for u in self.watch.users.clone() {
+            add(u, &mut agents);
+        }
+        let max_pages = max / 100 + 2;
+        for q in self.watch.queues.clone() {
+            let mut pager = Pager::new(
+                format!("/api/v2/routing/queues/{q}/members?pageSize=100"),
+                max_pages,
+            );
+            // A complete listing also tells who left (during a gap, or while we were off).
+            self.send(Update::MemberListing {
+                queue: q,
+                phase: ListingPhase::Begin,
+            })
+            .await;
+            let mut complete = true;
+            while let Some(p) = pager.next_path() {
+                let body = self.rest.get(&p).await.what("queue members")?;
+                let page =
+                    decode::rest::members_page(&body).map_err(|e| parse_err("queue members", e))?;
+                for m in page.members.iter() {
+                    add(m.id, &mut agents);
+                    self.send(Update::Event(Event::Member(MemberChange {
+                        queue: q,
+                        user: m.id,
+                        joined: m.joined,
+                    })))
+                    .await;
+                    if !m.name.is_empty() {
+                        self.send(Update::Name {
+                            user: m.id,
+                            name: m.name.clone(),
+                        })
+                        .await;
+                    }
+                }
+                let next = Link::of(page.next_uri.as_deref(), page.next_uri_too_long);
+                complete &= !self.follow(&mut pager, next, page.members.len(), "queue members");
+            }
+            if complete {
+                self.send(Update::MemberListing {
+                    queue: q,
+                    phase: ListingPhase::Complete,
+                })
+                .await;
+            }
+        }
+        for g in self.watch.groups.clone() {
+            let mut pager = Pager::new(
+                format!("/api/v2/groups/{g}/members?pageSize=100"),
+                max_pages,
+            );
+            while let Some(p) = pager.next_path() {
+                let body = self.rest.get(&p).await.what("group members")?;
+                let page =
+                    decode::rest::users_page(&body).map_err(|e| parse_err("group members", e))?;
+                for u in page.users.iter() {
+                    add(u.id, &mut agents);
+                }
+                let next = Link::of(page.next_uri.as_deref(), page.next_uri_too_long);
+                self.follow(&mut pager, next, page.users.len(), "group members");
+            }
+        }
+        for a in &agents {
+            self.send(Update::Watch(*a)).await;
+        }
+        self.metrics
+            .upstream
+            .watched_agents
+            .set(agents.len() as u64);
+        Ok(agents)
+    }
+
+    /// Re-reads membership after a reconnect; agents who joined while we were away are
+    /// subscribed (a make-before-break rotation onto a channel set sized for them) and
+    /// resynced.
+    pub(super) async fn rediscover(
+        &mut self,
+        s: &mut Session,
+        generation: &mut u64,
+        ntx: &mpsc::Sender<Notice>,
+    ) -> Result<(), UpstreamError> {
+        let fresh = self.discover().await?;
+        let new: Vec<Id> = fresh
+            .iter()
+            .filter(|a| !s.known.contains(a))
+            .copied()
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        for a in &new {
+            s.known.insert(*a);
+            s.agents.push(*a);
+        }
+        self.agents = Some(s.agents.clone());
+        self.rotate(s, generation, ntx, "membership changed")
+            .await?;
+        self.resync(&new).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_follows_honest_links_and_stops_hostile_ones() {
+        // Honest: three pages, the last without nextUri.
+        let mut p = Pager::new("/l?pageNumber=1".into(), 10);
+        assert_eq!(p.next_path().as_deref(), Some("/l?pageNumber=1"));
+        assert_eq!(p.follow(Link::Next("/l?pageNumber=2"), 100), None);
+        assert_eq!(p.next_path().as_deref(), Some("/l?pageNumber=2"));
+        assert_eq!(p.follow(Link::End, 3), None);
+        assert_eq!(p.next_path(), None);
+        // A page that links to itself, or back to the first.
+        let mut p = Pager::new("/l?pageNumber=1".into(), 10);
+        p.next_path();
+        assert!(p.follow(Link::Next("/l?pageNumber=1"), 5).is_some());
+        assert_eq!(p.next_path(), None);
+        let mut p = Pager::new("/a".into(), 10);
+        p.next_path();
+        assert_eq!(p.follow(Link::Next("/b"), 5), None);
+        p.next_path();
+        assert!(p.follow(Link::Next("/a"), 5).is_some());
+        // An endless chain of empty pages stops at the first empty one.
+        let mut p = Pager::new("/l?pageNumber=1".into(), 10);
+        p.next_path();
+        assert!(p.follow(Link::Next("/l?pageNumber=2"), 0).is_some());
+        assert_eq!(p.next_path(), None);
+        // A chain of distinct full pages stops at the page limit.
+        let mut p = Pager::new("/p0".into(), 3);
+        let mut read = 0;
+        while p.next_path().is_some() {
+            read += 1;
+            if p.follow(Link::Next(&format!("/p{read}")), 1).is_some() {
+                break;
+            }
+        }
+        assert_eq!(read, 3);
+        // A link too long to keep ends the listing, counted; no link at all does not.
+        let mut p = Pager::new("/l".into(), 10);
+        p.next_path();
+        assert!(p.follow(Link::of(None, true), 5).is_some());
+        assert!(matches!(Link::of(Some(""), false), Link::End));
+    }
+}

@@ -1,0 +1,374 @@
+//! The REST resync after every (re)connect: presence, routing status and conversation summary
+//! per users page (what a best-effort expand left out, the long way), open conversations of
+//! busy agents, queue observations; then a durability point ([`Checkpoints`]) so a completed
+//! resync is on disk before it is reported done.
+
+use super::*;
+
+/// Users per bulk presence request: as many as one bulk answer can carry (Genesys' limit).
+pub(super) const BULK_PRESENCE_IDS: usize = crate::limits::MAX_BULK;
+
+/// Users per `GET /api/v2/users?id=…` page (and conversations per details-query page): as
+/// many as the decoder's fixed page holds.
+pub(super) const USERS_PER_PAGE: usize = crate::limits::MAX_PAGE;
+
+/// How far back the conversation resync looks for conversations still open (a long
+/// email or a forgotten wrap-up can be hours old).
+pub(super) const CONVERSATION_LOOKBACK_MS: u64 = 24 * 3_600_000;
+
+/// Pages of one conversation details query read at most (100 conversations each).
+pub(super) const MAX_CONVERSATION_PAGES: u32 = 10;
+
+/// Queues per observations query: as many results as one answer can carry.
+pub(super) const QUEUES_PER_QUERY: usize = crate::limits::MAX_QUEUE_RESULTS;
+
+/// How long a resync waits for the state stage to flush what it read (a hung disk must not
+/// hold the upstream stage: past this, the resync is reported with its durability unknown).
+pub(super) const CHECKPOINT_WAIT: Duration = Duration::from_secs(10);
+
+/// Durability points as upstream asks for them: the sequence of the last one sent and the
+/// state stage's acknowledgements.
+pub struct Checkpoints {
+    sent: u64,
+    acks: watch::Receiver<Durable>,
+}
+
+impl Checkpoints {
+    /// Follows the state stage's acknowledgements.
+    pub fn new(acks: watch::Receiver<Durable>) -> Checkpoints {
+        Checkpoints { sent: 0, acks }
+    }
+}
+
+impl Upstream {
+    /// Sends a durability point after everything sent so far and waits (at most
+    /// [`CHECKPOINT_WAIT`]) until the state stage has applied it all and flushed sled. None: no
+    /// answer in time (or the state stage is gone).
+    pub(super) async fn checkpoint(&mut self) -> Option<Durable> {
+        self.checkpoints.sent += 1;
+        let seq = self.checkpoints.sent;
+        self.send(Update::Checkpoint(seq)).await;
+        let acks = &mut self.checkpoints.acks;
+        match tokio::time::timeout(CHECKPOINT_WAIT, acks.wait_for(|d| d.seq >= seq)).await {
+            Ok(Ok(ack)) => Some(*ack),
+            _ => None,
+        }
+    }
+
+    /// Reads the open conversations of `users` (analytics details query, then each
+    /// conversation's current body) and clears those who have none.
+    ///
+    /// The clear is stamped `began - 1`: one millisecond before the resync began (server
+    /// time), which is after this session's topics were subscribed and its socket connected.
+    /// Every conversation change from `began` on reaches the state stage as a live event
+    /// stamped `began` or later, so the clear — a statement about the past, not a change — can
+    /// never win against one, whatever the arrival order: not against a conversation that starts
+    /// in the very millisecond the query is answered (same stamp as the query's send time, event
+    /// arriving before the clear, which comes only after the conversation reads: a tie the later
+    /// arrival would win), nor against one the query did not see yet. What it must beat, a
+    /// conversation whose end was missed while the gateway was away, was last seen on the old
+    /// socket, before `began`. As exact as [`Rest::server_now_ms`]: a box clock trusted while
+    /// ahead of the server (by less than its 2 s tolerance) moves `began` ahead by as much.
+    /// (Found as a flake of `hostile_frames_are_counted_and_survived`; regression test
+    /// `resync_clear_never_beats_a_live_conversation` in `tests/faults.rs`.)
+    pub(super) async fn resync_conversations(
+        &mut self,
+        users: &[Id],
+        began: Ms,
+    ) -> Result<(), UpstreamError> {
+        // Server time: the query's interval is read against the server's clock.
+        let sent = self.rest.server_now_ms();
+        let mut busy: HashSet<Id> = HashSet::new();
+        let mut hits: Vec<(Id, Id)> = Vec::new();
+        for page in 1..=MAX_CONVERSATION_PAGES {
+            let body = self
+                .rest
+                .post_json(
+                    "/api/v2/analytics/conversations/details/query",
+                    conversations_query(users, sent, page),
+                )
+                .await
+                .what("conversation details")?;
+            let res = decode::conversation_rest::conversation_details(&body)
+                .map_err(|e| parse_err("conversation details", e))?;
+            let got = res.hits.len() + res.dropped;
+            hits.extend(res.hits.iter().copied());
+            let seen = usize::try_from(page).unwrap_or(usize::MAX) * USERS_PER_PAGE;
+            if got == 0 || seen >= usize::try_from(res.total).unwrap_or(0) {
+                break;
+            }
+        }
+        for (user, conversation) in hits {
+            if !users.contains(&user) {
+                continue; // another participant of the same conversation
+            }
+            let body = match self
+                .rest
+                .get(&format!("/api/v2/conversations/{conversation}"))
+                .await
+            {
+                Ok(b) => b,
+                // Gone between the query and the read: it ended; the clear below covers it.
+                Err(RestError::Status { status: 404, .. }) => continue,
+                Err(source) => {
+                    return Err(UpstreamError::Rest {
+                        what: "conversation",
+                        source,
+                    })
+                }
+            };
+            match decode::conversation_rest::conversation(&body, user) {
+                Ok(c) => {
+                    if !c.ended {
+                        busy.insert(user);
+                    }
+                    self.send(Update::Event(Event::Conversation(c))).await;
+                }
+                Err(e) => tracing::warn!(%conversation, error = %e, "unreadable conversation"),
+            }
+        }
+        let idle: Vec<Id> = users
+            .iter()
+            .copied()
+            .filter(|u| !busy.contains(u))
+            .collect();
+        self.clear_conversations(&idle, began).await;
+        Ok(())
+    }
+
+    /// Tells the state stage that `users` have no open conversation, stamped `began - 1` (see
+    /// [`Self::resync_conversations`] for why that stamp can never hide a live conversation).
+    pub(super) async fn clear_conversations(&mut self, users: &[Id], began: Ms) {
+        for &user in users {
+            self.send(Update::Event(Event::Conversation(ConversationChange {
+                user,
+                conversation: Id::default(),
+                media: Media::None,
+                interaction: Interaction::None,
+                wrapup: false,
+                ended: true,
+                changed: began.saturating_sub(1),
+            })))
+            .await;
+        }
+    }
+
+    /// Reads current presence, routing status, conversations and queue numbers over REST.
+    /// Callers subscribe (and connect) first: changes from the start of the resync on arrive as
+    /// live events too, ordered against these answers by source timestamps.
+    ///
+    /// One users page per 100 agents carries presence, routing status and the conversation
+    /// summary (`expand=presence,routingStatus,conversationSummary`). Expands are best effort
+    /// upstream, so what a page left out is read the long way: presence in bulk (50 ids a
+    /// request), routing status one by one, and an agent without a summary is treated as busy.
+    /// Only busy agents (a summary with an active or after-call-work conversation) get the
+    /// conversation details query and the conversation reads; idle ones are cleared without
+    /// a request. An idle 10,000-agent site resyncs in ~105 requests instead of ~470.
+    pub(super) async fn resync(&mut self, agents: &[Id]) -> Result<(), UpstreamError> {
+        // Server time, before the first request: see `resync_conversations`.
+        let began = self.rest.server_now_ms();
+        let user_reqs = agents.len().div_ceil(USERS_PER_PAGE);
+        let queue_reqs = self.watch.queues.len().div_ceil(QUEUES_PER_QUERY);
+        let m = self.metrics.clone();
+        // Planned requests; fallbacks and conversation queries are added once known.
+        m.upstream.resync_total.set((user_reqs + queue_reqs) as u64);
+        m.upstream.resync_done.set(0);
+        let started = std::time::Instant::now();
+        let progress = |m: &Metrics| {
+            m.upstream.resync_done.inc();
+            let done = m.upstream.resync_done.get();
+            let total = m.upstream.resync_total.get();
+            if done.is_multiple_of(20) || done == total {
+                tracing::info!(done, total, "resync progress");
+            }
+        };
+        let mut no_presence: Vec<Id> = Vec::new();
+        let mut busy: Vec<Id> = Vec::new();
+        let mut idle: Vec<Id> = Vec::new();
+        for chunk in agents.chunks(USERS_PER_PAGE) {
+            let ids = join_ids(chunk, "&id=");
+            let body = self
+                .rest
+                .get(&format!(
+                    "/api/v2/users?pageSize={USERS_PER_PAGE}&id={ids}&expand=presence,routingStatus,conversationSummary"
+                ))
+                .await
+                .what("users")?;
+            let page = decode::rest::users_page(&body).map_err(|e| parse_err("users", e))?;
+            let mut missing_routing: Vec<Id> = chunk.to_vec();
+            let mut missing_presence: Vec<Id> = chunk.to_vec();
+            let mut summarized: Vec<Id> = Vec::new();
+            for u in page.users.iter().filter(|u| chunk.contains(&u.id)) {
+                if !u.name.is_empty() {
+                    self.send(Update::Name {
+                        user: u.id,
+                        name: u.name.clone(),
+                    })
+                    .await;
+                }
+                if let Some(p) = u.presence {
+                    self.send(Update::Event(Event::Presence(p))).await;
+                    missing_presence.retain(|id| *id != u.id);
+                }
+                if let Some(r) = u.routing {
+                    self.send(Update::Event(Event::Routing(r))).await;
+                    missing_routing.retain(|id| *id != u.id);
+                }
+                if let Some(c) = u.conversations {
+                    summarized.push(u.id);
+                    if c.active == 0 && c.acw == 0 {
+                        idle.push(u.id);
+                    } else {
+                        busy.push(u.id);
+                    }
+                }
+            }
+            // No summary (left out, or the user was not in the page): ask analytics.
+            busy.extend(chunk.iter().filter(|id| !summarized.contains(id)));
+            m.upstream
+                .resync_total
+                .set(m.upstream.resync_total.get() + missing_routing.len() as u64);
+            // `expand` is best effort upstream: read what it left out one by one.
+            for id in missing_routing {
+                let body = self
+                    .rest
+                    .get(&format!("/api/v2/users/{id}/routingstatus"))
+                    .await
+                    .what("routing status")?;
+                let r = decode::rest::routing_status(&body)
+                    .map_err(|e| parse_err("routing status", e))?;
+                self.send(Update::Event(Event::Routing(r))).await;
+                progress(&m);
+            }
+            no_presence.extend(missing_presence);
+            progress(&m);
+        }
+        m.upstream.resync_total.set(
+            m.upstream.resync_total.get()
+                + (no_presence.len().div_ceil(BULK_PRESENCE_IDS)
+                    + busy.len().div_ceil(USERS_PER_PAGE)) as u64,
+        );
+        for chunk in no_presence.chunks(BULK_PRESENCE_IDS) {
+            let ids = join_ids(chunk, ",");
+            let body = self
+                .rest
+                .get(&format!("/api/v2/users/presences/purecloud/bulk?id={ids}"))
+                .await
+                .what("bulk presence")?;
+            let list =
+                decode::rest::bulk_presence(&body).map_err(|e| parse_err("bulk presence", e))?;
+            for p in list.iter() {
+                self.send(Update::Event(Event::Presence(*p))).await;
+            }
+            progress(&m);
+        }
+        self.clear_conversations(&idle, began).await;
+        for chunk in busy.chunks(USERS_PER_PAGE) {
+            self.resync_conversations(chunk, began).await?;
+            progress(&m);
+        }
+        for chunk in self.watch.queues.clone().chunks(QUEUES_PER_QUERY) {
+            let preds: Vec<String> = chunk
+                .iter()
+                .map(|q| format!("{{\"type\":\"dimension\",\"dimension\":\"queueId\",\"operator\":\"matches\",\"value\":\"{q}\"}}"))
+                .collect();
+            let query = format!(
+                "{{\"filter\":{{\"type\":\"or\",\"predicates\":[{}]}},\"metrics\":[\"oWaiting\",\"oInteracting\",\"oAlerting\",\"oOnQueueUsers\",\"oOffQueueUsers\",\"oLongestWaiting\"]}}",
+                preds.join(",")
+            );
+            let body = self
+                .rest
+                .post_json("/api/v2/analytics/queues/observations/query", query)
+                .await
+                .what("queue observations")?;
+            let list = decode::rest::observations_query(&body)
+                .map_err(|e| parse_err("queue observations", e))?;
+            let now = self.rest.server_now_ms();
+            for o in list.iter() {
+                let mut o = *o;
+                if o.observed == 0 {
+                    o.observed = now;
+                }
+                self.send(Update::Event(Event::Observation(o))).await;
+            }
+            progress(&m);
+        }
+        // What the resync read is on disk before it is reported done: a power cut from here
+        // on boots to this state, not to an older one.
+        let read_ms = started.elapsed().as_millis();
+        let durable = match self.checkpoint().await {
+            Some(Durable {
+                on_disk: true,
+                flush_us,
+                ..
+            }) => format!("on disk (flush {} ms)", flush_us / 1000),
+            Some(_) => "not on disk (store degraded or memory-only)".to_string(),
+            None => format!(
+                "on disk: unknown (no flush within {} s)",
+                CHECKPOINT_WAIT.as_secs()
+            ),
+        };
+        m.upstream.resyncs.inc();
+        self.audit.record(
+            "resync",
+            &format!(
+                "{} agents ({} busy), {} queues, {} requests in {read_ms} ms; {durable}",
+                agents.len(),
+                busy.len(),
+                self.watch.queues.len(),
+                m.upstream.resync_total.get(),
+            ),
+        );
+        Ok(())
+    }
+}
+
+/// The analytics details query for the open conversations of `users`.
+pub(super) fn conversations_query(users: &[Id], now_ms: u64, page: u32) -> String {
+    let from = iso8601(now_ms.saturating_sub(CONVERSATION_LOOKBACK_MS));
+    let to = iso8601(now_ms + 3_600_000);
+    let preds: Vec<String> = users
+        .iter()
+        .map(|u| format!("{{\"type\":\"dimension\",\"dimension\":\"userId\",\"operator\":\"matches\",\"value\":\"{u}\"}}"))
+        .collect();
+    format!(
+        "{{\"interval\":\"{from}/{to}\",\"order\":\"asc\",\"paging\":{{\"pageSize\":{USERS_PER_PAGE},\"pageNumber\":{page}}},\"conversationFilters\":[{{\"type\":\"and\",\"predicates\":[{{\"type\":\"dimension\",\"dimension\":\"conversationEnd\",\"operator\":\"notExists\"}}]}}],\"segmentFilters\":[{{\"type\":\"or\",\"predicates\":[{}]}}]}}",
+        preds.join(",")
+    )
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a Unix time in ms (civil-from-days, no time crate).
+pub(super) fn iso8601(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_formats_utc_millis() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_735_551_598_512), "2024-12-30T09:39:58.512Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}
