@@ -130,6 +130,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
             users: z.users.clone(),
             queues: z.queues.clone(),
             members_of_queues: z.members_of_queues,
+            all_agents: z.implicit,
             waiting_warning: z.waiting_warning,
             waiting_critical: z.waiting_critical,
         })
@@ -228,6 +229,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
             backoff_min: g.backoff_min,
             backoff_max: g.backoff_max,
             max_topics: g.max_topics_per_channel,
+            max_channels: g.max_channels_per_client,
             max_agents: cap.max_agents,
         },
         rest: Rest::new(

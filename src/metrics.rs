@@ -72,6 +72,17 @@ pub struct UpstreamMetrics {
     pub topics: Counter,
     /// Gauge: agents watched.
     pub watched_agents: Counter,
+    /// Topics not subscribed because the channel budget was exhausted (watch set too large
+    /// for `max_channels_per_client` × `max_topics_per_channel`, or new members with every
+    /// channel full).
+    pub subscriptions_refused: Counter,
+    /// Resync steps that failed and were skipped, per [`crate::upstream::ResyncStep`] (index =
+    /// the step's position in `ResyncStep::ALL`).
+    pub resync_step_failures: [Counter; 5],
+    /// Gauge: the steps the latest resync had to skip (bit per step; 0 = complete).
+    pub resync_failing: Counter,
+    /// Gauge: 1 while a rotation replaces the channels (one at a time).
+    pub rotating: Counter,
     /// Gauge: resync progress, items done.
     pub resync_done: Counter,
     /// Gauge: resync progress, items total.
@@ -361,6 +372,8 @@ pub struct Snapshot {
     pub store_recoveries: u64,
     /// Recovery attempts while degraded.
     pub store_recovery_attempts: u64,
+    /// Topics not subscribed for lack of channel budget.
+    pub subscriptions_refused: u64,
     /// Failed broker connection attempts.
     pub broker_connect_failures: u64,
     /// Durability points reached (sled flushed after a completed resync).

@@ -75,7 +75,7 @@ impl Audit {
 /// The retained health document.
 #[derive(Serialize, Debug)]
 pub struct Health<'a> {
-    /// `ok` when upstream and broker are connected, else `degraded`.
+    /// `ok` when nothing in `reasons` holds, else `degraded`.
     pub status: &'a str,
     /// Session counter.
     pub session: u32,
@@ -99,6 +99,13 @@ pub struct Health<'a> {
     /// Storage alarm: the store is degraded (writes failing, for example a full disk); displays
     /// are served from memory. Cleared once the store was reopened and rewritten.
     pub storage_alarm: bool,
+    /// Why the status is `degraded`, from a documented set: `upstream_down`, `broker_down`,
+    /// `resync_incomplete` (no resync has completed every step yet), `resync_steps_failing`
+    /// (the latest resync skipped steps: see `resync_failing`), `store_degraded`,
+    /// `subscriptions_refused` (the channel budget left topics unsubscribed).
+    pub reasons: &'a [&'a str],
+    /// Resync steps the latest resync skipped (retried at a slow pace).
+    pub resync_failing: &'a [&'a str],
 }
 
 /// Serialises `doc` into a JSON byte vector (bounded by [`DOC_LEN`]).
@@ -153,6 +160,7 @@ pub fn snapshot(m: &Metrics, session: u32, uptime_s: u64, sled_bytes: u64) -> Sn
         store_faults: m.state.store_faults.get(),
         store_recoveries: m.state.store_recoveries.get(),
         store_recovery_attempts: m.state.store_recovery_attempts.get(),
+        subscriptions_refused: m.upstream.subscriptions_refused.get(),
         broker_connect_failures: m.publish.connect_failures.get(),
         checkpoints: m.state.checkpoints.get(),
         checkpoint_flush_us: m.state.checkpoint_flush_us.get(),

@@ -28,6 +28,9 @@ pub struct ZoneSpec {
     pub queues: Vec<Id>,
     /// Agents who are members of this zone's queues belong to it too.
     pub members_of_queues: bool,
+    /// Every watched agent belongs to it, however it is watched (config, queue or group):
+    /// the implicit zone `all`.
+    pub all_agents: bool,
     /// Waiting count at which a queue turns amber.
     pub waiting_warning: u32,
     /// Waiting count at which a queue turns red.
@@ -42,6 +45,8 @@ pub struct Zones {
     queue_mask: HashMap<Id, ZoneMask>,
     /// Zones that take the members of a given queue.
     member_mask: HashMap<Id, ZoneMask>,
+    /// Zones that hold every watched agent.
+    everyone: ZoneMask,
     /// Index of each known queue, for compact membership lists.
     queue_index: HashMap<Id, u16>,
     queues: Vec<Id>,
@@ -56,11 +61,15 @@ impl Zones {
             user_mask: HashMap::new(),
             queue_mask: HashMap::new(),
             member_mask: HashMap::new(),
+            everyone: 0,
             queue_index: HashMap::new(),
             queues: Vec::new(),
         };
         for (i, spec) in specs.into_iter().take(MAX_ZONES).enumerate() {
             let bit: ZoneMask = 1 << i;
+            if spec.all_agents {
+                z.everyone |= bit;
+            }
             for u in &spec.users {
                 *z.user_mask.entry(*u).or_default() |= bit;
             }
@@ -114,7 +123,7 @@ impl Zones {
 
     /// Zones of an agent, given the indices of the queues it is a member of.
     pub fn of_agent(&self, user: &Id, member_of: &[u16]) -> ZoneMask {
-        let mut m = self.user_mask.get(user).copied().unwrap_or(0);
+        let mut m = self.everyone | self.user_mask.get(user).copied().unwrap_or(0);
         for &qi in member_of {
             if let Some(q) = self.queues.get(usize::from(qi)) {
                 m |= self.member_mask.get(q).copied().unwrap_or(0);
@@ -146,6 +155,7 @@ mod tests {
                     users: vec![id(1)],
                     queues: vec![id(10)],
                     members_of_queues: true,
+                    all_agents: false,
                     waiting_warning: 5,
                     waiting_critical: 10,
                 },
@@ -154,6 +164,7 @@ mod tests {
                     users: vec![],
                     queues: vec![id(10), id(11)],
                     members_of_queues: false,
+                    all_agents: false,
                     waiting_warning: 5,
                     waiting_critical: 10,
                 },
@@ -170,5 +181,21 @@ mod tests {
         assert_eq!(zones.of_agent(&id(2), &[q11]), 0);
         assert!(zones.queue_index(&id(12)).is_some());
         assert_eq!(Zones::bits(0b101).collect::<Vec<_>>(), vec![0, 2]);
+    }
+
+    #[test]
+    fn the_implicit_zone_holds_every_watched_agent() {
+        let all = ZoneSpec {
+            name: "all".into(),
+            users: vec![],
+            queues: vec![id(10)],
+            members_of_queues: true,
+            all_agents: true,
+            waiting_warning: 5,
+            waiting_critical: 10,
+        };
+        let zones = Zones::new(vec![all], &[]);
+        // Watched through a group, in no watched queue: still on the floor.
+        assert_eq!(zones.of_agent(&id(7), &[]), 0b1);
     }
 }

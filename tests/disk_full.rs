@@ -124,6 +124,7 @@ async fn stored_floor(dir: &Path) -> Floor {
         users: vec![],
         queues: vec![],
         members_of_queues: true,
+        all_agents: false,
         waiting_warning: 5,
         waiting_critical: 10,
     };

@@ -639,3 +639,211 @@ async fn resync_without_expands_reads_everything_the_long_way() {
     assert_eq!(after.conversation_queries - before.conversation_queries, 2);
     s.gw.stop().await;
 }
+
+/// Channels the gateway opens for `users` combined user topics (weight 3 each) and `queues`
+/// watched queues (two topics of weight 1) at `max` topics per channel: the same greedy packing
+/// as the gateway's, so a test can pick the limit that yields a given channel count.
+fn channels_for(users: usize, queues: usize, max: usize) -> usize {
+    let weights = std::iter::repeat_n(3, users).chain(std::iter::repeat_n(1, 2 * queues));
+    let (mut channels, mut sum) = (0, 0);
+    for w in weights {
+        if channels == 0 || sum + w > max {
+            channels += 1;
+            sum = 0;
+        }
+        sum += w;
+    }
+    channels
+}
+
+/// Issue 12: a watch set that needs 19 channels (of the 20 Genesys keeps per OAuth client)
+/// survives socket_closing on every channel at once, a token refresh and the 24 h channel
+/// expiry, on the simulator's real limits (20 channels per client; a 21st evicts an
+/// unconnected one first, else the oldest last used): every rotation replaces channels one at
+/// a time, so the channel a new one pushes out is always one just retired, never one in use:
+/// no socket in use drops, no resync is needed (zero lost events), the display equals the truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nineteen_channels_rotate_one_at_a_time_and_never_evict_themselves() {
+    // The watched agents are the members of the watched queues (every queue of the org): find
+    // an org size and a per-channel topic limit (never above Genesys' 1,000) that need exactly
+    // 19 channels.
+    let mut found = None;
+    for agents in 100..140 {
+        // 36 h tokens: the channels' own 24 h expiry comes first (day one), the token
+        // refresh at 80 % of 36 h (28.8 h, day two).
+        let cfg = genesys_sim::SimConfig {
+            agents,
+            queues: 3,
+            seed: 91,
+            token_lifetime: Duration::from_secs(36 * 3600),
+            ..genesys_sim::SimConfig::default()
+        };
+        let members = {
+            let probe = genesys_sim::Sim::start(cfg.clone())
+                .await
+                .expect("simulator");
+            let truth = probe.truth();
+            truth
+                .agents
+                .values()
+                .filter(|a| !a.queues.is_empty())
+                .count()
+        };
+        if let Some(m) = (3..=1000).find(|&m| channels_for(members, cfg.queues, m) == 19) {
+            found = Some((cfg, members, m));
+            break;
+        }
+    }
+    let (cfg, members, max_topics) = found.expect("an org that needs 19 channels");
+    assert_eq!(cfg.max_channels, 20, "the simulator keeps Genesys' limit");
+    println!("{members} members, {max_topics} topics per channel → 19 channels");
+    let s = scenario_with(
+        cfg,
+        &format!("{FAST}max_topics_per_channel = {max_topics}\n"),
+    )
+    .await;
+    let m = s.gw.metrics.clone();
+    s.converge(CONVERGE).await;
+    assert_eq!(m.upstream.channels.get(), 19, "19 channels open");
+    assert_eq!(m.upstream.subscriptions_refused.get(), 0);
+    let gap = gap_counters(&m);
+
+    // Server maintenance: socket_closing on every socket at once, events flowing throughout.
+    s.sim.fault(Fault::SocketClosing);
+    for _ in 0..10 {
+        s.sim.step(30);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    wait_for("the rotation after socket_closing", CONVERGE, || {
+        m.upstream.rotations.get() >= 1
+    })
+    .await;
+    // The old sockets' grace ends (simulated time): their close must cost nothing.
+    s.advance(Duration::from_secs(61)).await;
+    burst(&s, 100);
+    s.converge(CONVERGE).await;
+    assert_eq!(
+        gap_counters(&m),
+        gap,
+        "socket_closing: no channel in use evicted or dropped, no resync"
+    );
+
+    // Two days: every channel is replaced before its 24 h expiry, then for the token refreshed
+    // at 80 % of its 36 h, each one at a time.
+    let tokens = m.upstream.tokens.get();
+    a_day_passes_without_a_gap(&s).await;
+    assert!(
+        m.upstream.rotations.get() >= 2,
+        "socket_closing, then expiry"
+    );
+    a_day_passes_without_a_gap(&s).await;
+    assert!(m.upstream.tokens.get() > tokens, "a token refresh");
+    assert!(
+        m.upstream.rotations.get() >= 3,
+        "socket_closing, expiry, token"
+    );
+    assert_eq!(m.upstream.channels.get(), 19);
+    // Retired channels count toward the 20 until a new one replaces them (as Genesys
+    // documents); none of those was in use (the gap counters above).
+    println!(
+        "retired channels replaced by newer ones: {}",
+        s.sim.stats().channels_evicted
+    );
+    s.gw.stop().await;
+}
+
+/// `diff` restricted to what a resync without conversations can make exact: presence, routing
+/// status and the queues (the conversation fields of both sides blanked).
+fn diff_without_conversations(s: &Scenario) -> Vec<String> {
+    let mut floor = s.display.snapshot();
+    for a in floor.agents.values_mut() {
+        a.media = presence_wire::Media::None;
+        a.interaction = presence_wire::Interaction::None;
+        a.interaction_since = 0;
+        a.flags = 0;
+    }
+    let mut truth = s.sim.truth();
+    for a in truth.agents.values_mut() {
+        a.conversation = None;
+    }
+    diff(&floor, &truth)
+}
+
+/// Issue 12: the analytics conversation query answers 403 throughout (an OAuth client without
+/// the analytics permission). The resync skips that step and completes the others: presence,
+/// routing and the queues are exact, the channels are never torn down, health names the
+/// failing step, and the step is retried at a slow pace (one minute, simulated) until the
+/// permission is granted, when the resync completes and the whole floor converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_step_refused_403_is_skipped_retried_and_the_rest_of_the_floor_is_exact() {
+    let cfg = genesys_sim::SimConfig {
+        agents: 80,
+        queues: 3,
+        seed: 61,
+        ..genesys_sim::SimConfig::default()
+    };
+    let denial = genesys_sim::Denial {
+        method: "POST".into(),
+        path_prefix: "/api/v2/analytics/conversations/details/query".into(),
+        status: 403,
+    };
+    let s = scenario_prepared(cfg, FAST, 0, |sim| {
+        // Conversations open before the gateway starts: its first resync needs the query.
+        sim.step(300);
+        sim.fault(Fault::DenyEndpoint(Some(denial.clone())));
+    })
+    .await;
+    let m = s.gw.metrics.clone();
+    let conversations = presence_gateway::upstream::ResyncStep::Conversations as usize;
+    wait_for("the conversations step to fail", CONVERGE, || {
+        m.upstream.resync_step_failures[conversations].get() >= 1
+    })
+    .await;
+    assert!(s.sim.stats().rest_denied >= 1, "the query was refused");
+    let health = Probe::start(&s.broker, &[s.gw.topics.health()]).await;
+    wait_for("health naming the failing step", CONVERGE, || {
+        health.on(&s.gw.topics.health()).iter().any(|p| {
+            let text = String::from_utf8_lossy(p);
+            text.contains("\"status\":\"degraded\"")
+                && text.contains("\"resync_steps_failing\"")
+                && text.contains("\"resync_failing\":[\"conversations\"]")
+        })
+    })
+    .await;
+    // Everything the other steps read is exact, and live events keep it so.
+    let start = std::time::Instant::now();
+    while !diff_without_conversations(&s).is_empty() {
+        assert!(
+            start.elapsed() < CONVERGE,
+            "presence, routing and queues not exact: {:#?}",
+            diff_without_conversations(&s)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let created = s.sim.stats().channels_created;
+    // Retried at a slow pace: a minute of simulated time brings another attempt, refused.
+    let denied = s.sim.stats().rest_denied;
+    s.advance(Duration::from_secs(61)).await;
+    wait_for("a retry of the failed resync", CONVERGE, || {
+        s.sim.stats().rest_denied > denied
+    })
+    .await;
+    assert_eq!(m.upstream.resyncs.get(), 0, "no resync completed yet");
+    assert_eq!(
+        s.sim.stats().channels_created,
+        created,
+        "a failing REST step never tears the channels down"
+    );
+    assert_eq!(m.upstream.disconnects.get(), 0);
+    // The permission is granted: the next retry (two minutes later) completes, the alarm
+    // clears, and the conversations on the floor are exact too.
+    s.sim.fault(Fault::DenyEndpoint(None));
+    s.advance(Duration::from_secs(121)).await;
+    wait_for("a complete resync", CONVERGE, || {
+        m.upstream.resyncs.get() >= 1 && m.upstream.resync_failing.get() == 0
+    })
+    .await;
+    burst(&s, 100);
+    s.converge(CONVERGE).await;
+    s.gw.stop().await;
+}

@@ -401,3 +401,72 @@ async fn members_who_left_a_queue_during_a_gap_leave_its_zone_after_the_reconnec
     }
     gw.stop().await;
 }
+
+/// Issue 12: the implicit zone `all` shows every watched agent, however it is watched. Here
+/// one queue and one group are watched: group members in no watched queue are subscribed and
+/// kept in state, and must be on the floor too, equal to the truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_watched_only_through_a_group_is_in_the_implicit_zone_all() {
+    init_logs();
+    let sim = sim(60, 3, 53).await;
+    let broker = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let site = site_id("groups");
+    let queues = sim.queues();
+    let group = sim.groups()[0].clone();
+    let toml = presence_gateway::demo::site_toml(
+        &sim.api_base(),
+        &queues[..1],
+        (&broker.0, broker.1),
+        &dir.path().join("state"),
+    )
+    .replace("id = \"demo\"", &format!("id = \"{site}\""))
+    .replace("[watch]\n", &format!("[watch]\ngroups = [\"{group}\"]\n"));
+    let state = dir.path().join("state");
+    let config = presence_gateway::config::Config::from_toml_str(
+        &toml,
+        &state,
+        &presence_gateway::demo::sim_env(&sim.config()),
+    )
+    .expect("valid config");
+    let topics = presence_gateway::topics::Topics::new(&config.mqtt.topic_prefix, &config.site.id);
+    let display = presence_gateway::demo::view::Subscriber::start(broker.clone(), &topics, "all");
+    let gw = presence_gateway::app::start(config).await.unwrap();
+
+    let truth = sim.truth();
+    let only_group: Vec<String> = sim
+        .group_members(&group)
+        .into_iter()
+        .filter(|a| {
+            truth
+                .agents
+                .get(a)
+                .is_some_and(|t| !t.queues.contains(&queues[0]))
+        })
+        .collect();
+    assert!(
+        !only_group.is_empty(),
+        "the seed gives group members outside the watched queue"
+    );
+    println!("{} agents watched only through the group", only_group.len());
+    // The display's view of those agents equals the truth (the support diff, restricted to
+    // them: the rest of the org is not watched here).
+    let start = std::time::Instant::now();
+    loop {
+        let mut floor = display.snapshot();
+        floor.agents.retain(|id, _| only_group.contains(id));
+        let mut truth = sim.truth();
+        truth.agents.retain(|id, _| only_group.contains(id));
+        truth.queues.clear();
+        let d = diff(&floor, &truth);
+        if d.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "group-only agents not on the floor as the truth has them: {d:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gw.stop().await;
+}

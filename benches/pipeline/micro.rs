@@ -253,6 +253,7 @@ impl Pipeline {
                 users: users.clone(),
                 queues: queues.clone(),
                 members_of_queues: true,
+                all_agents: false,
                 waiting_warning: 5,
                 waiting_critical: 10,
             }],

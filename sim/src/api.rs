@@ -159,6 +159,19 @@ pub(crate) fn api(hub: &mut Hub, req: &Request<'_>, now: u64) -> Response {
         Ok(t) => t,
         Err(e) => return Response::error(hub, &e),
     };
+    if let Some(d) = &hub.deny {
+        if (d.method == "*" || d.method.eq_ignore_ascii_case(req.method))
+            && req.path.starts_with(&d.path_prefix)
+        {
+            crate::stats::Counters::inc(&hub.counters().rest_denied);
+            let e = if d.status == 404 {
+                ApiError::not_found(format!("Resource not found: {}", req.path))
+            } else {
+                ApiError::forbidden("You are not authorized to perform the requested action.")
+            };
+            return Response::error(hub, &e);
+        }
+    }
     match route(hub, &token, req, now) {
         Ok(r) => r,
         Err(e) => Response::error(hub, &e),

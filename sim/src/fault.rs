@@ -3,7 +3,8 @@
 //! Owns: the public fault vocabulary (also the JSON body of `POST /sim/fault`, serde's externally tagged form:
 //! `"DropSockets"`, `{"CloseSockets":{"code":1001}}`, `{"Silence":true}`, `{"Duplicate":3}`,
 //! `{"EndlessPaging":"SelfLoop"}`, `{"HugeBodies":3145728}`, `{"RestHang":true}`,
-//! `{"HoldConversationReads":true}`…) and the construction of
+//! `{"HoldConversationReads":true}`, `{"DenyEndpoint":{"method":"POST","path_prefix":"/api/v2/analytics","status":403}}`…)
+//! and the construction of
 //! malformed / oversize / binary / deeply nested / unknown-topic frames and hostile REST answers (endless
 //! `nextUri` links, padded bodies). Applying a fault to channels and sockets is `hub.rs`'s job; holding or
 //! rewriting REST answers is `rest.rs`'s.
@@ -79,6 +80,22 @@ pub enum Fault {
     /// `conversation_reads_held`); `false` answers every held one, with the conversation as it is then. Other
     /// requests (the analytics details query included) are served as usual meanwhile.
     HoldConversationReads(bool),
+    /// A missing permission or a missing endpoint: while `Some`, every authorised `/api/v2/...` request whose
+    /// `method` and path match [`Denial`] is answered with its `status` (403 `not.authorized` or 404
+    /// `not.found`, Genesys error bodies) and counted in `rest_denied`; other requests are served as usual.
+    /// `None` lifts it.
+    DenyEndpoint(Option<Denial>),
+}
+
+/// Which requests [`Fault::DenyEndpoint`] refuses, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Denial {
+    /// HTTP method (`GET`, `POST`, …), or `*` for any.
+    pub method: String,
+    /// Path prefix, e.g. `/api/v2/analytics/conversations/details/query`.
+    pub path_prefix: String,
+    /// 403 or 404.
+    pub status: u16,
 }
 
 /// The shape of the endless paging of [`Fault::EndlessPaging`].

@@ -179,6 +179,8 @@ pub(crate) struct Hub {
     pub rest_hang: bool,
     /// [`Fault::HoldConversationReads`]: `rest.rs` holds `GET /api/v2/conversations/{id}` until it is lifted.
     pub hold_conversation_reads: bool,
+    /// [`Fault::DenyEndpoint`]: requests `api.rs` refuses after admission.
+    pub deny: Option<crate::fault::Denial>,
 }
 
 impl Hub {
@@ -215,6 +217,7 @@ impl Hub {
             rest_pad_to: None,
             rest_hang: false,
             hold_conversation_reads: false,
+            deny: None,
         }
     }
 
@@ -1083,6 +1086,7 @@ impl Hub {
             Fault::HugeBodies(bytes) => self.rest_pad_to = bytes,
             Fault::RestHang(on) => self.rest_hang = on,
             Fault::HoldConversationReads(on) => self.hold_conversation_reads = on,
+            Fault::DenyEndpoint(d) => self.deny = d,
             Fault::UnknownTopics(n) => {
                 let user = self.world.agent_order.first().cloned().unwrap_or_default();
                 for id in self.connected() {

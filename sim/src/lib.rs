@@ -66,7 +66,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use config::SimConfig;
-pub use fault::{Fault, PagingLoop};
+pub use fault::{Denial, Fault, PagingLoop};
 pub use model::{AgentTruth, ConversationTruth, QueueTruth, Truth};
 pub use stats::SimStats;
 

@@ -42,6 +42,8 @@ counters! {
     rate_limited,
     /// Channels created.
     channels_created,
+    /// REST requests refused by [`crate::Fault::DenyEndpoint`] (403/404).
+    rest_denied,
     /// Channels evicted by the per-client limit or the fault.
     channels_evicted,
     /// Channels ended by expiry (own `expires` or their token's).

@@ -74,6 +74,9 @@ pub mod defaults {
     pub const REST_TIMEOUT_SECS: u64 = 15;
     /// Genesys refuses more than 1000 topics per channel.
     pub const MAX_TOPICS_PER_CHANNEL: usize = 1000;
+    /// Genesys keeps 20 channels per OAuth client (user + application); a 21st evicts the
+    /// oldest. The gateway keeps one spare for one-at-a-time rotation.
+    pub const MAX_CHANNELS_PER_CLIENT: usize = 20;
     /// Zone warning threshold (waiting interactions).
     pub const WAITING_WARNING: u32 = 5;
     /// Zone critical threshold (waiting interactions).
@@ -156,6 +159,8 @@ pub struct Genesys {
     pub rest_timeout: Duration,
     /// Topics per channel (1..=1000).
     pub max_topics_per_channel: usize,
+    /// Channels per OAuth client (2..=20), one kept spare for rotation.
+    pub max_channels_per_client: usize,
 }
 
 /// What to subscribe to, as ids.
@@ -386,7 +391,7 @@ impl Config {
             s,
             "              heartbeat timeout {}s, ping {}s, token refresh at {}% of lifetime, \
              channel rotated {}s before expiry, backoff {}ms..{}s, {} REST/min, REST timeout {}s, \
-             {} topics/channel",
+             {} topics/channel, {} channels/client (one spare)",
             g.heartbeat_timeout.as_secs(),
             g.ping_interval.as_secs(),
             percent(g.token_refresh_fraction),
@@ -395,7 +400,8 @@ impl Config {
             g.backoff_max.as_secs(),
             g.rest_budget_per_min,
             g.rest_timeout.as_secs(),
-            g.max_topics_per_channel
+            g.max_topics_per_channel,
+            g.max_channels_per_client
         );
         let _ = writeln!(
             s,

@@ -70,6 +70,8 @@ pub struct RawGenesys {
     pub rest_timeout_secs: Option<u64>,
     /// Topics subscribed per channel.
     pub max_topics_per_channel: Option<usize>,
+    /// Channels per OAuth client.
+    pub max_channels_per_client: Option<usize>,
 }
 
 /// `[watch]`: ids as written.

@@ -227,6 +227,13 @@ pub(super) fn validate_genesys(
         1,
         1000,
     )?;
+    let max_channels = in_range(
+        "genesys.max_channels_per_client",
+        raw.max_channels_per_client,
+        defaults::MAX_CHANNELS_PER_CLIENT,
+        2,
+        20,
+    )?;
     Ok(Genesys {
         region: raw.region,
         api_base,
@@ -243,6 +250,7 @@ pub(super) fn validate_genesys(
         rest_budget_per_min: rest_budget,
         rest_timeout: Duration::from_secs(rest_timeout),
         max_topics_per_channel: max_topics,
+        max_channels_per_client: max_channels,
     })
 }
 

@@ -70,6 +70,7 @@ mod tests {
             users: vec![],
             queues: vec![],
             members_of_queues: true,
+            all_agents: false,
             waiting_warning: 5,
             waiting_critical: 10,
         }

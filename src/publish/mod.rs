@@ -38,6 +38,7 @@ use crate::metrics::Metrics;
 use crate::monitor::{self, Audit, AuditEvent, Health};
 use crate::state::{now_ms, DirtyItem, Disk, Key, Shared, Value};
 use crate::topics::Topics;
+use crate::upstream::ResyncStep;
 use crate::zones::Zones;
 
 mod frames;
@@ -547,8 +548,34 @@ impl Publisher {
         let upstream = m.upstream.connected.get() == 1;
         let broker = m.publish.connected.get() == 1;
         let backlog = self.shared.lock().dirty_len() as u64;
+        let failing_bits = m.upstream.resync_failing.get();
+        let failing: heapless::Vec<&str, 5> = ResyncStep::ALL
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| failing_bits & (1 << i) != 0)
+            .map(|(_, s)| s.name())
+            .collect();
+        let mut reasons: heapless::Vec<&str, 6> = heapless::Vec::new();
+        for (holds, reason) in [
+            (!upstream, "upstream_down"),
+            (!broker, "broker_down"),
+            (m.upstream.resyncs.get() == 0, "resync_incomplete"),
+            (failing_bits != 0, "resync_steps_failing"),
+            (m.state.store_degraded.get() == 1, "store_degraded"),
+            (
+                m.upstream.subscriptions_refused.get() > 0,
+                "subscriptions_refused",
+            ),
+        ] {
+            if holds {
+                // Six reasons, six slots.
+                let _ = reasons.push(reason);
+            }
+        }
         let health = Health {
-            status: if upstream && broker { "ok" } else { "degraded" },
+            status: if reasons.is_empty() { "ok" } else { "degraded" },
+            reasons: &reasons,
+            resync_failing: &failing,
             session: self.session,
             version: env!("CARGO_PKG_VERSION"),
             upstream_connected: upstream,

@@ -175,6 +175,7 @@ fn heatmap_counts_transitions_from_a_known_state_only() {
         users: vec![id(1)],
         queues: vec![],
         members_of_queues: false,
+        all_agents: false,
         waiting_warning: 5,
         waiting_critical: 10,
     };

@@ -39,9 +39,22 @@ pub(super) const MAX_CHANNEL_LIFE_MS: u64 = 86_400_000;
 /// One open channel with its socket reader.
 pub(super) struct Live {
     pub(super) id: String,
+    /// Unique per channel opened: notices carry it, so a notice from a channel already
+    /// replaced is ignored while one from a live channel is acted on.
+    pub(super) generation: u64,
     /// When to replace it (on the [`Clock`]), from its `expires` read against the server's time.
     pub(super) rotate_at: Ms,
     pub(super) cancel: CancellationToken,
+    /// Its topics, to subscribe its replacement to exactly the same set (at most
+    /// `max_topics` by weight).
+    pub(super) topics: Vec<String>,
+    /// Their weight toward the per-channel topic limit.
+    pub(super) weight: usize,
+    /// When it was last created or had its subscriptions changed (the clock): Genesys evicts
+    /// the channel with the oldest last-used date first among connected ones, so a rotation
+    /// replaces channels in this order and the one a new channel pushes out is always the one
+    /// just retired, never one in use.
+    pub(super) last_used: Ms,
 }
 
 impl Upstream {
@@ -64,6 +77,12 @@ impl Upstream {
     }
 
     /// Make-before-break: a new token if due, a new channel set live, then the old closed.
+    /// Replaces every channel, one at a time: a new channel is connected and subscribed to the
+    /// old one's topics, then the old one is closed, then the next. Never more than one channel
+    /// above the set (the spare of the per-client budget), so the service never evicts one of
+    /// ours; events arrive on both channels of a pair for a moment (duplicates, dropped by the
+    /// table's ordering), never on neither. A fresh token first when one is due (channels are
+    /// bound to the token that created them).
     pub(super) async fn rotate(
         &mut self,
         s: &mut Session,
@@ -76,20 +95,36 @@ impl Upstream {
             s.token_refresh_at = self.clock.after(refresh_in);
             self.token_refresh_at = Some(s.token_refresh_at);
         }
-        *generation += 1;
-        let fresh = self.open_channels(*generation, &s.agents, ntx).await?;
-        let old = std::mem::replace(&mut s.live, fresh);
-        s.generation = *generation;
-        cancel_all(&old);
+        // Oldest last-used first (see `Live::last_used`).
+        let mut order: Vec<usize> = (0..s.live.len()).collect();
+        order.sort_by_key(|&i| s.live[i].last_used);
+        self.metrics.upstream.rotating.set(1);
+        for i in order {
+            *generation += 1;
+            let topics = std::mem::take(&mut s.live[i].topics);
+            let fresh = match self.open_channel(*generation, topics, ntx).await {
+                Ok(fresh) => fresh,
+                Err(e) => {
+                    // The caller ends the session (every channel closed, then a resync).
+                    self.metrics.upstream.rotating.set(0);
+                    return Err(e);
+                }
+            };
+            let old = std::mem::replace(&mut s.live[i], fresh);
+            old.cancel.cancel();
+        }
+        self.metrics.upstream.rotating.set(0);
         self.metrics.upstream.rotations.inc();
         self.audit.record(
             "rotate",
-            &format!("{why}: {} channel(s) replaced make-before-break", old.len()),
+            &format!(
+                "{why}: {} channel(s) replaced one at a time, make-before-break",
+                s.live.len()
+            ),
         );
         Ok(())
     }
 
-    /// Topic list for the watched set: one combined topic per agent, two per queue.
     pub(super) fn topics(&self, agents: &[Id]) -> Vec<String> {
         let mut t: Vec<String> = agents
             .iter()
@@ -103,16 +138,23 @@ impl Upstream {
     }
 
     /// Opens the channel set: per chunk of topics, create → connect → PUT → verify.
+    /// Opens the channels `agents` (and the watched queues) need, within the per-client
+    /// budget less one spare: topics beyond it are refused loudly (counted in
+    /// `subscriptions_refused`, audited), never left to a 21st channel that would evict one of
+    /// ours.
     pub(super) async fn open_channels(
         &mut self,
-        generation: u64,
+        generation: &mut u64,
         agents: &[Id],
         ntx: &mpsc::Sender<Notice>,
     ) -> Result<Vec<Live>, UpstreamError> {
         let topics = self.topics(agents);
+        let usable = self.settings.max_channels.saturating_sub(1).max(1);
+        let chunks = chunk_by_weight(&topics, self.settings.max_topics.max(USER_TOPIC_WEIGHT));
         let mut live = Vec::new();
-        for chunk in chunk_by_weight(&topics, self.settings.max_topics.max(USER_TOPIC_WEIGHT)) {
-            match self.open_channel(generation, chunk, ntx).await {
+        for chunk in chunks.iter().take(usable) {
+            *generation += 1;
+            match self.open_channel(*generation, chunk.to_vec(), ntx).await {
                 Ok(l) => live.push(l),
                 Err(e) => {
                     cancel_all(&live);
@@ -120,15 +162,43 @@ impl Upstream {
                 }
             }
         }
+        let refused: usize = chunks.iter().skip(usable).map(|c| c.len()).sum();
+        if refused > 0 {
+            self.refuse_topics(refused, "the watch set needs more channels than the budget");
+        }
         self.metrics.upstream.channels.set(live.len() as u64);
-        self.metrics.upstream.topics.set(topics.len() as u64);
+        self.metrics
+            .upstream
+            .topics
+            .set(live.iter().map(|l| l.topics.len()).sum::<usize>() as u64);
         Ok(live)
+    }
+
+    /// Topics that could not be subscribed for lack of channel budget: counted, audited and
+    /// alarmed (health), never only a log line.
+    fn refuse_topics(&self, topics: usize, why: &str) {
+        self.metrics
+            .upstream
+            .subscriptions_refused
+            .add(topics as u64);
+        self.audit.record(
+            "subscribe",
+            &format!(
+                "{topics} topic(s) not subscribed: {why} ({} channels per client, one kept spare for rotation, {} topics per channel)",
+                self.settings.max_channels, self.settings.max_topics
+            ),
+        );
+        tracing::error!(
+            topics,
+            why,
+            "channel budget exhausted: topics not subscribed"
+        );
     }
 
     pub(super) async fn open_channel(
         &mut self,
         generation: u64,
-        topics: &[String],
+        topics: Vec<String>,
         ntx: &mpsc::Sender<Notice>,
     ) -> Result<Live, UpstreamError> {
         let body = self
@@ -162,16 +232,20 @@ impl Upstream {
         ));
         let live = Live {
             id: ch.id.as_str().to_string(),
+            generation,
             rotate_at: self.rotation_due(ch.expires),
             cancel,
+            weight: topics.iter().map(|t| weight(t)).sum(),
+            topics,
+            last_used: self.clock.now_ms(),
         };
-        if let Err(e) = self.subscribe(&live.id, topics, false).await {
+        if let Err(e) = self.subscribe(&live.id, &live.topics, false).await {
             live.cancel.cancel();
             return Err(e);
         }
         self.audit.record(
             "subscribe",
-            &format!("channel {} live with {} topics", live.id, topics.len()),
+            &format!("channel {} live with {} topics", live.id, live.topics.len()),
         );
         Ok(live)
     }
@@ -228,22 +302,72 @@ impl Upstream {
 
     /// A new queue member joined while live: subscribe to it on the last channel (adding),
     /// and read its current state.
-    pub(super) async fn add_agent(
+    /// Subscribes agents who joined a watched queue or group (live, or found by a re-read
+    /// after a reconnect): onto live channels with room for their topics (one POST per channel),
+    /// then new channels within the budget (one kept spare); whoever does not fit is refused
+    /// loudly. The ones placed are watched and resynced.
+    pub(super) async fn add_agents(
         &mut self,
         s: &mut Session,
-        user: Id,
+        generation: &mut u64,
+        ntx: &mpsc::Sender<Notice>,
+        users: &[Id],
     ) -> Result<(), UpstreamError> {
-        let Some(last) = s.live.last() else {
+        let max = self.settings.max_topics.max(USER_TOPIC_WEIGHT);
+        let mut left: &[Id] = users;
+        let mut placed: Vec<Id> = Vec::with_capacity(users.len());
+        for i in 0..s.live.len() {
+            let room = (max.saturating_sub(s.live[i].weight)) / USER_TOPIC_WEIGHT;
+            let n = room.min(left.len());
+            if n == 0 {
+                continue;
+            }
+            let topics: Vec<String> = left[..n]
+                .iter()
+                .map(|u| format!("v2.users.{u}{USER_TOPICS}"))
+                .collect();
+            let channel = s.live[i].id.clone();
+            self.subscribe(&channel, &topics, true).await?;
+            let l = &mut s.live[i];
+            l.last_used = self.clock.now_ms();
+            l.weight += n * USER_TOPIC_WEIGHT;
+            l.topics.extend(topics);
+            placed.extend_from_slice(&left[..n]);
+            left = &left[n..];
+        }
+        let per_channel = (max / USER_TOPIC_WEIGHT).max(1);
+        while !left.is_empty() && s.live.len() + 1 < self.settings.max_channels {
+            let n = per_channel.min(left.len());
+            let topics: Vec<String> = left[..n]
+                .iter()
+                .map(|u| format!("v2.users.{u}{USER_TOPICS}"))
+                .collect();
+            *generation += 1;
+            let l = self.open_channel(*generation, topics, ntx).await?;
+            s.live.push(l);
+            placed.extend_from_slice(&left[..n]);
+            left = &left[n..];
+        }
+        if !left.is_empty() {
+            self.refuse_topics(left.len(), "new members and every channel is full");
+        }
+        self.metrics.upstream.channels.set(s.live.len() as u64);
+        self.metrics
+            .upstream
+            .topics
+            .set(s.live.iter().map(|l| l.topics.len()).sum::<usize>() as u64);
+        if placed.is_empty() {
             return Ok(());
-        };
-        let topic = vec![format!("v2.users.{user}{USER_TOPICS}")];
-        let channel = last.id.clone();
-        self.subscribe(&channel, &topic, true).await?;
-        s.known.insert(user);
-        s.agents.push(user);
+        }
+        for u in &placed {
+            s.known.insert(*u);
+            s.agents.push(*u);
+            self.send(Update::Watch(*u)).await;
+        }
         self.agents = Some(s.agents.clone());
-        self.send(Update::Watch(user)).await;
-        self.resync(&[user]).await
+        let report = self.resync(&placed).await?;
+        s.after_resync(report, &self.clock);
+        Ok(())
     }
 }
 

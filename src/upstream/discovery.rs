@@ -217,8 +217,7 @@ impl Upstream {
     }
 
     /// Re-reads membership after a reconnect; agents who joined while we were away are
-    /// subscribed (a make-before-break rotation onto a channel set sized for them) and
-    /// resynced.
+    /// subscribed (onto channels with room, or new ones within the budget) and resynced.
     pub(super) async fn rediscover(
         &mut self,
         s: &mut Session,
@@ -234,14 +233,7 @@ impl Upstream {
         if new.is_empty() {
             return Ok(());
         }
-        for a in &new {
-            s.known.insert(*a);
-            s.agents.push(*a);
-        }
-        self.agents = Some(s.agents.clone());
-        self.rotate(s, generation, ntx, "membership changed")
-            .await?;
-        self.resync(&new).await
+        self.add_agents(s, generation, ntx, &new).await
     }
 }
 

@@ -40,6 +40,8 @@ use crate::message::{Durable, ListingPhase, Update};
 use crate::metrics::Metrics;
 use crate::monitor::Audit;
 use rest::{Rest, RestError};
+pub use resync::{ResyncReport, ResyncStep};
+use resync::{RESYNC_RETRY_MAX, RESYNC_RETRY_MIN};
 use socket::{End, Notice, SocketSettings};
 
 use channels::*;
@@ -63,6 +65,9 @@ pub struct Settings {
     pub backoff_max: Duration,
     /// Topics per channel.
     pub max_topics: usize,
+    /// Channels per OAuth client (Genesys: 20; a 21st evicts the oldest). One is kept spare,
+    /// so a one-at-a-time rotation never needs more than this many.
+    pub max_channels: usize,
     /// Agents the table holds (discovery stops there).
     pub max_agents: usize,
 }
@@ -154,12 +159,36 @@ pub struct Upstream {
     pub cancel: CancellationToken,
 }
 
+/// One connected session: its channels (each with its own generation, so a notice from a
+/// channel already replaced is told apart from one of a live channel), the agents watched and
+/// when the token is due.
 struct Session {
-    pub(super) generation: u64,
-    pub(super) live: Vec<Live>,
-    pub(super) agents: Vec<Id>,
-    pub(super) known: HashSet<Id>,
-    pub(super) token_refresh_at: Ms,
+    live: Vec<Live>,
+    agents: Vec<Id>,
+    known: HashSet<Id>,
+    token_refresh_at: Ms,
+    /// A resync left steps out: when to try it again (on the clock), and the pause after that.
+    resync_retry: Option<(Ms, Duration)>,
+}
+
+impl Session {
+    /// After a resync: none pending when it was complete, otherwise a retry after the current
+    /// pause (doubling from [`RESYNC_RETRY_MIN`] up to [`RESYNC_RETRY_MAX`]).
+    fn after_resync(&mut self, report: ResyncReport, clock: &Clock) {
+        if report.complete() {
+            self.resync_retry = None;
+            return;
+        }
+        let pause = self
+            .resync_retry
+            .map_or(RESYNC_RETRY_MIN, |(_, p)| (p * 2).min(RESYNC_RETRY_MAX));
+        self.resync_retry = Some((clock.after(pause), pause));
+    }
+
+    /// Whether the channel of generation `g` is one of this session's live channels.
+    fn holds(&self, g: u64) -> bool {
+        self.live.iter().any(|l| l.generation == g)
+    }
 }
 
 impl Upstream {
@@ -229,20 +258,24 @@ impl Upstream {
                 (a, false)
             }
         };
-        *generation += 1;
-        let live = self.open_channels(*generation, &agents, ntx).await?;
+        let live = self.open_channels(generation, &agents, ntx).await?;
         let mut s = Session {
-            generation: *generation,
             live,
             known: agents.iter().copied().collect(),
             agents,
             token_refresh_at,
+            resync_retry: None,
         };
         // Subscribed and connected: now read the truth that may have changed while we were
         // away. Events arriving meanwhile are ordered against it by source timestamps.
-        if let Err(e) = self.resync(&s.agents).await {
-            cancel_all(&s.live);
-            return Err(e);
+        // A step that fails (a missing permission, an endpoint down) is skipped and retried
+        // later at a slow pace; it never tears the channels down.
+        match self.resync(&s.agents).await {
+            Ok(report) => s.after_resync(report, &self.clock),
+            Err(e) => {
+                cancel_all(&s.live);
+                return Err(e);
+            }
         }
         if rediscover {
             if let Err(e) = self.rediscover(&mut s, generation, ntx).await {
@@ -259,6 +292,16 @@ impl Upstream {
                     cancel_all(&s.live);
                     return Ok(());
                 }
+                _ = clock.sleep_until(s.resync_retry.map_or(Ms::MAX, |(at, _)| at)), if s.resync_retry.is_some() => {
+                    let agents = s.agents.clone();
+                    match self.resync(&agents).await {
+                        Ok(report) => s.after_resync(report, &clock),
+                        Err(e) => {
+                            cancel_all(&s.live);
+                            return Err(e);
+                        }
+                    }
+                }
                 _ = clock.sleep_until(rotate_at) => {
                     let why = if clock.now_ms() >= s.token_refresh_at { "token refresh" } else { "channel expiry" };
                     if let Err(e) = self.rotate(&mut s, generation, ntx, why).await {
@@ -267,7 +310,7 @@ impl Upstream {
                     }
                 }
                 Some(notice) = nrx.recv() => match notice {
-                    Notice::Closing { generation: g } if g == s.generation => {
+                    Notice::Closing { generation: g } if s.holds(g) => {
                         if let Err(e) = self.rotate(&mut s, generation, ntx, "socket_closing").await {
                             cancel_all(&s.live);
                             return Err(e);
@@ -276,15 +319,15 @@ impl Upstream {
                     Notice::Joined { user, .. }
                         if !s.known.contains(&user) && s.known.len() < self.settings.max_agents =>
                     {
-                        if let Err(e) = self.add_agent(&mut s, user).await {
+                        if let Err(e) = self.add_agents(&mut s, generation, ntx, &[user]).await {
                             tracing::warn!(error = %e, %user, "could not subscribe to a new queue member");
                         }
                     }
-                    Notice::Ended { generation: g, why } if g == s.generation => {
+                    Notice::Ended { generation: g, why } if s.holds(g) => {
                         cancel_all(&s.live);
                         return Err(UpstreamError::Socket(why));
                     }
-                    _ => {} // a notice from a channel set already rotated away
+                    _ => {} // a notice from a channel already rotated away
                 }
             }
         }

@@ -26,6 +26,83 @@ pub(super) const QUEUES_PER_QUERY: usize = crate::limits::MAX_QUEUE_RESULTS;
 /// hold the upstream stage: past this, the resync is reported with its durability unknown).
 pub(super) const CHECKPOINT_WAIT: Duration = Duration::from_secs(10);
 
+/// A failed resync is tried again after this long (on the session's clock), doubling up to
+/// [`RESYNC_RETRY_MAX`]: a step refused with 403/404 (a missing permission) is retried at a
+/// slow pace, never in a loop.
+pub(super) const RESYNC_RETRY_MIN: Duration = Duration::from_secs(60);
+
+/// The longest pause between retries of a failing resync step.
+pub(super) const RESYNC_RETRY_MAX: Duration = Duration::from_secs(900);
+
+/// The steps of a resync. They are independent: one that fails (a 403 for a missing
+/// permission, a 404, an endpoint that keeps failing) is skipped, counted, audited and named
+/// in health, and the others complete; the floor shows what they read. Only a 401 (the token)
+/// ends the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResyncStep {
+    /// Users pages: presence, routing status and conversation summary (expands).
+    Users,
+    /// Routing status read one by one (what an expand left out).
+    RoutingStatus,
+    /// Presence in bulk (what an expand left out).
+    Presence,
+    /// Open conversations of busy agents (analytics details query, then reads).
+    Conversations,
+    /// Queue observations.
+    Queues,
+}
+
+impl ResyncStep {
+    /// Every step, in the order a resync runs them (its bit in [`ResyncReport::failed`]).
+    pub const ALL: [ResyncStep; 5] = [
+        ResyncStep::Users,
+        ResyncStep::RoutingStatus,
+        ResyncStep::Presence,
+        ResyncStep::Conversations,
+        ResyncStep::Queues,
+    ];
+
+    /// Name in health, metrics and the audit trail.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResyncStep::Users => "users",
+            ResyncStep::RoutingStatus => "routing_status",
+            ResyncStep::Presence => "presence",
+            ResyncStep::Conversations => "conversations",
+            ResyncStep::Queues => "queues",
+        }
+    }
+
+    fn bit(self) -> u64 {
+        1 << (self as u32)
+    }
+}
+
+/// What a resync could not read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResyncReport {
+    /// Steps that failed (bits of [`ResyncStep`]); 0 = complete.
+    pub failed: u64,
+}
+
+impl ResyncReport {
+    /// True when every step completed.
+    pub fn complete(&self) -> bool {
+        self.failed == 0
+    }
+}
+
+/// An error only a new session repairs (the token): every other failure of a step is skipped.
+fn fatal(e: &UpstreamError) -> bool {
+    matches!(
+        e,
+        UpstreamError::Rest {
+            source: RestError::Unauthorized,
+            ..
+        }
+    )
+}
+
 /// Durability points as upstream asks for them: the sequence of the last one sent and the
 /// state stage's acknowledgements.
 pub struct Checkpoints {
@@ -153,6 +230,29 @@ impl Upstream {
         }
     }
 
+    /// A step failed: fatal (401) ends the session; anything else is counted, audited and
+    /// remembered in `report`, and the resync goes on without it.
+    fn step_failed(
+        &self,
+        report: &mut ResyncReport,
+        step: ResyncStep,
+        e: UpstreamError,
+    ) -> Result<(), UpstreamError> {
+        if fatal(&e) {
+            return Err(e);
+        }
+        if report.failed & step.bit() == 0 {
+            report.failed |= step.bit();
+            self.metrics.upstream.resync_step_failures[step as usize].inc();
+            self.audit.record(
+                "resync",
+                &format!("step {} failed, skipped, retried later: {e}", step.name()),
+            );
+            tracing::warn!(step = step.name(), error = %e, "resync step failed: skipped");
+        }
+        Ok(())
+    }
+
     /// Reads current presence, routing status, conversations and queue numbers over REST.
     /// Callers subscribe (and connect) first: changes from the start of the resync on arrive as
     /// live events too, ordered against these answers by source timestamps.
@@ -164,12 +264,16 @@ impl Upstream {
     /// Only busy agents (a summary with an active or after-call-work conversation) get the
     /// conversation details query and the conversation reads; idle ones are cleared without
     /// a request. An idle 10,000-agent site resyncs in ~105 requests instead of ~470.
-    pub(super) async fn resync(&mut self, agents: &[Id]) -> Result<(), UpstreamError> {
+    ///
+    /// The steps are independent ([`ResyncStep`]): one that fails is skipped and named in the
+    /// report (the caller retries later), the others complete. Only a 401 is an error.
+    pub(super) async fn resync(&mut self, agents: &[Id]) -> Result<ResyncReport, UpstreamError> {
         // Server time, before the first request: see `resync_conversations`.
         let began = self.rest.server_now_ms();
         let user_reqs = agents.len().div_ceil(USERS_PER_PAGE);
         let queue_reqs = self.watch.queues.len().div_ceil(QUEUES_PER_QUERY);
         let m = self.metrics.clone();
+        let mut report = ResyncReport::default();
         // Planned requests; fallbacks and conversation queries are added once known.
         m.upstream.resync_total.set((user_reqs + queue_reqs) as u64);
         m.upstream.resync_done.set(0);
@@ -183,22 +287,36 @@ impl Upstream {
             }
         };
         let mut no_presence: Vec<Id> = Vec::new();
+        let mut no_routing: Vec<Id> = Vec::new();
         let mut busy: Vec<Id> = Vec::new();
         let mut idle: Vec<Id> = Vec::new();
         for chunk in agents.chunks(USERS_PER_PAGE) {
             let ids = join_ids(chunk, "&id=");
-            let body = self
+            let page = match self
                 .rest
                 .get(&format!(
                     "/api/v2/users?pageSize={USERS_PER_PAGE}&id={ids}&expand=presence,routingStatus,conversationSummary"
                 ))
                 .await
-                .what("users")?;
-            let page = decode::rest::users_page(&body).map_err(|e| parse_err("users", e))?;
+                .what("users")
+                .and_then(|body| {
+                    decode::rest::users_page(&body).map_err(|e| parse_err("users", e))
+                }) {
+                Ok(page) => Some(page),
+                Err(e) => {
+                    // The page is lost: its agents are read the long way below.
+                    self.step_failed(&mut report, ResyncStep::Users, e)?;
+                    None
+                }
+            };
             let mut missing_routing: Vec<Id> = chunk.to_vec();
             let mut missing_presence: Vec<Id> = chunk.to_vec();
             let mut summarized: Vec<Id> = Vec::new();
-            for u in page.users.iter().filter(|u| chunk.contains(&u.id)) {
+            for u in page
+                .iter()
+                .flat_map(|p| p.users.iter())
+                .filter(|u| chunk.contains(&u.id))
+            {
                 if !u.name.is_empty() {
                     self.send(Update::Name {
                         user: u.id,
@@ -225,46 +343,65 @@ impl Upstream {
             }
             // No summary (left out, or the user was not in the page): ask analytics.
             busy.extend(chunk.iter().filter(|id| !summarized.contains(id)));
-            m.upstream
-                .resync_total
-                .set(m.upstream.resync_total.get() + missing_routing.len() as u64);
-            // `expand` is best effort upstream: read what it left out one by one.
-            for id in missing_routing {
-                let body = self
-                    .rest
-                    .get(&format!("/api/v2/users/{id}/routingstatus"))
-                    .await
-                    .what("routing status")?;
-                let r = decode::rest::routing_status(&body)
-                    .map_err(|e| parse_err("routing status", e))?;
-                self.send(Update::Event(Event::Routing(r))).await;
-                progress(&m);
-            }
+            no_routing.extend(missing_routing);
             no_presence.extend(missing_presence);
             progress(&m);
         }
         m.upstream.resync_total.set(
             m.upstream.resync_total.get()
-                + (no_presence.len().div_ceil(BULK_PRESENCE_IDS)
+                + (no_routing.len()
+                    + no_presence.len().div_ceil(BULK_PRESENCE_IDS)
                     + busy.len().div_ceil(USERS_PER_PAGE)) as u64,
         );
+        // `expand` is best effort upstream: read what it left out one by one.
+        for id in no_routing {
+            let read = self
+                .rest
+                .get(&format!("/api/v2/users/{id}/routingstatus"))
+                .await
+                .what("routing status")
+                .and_then(|body| {
+                    decode::rest::routing_status(&body).map_err(|e| parse_err("routing status", e))
+                });
+            match read {
+                Ok(r) => self.send(Update::Event(Event::Routing(r))).await,
+                Err(e) => {
+                    self.step_failed(&mut report, ResyncStep::RoutingStatus, e)?;
+                    break;
+                }
+            }
+            progress(&m);
+        }
         for chunk in no_presence.chunks(BULK_PRESENCE_IDS) {
             let ids = join_ids(chunk, ",");
-            let body = self
+            let read = self
                 .rest
                 .get(&format!("/api/v2/users/presences/purecloud/bulk?id={ids}"))
                 .await
-                .what("bulk presence")?;
-            let list =
-                decode::rest::bulk_presence(&body).map_err(|e| parse_err("bulk presence", e))?;
-            for p in list.iter() {
-                self.send(Update::Event(Event::Presence(*p))).await;
+                .what("bulk presence")
+                .and_then(|body| {
+                    decode::rest::bulk_presence(&body).map_err(|e| parse_err("bulk presence", e))
+                });
+            match read {
+                Ok(list) => {
+                    for p in list.iter() {
+                        self.send(Update::Event(Event::Presence(*p))).await;
+                    }
+                }
+                Err(e) => {
+                    self.step_failed(&mut report, ResyncStep::Presence, e)?;
+                    break;
+                }
             }
             progress(&m);
         }
         self.clear_conversations(&idle, began).await;
         for chunk in busy.chunks(USERS_PER_PAGE) {
-            self.resync_conversations(chunk, began).await?;
+            if let Err(e) = self.resync_conversations(chunk, began).await {
+                // Their conversations stay as last known until a retry or a live event.
+                self.step_failed(&mut report, ResyncStep::Conversations, e)?;
+                break;
+            }
             progress(&m);
         }
         for chunk in self.watch.queues.clone().chunks(QUEUES_PER_QUERY) {
@@ -276,13 +413,22 @@ impl Upstream {
                 "{{\"filter\":{{\"type\":\"or\",\"predicates\":[{}]}},\"metrics\":[\"oWaiting\",\"oInteracting\",\"oAlerting\",\"oOnQueueUsers\",\"oOffQueueUsers\",\"oLongestWaiting\"]}}",
                 preds.join(",")
             );
-            let body = self
+            let read = self
                 .rest
                 .post_json("/api/v2/analytics/queues/observations/query", query)
                 .await
-                .what("queue observations")?;
-            let list = decode::rest::observations_query(&body)
-                .map_err(|e| parse_err("queue observations", e))?;
+                .what("queue observations")
+                .and_then(|body| {
+                    decode::rest::observations_query(&body)
+                        .map_err(|e| parse_err("queue observations", e))
+                });
+            let list = match read {
+                Ok(list) => list,
+                Err(e) => {
+                    self.step_failed(&mut report, ResyncStep::Queues, e)?;
+                    break;
+                }
+            };
             let now = self.rest.server_now_ms();
             for o in list.iter() {
                 let mut o = *o;
@@ -293,6 +439,7 @@ impl Upstream {
             }
             progress(&m);
         }
+        m.upstream.resync_failing.set(report.failed);
         // What the resync read is on disk before it is reported done: a power cut from here
         // on boots to this state, not to an older one.
         let read_ms = started.elapsed().as_millis();
@@ -308,18 +455,30 @@ impl Upstream {
                 CHECKPOINT_WAIT.as_secs()
             ),
         };
-        m.upstream.resyncs.inc();
+        let skipped: Vec<&str> = ResyncStep::ALL
+            .iter()
+            .filter(|s| report.failed & s.bit() != 0)
+            .map(|s| s.name())
+            .collect();
+        if report.complete() {
+            m.upstream.resyncs.inc();
+        }
         self.audit.record(
             "resync",
             &format!(
-                "{} agents ({} busy), {} queues, {} requests in {read_ms} ms; {durable}",
+                "{} agents ({} busy), {} queues, {} requests in {read_ms} ms; {durable}{}",
                 agents.len(),
                 busy.len(),
                 self.watch.queues.len(),
                 m.upstream.resync_total.get(),
+                if skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!("; incomplete, skipped: {}", skipped.join(", "))
+                }
             ),
         );
-        Ok(())
+        Ok(report)
     }
 }
 

@@ -165,7 +165,10 @@ pub async fn read(
                 match msg {
                     WsMessage::Text(text) => {
                         metrics.upstream.frames.inc();
-                        match handle(text.as_bytes(), generation, &s, &metrics, &notices, &audit) {
+                        // A retired socket's eviction is expected (its replacement took its
+                        // place among the client's channels): not audited.
+                        let audit = draining.is_none().then_some(&audit);
+                        match handle(text.as_bytes(), generation, &s, &metrics, &notices, audit) {
                             Step::Forward(ev) => {
                                 if events.send(Update::Event(ev)).await.is_err() {
                                     break End::Downstream;
@@ -227,7 +230,7 @@ fn handle(
     s: &SocketSettings,
     metrics: &Metrics,
     notices: &mpsc::Sender<Notice>,
-    audit: &Audit,
+    audit: Option<&Audit>,
 ) -> Step {
     match decode::parse(frame, s.max_message) {
         Ok(Message::Control(c)) => match c {
@@ -247,7 +250,9 @@ fn handle(
                     Control::TokenRevoked => "channel closed: its token was revoked",
                     _ => "channel gone: expired, replaced, or its token expired (404)",
                 };
-                audit.record("eviction", &format!("generation {generation}: {why}"));
+                if let Some(audit) = audit {
+                    audit.record("eviction", &format!("generation {generation}: {why}"));
+                }
                 Step::End(End::Gone(c))
             }
             Control::Pong | Control::SubscribeAck | Control::SubscribeFailed => Step::Continue,
@@ -272,7 +277,7 @@ fn handle(
             let n = counter.get();
             if n.is_power_of_two() {
                 tracing::warn!(reason = reason.as_str(), count = n, detail = %rejected, "frame rejected");
-                if n >= REJECT_BURST {
+                if let (true, Some(audit)) = (n >= REJECT_BURST, audit) {
                     audit.record(
                         "reject_burst",
                         &format!(

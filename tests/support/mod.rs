@@ -211,6 +211,18 @@ pub async fn advance(sim: &Sim, m: &presence_gateway::metrics::Metrics, total: D
     let mut left = total;
     let mut steps = 0;
     while !left.is_zero() {
+        // A rotation runs in real time (its REST calls are paced at the gateway's budget, ~10 s
+        // for 19 channels), while this loop can move hours of simulated time in a second:
+        // the clock waits for it, as real time would (a rotation starts hours before any
+        // deadline it meets).
+        let start = Instant::now();
+        while m.upstream.rotating.get() == 1 {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "a rotation still running after 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let d = left.min(period);
         let before = m.upstream.heartbeats.get();
         let sent_before = sim.stats().heartbeats_sent;
@@ -326,8 +338,27 @@ pub async fn scenario_with(cfg: SimConfig, genesys_extra: &str) -> Scenario {
 /// [`scenario_with`] whose gateway clock reads the simulator's clock plus `skew_ms` (a box
 /// that booted without a real-time clock, before NTP).
 pub async fn scenario_skewed(cfg: SimConfig, genesys_extra: &str, skew_ms: i64) -> Scenario {
+    let s = scenario_prepared(cfg, genesys_extra, skew_ms, |_| {}).await;
+    let m = s.gw.metrics.clone();
+    wait_for("first resync", Duration::from_secs(30), || {
+        m.upstream.resyncs.get() >= 1
+    })
+    .await;
+    converge(&s.sim, &s.display, Duration::from_secs(30)).await;
+    s
+}
+
+/// Starts sim + broker + gateway + display, with `prepare` run on the simulator before the
+/// gateway starts (faults the gateway must meet from its first request); returns at once.
+pub async fn scenario_prepared(
+    cfg: SimConfig,
+    genesys_extra: &str,
+    skew_ms: i64,
+    prepare: impl FnOnce(&Sim),
+) -> Scenario {
     init_logs();
     let sim = Sim::start(cfg).await.expect("simulator");
+    prepare(&sim);
     let broker = broker();
     let dir = tempfile::tempdir().unwrap();
     let site = site_id("s");
@@ -348,12 +379,6 @@ pub async fn scenario_skewed(cfg: SimConfig, genesys_extra: &str, skew_ms: i64) 
     let gw = presence_gateway::app::start_with_clock(config, clock)
         .await
         .expect("gateway starts");
-    let m = gw.metrics.clone();
-    wait_for("first resync", Duration::from_secs(30), || {
-        m.upstream.resyncs.get() >= 1
-    })
-    .await;
-    converge(&sim, &display, Duration::from_secs(30)).await;
     Scenario {
         sim,
         display,
