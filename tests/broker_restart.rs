@@ -11,7 +11,7 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use presence_gateway::demo::view::Subscriber;
+use presence_gateway::display::Subscriber;
 use presence_gateway::topics::Topics;
 use support::*;
 

@@ -13,7 +13,7 @@ use std::ffi::OsStr;
 use std::time::Duration;
 
 use presence_gateway::config::{ENV_CLIENT_ID, ENV_CLIENT_SECRET};
-use presence_gateway::demo::view::Subscriber;
+use presence_gateway::display::Subscriber;
 use presence_gateway::topics::Topics;
 use support::*;
 

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use presence_gateway::demo::view::Floor;
+use presence_gateway::display::Floor;
 use presence_gateway::metrics::Metrics;
 use presence_gateway::publish::{agent_frame, queue_frame};
 use presence_gateway::state::{Capacity, Key, Store, Table, Value};
@@ -160,7 +160,7 @@ async fn disk_full_keeps_publishing_from_memory_raises_the_alarm_and_recovers() 
     let topics = Topics::new(&config.mqtt.topic_prefix, &config.site.id);
     let (health, audit) = (topics.health(), topics.audit());
     let watcher = Probe::start(&broker, &[format!("{}/gateway/#", topics.base())]).await;
-    let display = presence_gateway::demo::view::Subscriber::start(broker.clone(), &topics, "all");
+    let display = presence_gateway::display::Subscriber::start(broker.clone(), &topics, "all");
     let gw = presence_gateway::app::start(config)
         .await
         .expect("gateway starts");

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use presence_gateway::demo::view::Floor;
 use presence_gateway::display::wallboard::{self, Wallboard};
+use presence_gateway::display::Floor;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use presence_gateway::demo::view::Subscriber;
+use presence_gateway::display::Subscriber;
 use presence_gateway::topics::Topics;
 use support::*;
 

@@ -252,11 +252,7 @@ async fn each_zone_shows_its_queue_and_members_with_a_roster_while_membership_ch
     let topics = presence_gateway::topics::Topics::new("presence", &site);
     let displays: Vec<_> = (0..2)
         .map(|i| {
-            presence_gateway::demo::view::Subscriber::start(
-                broker.clone(),
-                &topics,
-                &format!("z{i}"),
-            )
+            presence_gateway::display::Subscriber::start(broker.clone(), &topics, &format!("z{i}"))
         })
         .collect();
     let gw = presence_gateway::app::start(config).await.expect("gateway");
@@ -333,7 +329,7 @@ async fn members_who_left_a_queue_during_a_gap_leave_its_zone_after_the_reconnec
     )
     .expect("config with a zone");
     let topics = presence_gateway::topics::Topics::new("presence", &site);
-    let display = presence_gateway::demo::view::Subscriber::start(broker.clone(), &topics, "z");
+    let display = presence_gateway::display::Subscriber::start(broker.clone(), &topics, "z");
     let clock = presence_gateway::clock::Clock::external(sim.clock_reader());
     let gw = presence_gateway::app::start_with_clock(config, clock)
         .await
@@ -430,7 +426,7 @@ async fn an_agent_watched_only_through_a_group_is_in_the_implicit_zone_all() {
     )
     .expect("valid config");
     let topics = presence_gateway::topics::Topics::new(&config.mqtt.topic_prefix, &config.site.id);
-    let display = presence_gateway::demo::view::Subscriber::start(broker.clone(), &topics, "all");
+    let display = presence_gateway::display::Subscriber::start(broker.clone(), &topics, "all");
     let gw = presence_gateway::app::start(config).await.unwrap();
 
     let truth = sim.truth();

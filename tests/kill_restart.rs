@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use genesys_sim::Fault;
 use presence_gateway::config::{ENV_CLIENT_ID, ENV_CLIENT_SECRET};
-use presence_gateway::demo::view::Subscriber;
+use presence_gateway::display::Subscriber;
 use presence_gateway::topics::Topics;
 use support::*;
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use presence_gateway::demo::view::Subscriber;
+use presence_gateway::display::Subscriber;
 use presence_gateway::event::{Id, Presence, Routing};
 use presence_gateway::metrics::Metrics;
 use presence_gateway::state::{

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use genesys_sim::{Fault, Sim};
 use machine::{mib, thousands, Series};
-use presence_gateway::demo::view::Subscriber;
+use presence_gateway::display::Subscriber;
 use rig::{BrokerKind, Gateway, Probe, Site};
 
 /// Events per second of the latency runs (the load).

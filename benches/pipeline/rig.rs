@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use genesys_sim::{Sim, SimConfig, SimStats, Truth};
 use presence_gateway::config::{ENV_CLIENT_ID, ENV_CLIENT_SECRET};
-use presence_gateway::demo::view::{Floor, Subscriber};
+use presence_gateway::display::floor::{Floor, Subscriber};
 use presence_gateway::topics::Topics;
 use presence_wire::{AgentFrame, Body, Interaction, Media, Presence, Routing};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};

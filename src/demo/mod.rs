@@ -9,10 +9,11 @@
 //!
 //! # Layout
 //! - `broker`: embedded rumqttd on a free loopback port.
-//! - `view`: the subscriber that decodes frames and renders the floor as plain text.
+//!
+//! The display's eye (the subscriber that decodes frames, and the plain-text view) is
+//! [`crate::display::floor`].
 
 pub mod broker;
-pub mod view;
 
 use std::future::Future;
 use std::path::Path;
@@ -154,7 +155,7 @@ pub async fn run(
             .await
         }
         View::Text => {
-            let text = tokio::spawn(view::run(
+            let text = tokio::spawn(crate::display::floor::run(
                 ("127.0.0.1".to_string(), broker.port),
                 topics.clone(),
                 "all".to_string(),
@@ -182,7 +183,7 @@ async fn wallboard(
         "demo · zone all · broker {}:{} (site demo)",
         broker.0, broker.1
     );
-    let sub = view::Subscriber::start(broker, topics, "all");
+    let sub = crate::display::Subscriber::start(broker, topics, "all");
     let floor = sub.floor.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

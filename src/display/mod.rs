@@ -4,15 +4,17 @@
 //! one zone, and the demo shows the same wallboard.
 //!
 //! They are clients of the gateway's public surface only (the `presence-wire` frames, the
-//! topic tree, `demo::view`'s decoded [`Floor`](crate::demo::view::Floor)); nothing in the
-//! gateway depends on them.
+//! topic tree); nothing in the gateway depends on them, and they depend on nothing but it.
 //!
 //! # Layout
+//! - [`floor`]: what a display sees: the MQTT subscriber that decodes every frame as a
+//!   display would ([`Subscriber`], [`Floor`]), and the floor as plain text (the demo, tests).
 //! - [`decode`]: payload → JSON line (pure), and the file and live loops around it.
 //! - [`wallboard`]: the wallboard's drawing, a pure function of the floor and the time.
 //! - [`term`]: the wallboard on a real terminal (raw mode, keys, redraw each second).
 
 pub mod decode;
+pub mod floor;
 pub mod term;
 pub mod wallboard;
 
@@ -20,9 +22,9 @@ use std::io::IsTerminal as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::demo::view::Subscriber;
 use crate::topics::Topics;
 
+pub use floor::{Floor, Subscriber};
 pub use term::Quit;
 
 /// What `presence-gateway display` shows.

@@ -4,7 +4,7 @@
 //! (ratatui's panic hook).
 //!
 //! Owns the terminal and the key loop only: it draws whatever [`Floor`] the shared mutex holds
-//! (filled by `demo::view::Subscriber`) with `display::wallboard`. Blocking: call it from the
+//! (filled by `display::Subscriber`) with `display::wallboard`. Blocking: call it from the
 //! main thread or `spawn_blocking`, never on a runtime worker.
 
 use std::io;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 
 use super::wallboard::Wallboard;
-use crate::demo::view::Floor;
+use crate::display::Floor;
 
 /// Longest wait between two looks at the stop flag: how late an outside stop (SIGTERM, the
 /// demo's shutdown) is noticed.

@@ -5,7 +5,7 @@
 //!
 //! Owns layout, labels and colours only: no terminal, no I/O, no clock (the caller passes
 //! `now_s`), so a test renders into a `Buffer` and compares text and colours. The terminal loop
-//! that shows it is `display::term`; the data comes from `demo::view`.
+//! that shows it is `display::term`; the data comes from `display::floor`.
 
 use presence_wire::{AgentFrame, Interaction, Level, Media, Presence, QueueFrame, Routing};
 use ratatui::buffer::Buffer;
@@ -14,7 +14,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Sparkline, Widget};
 
-use crate::demo::view::Floor;
+use crate::display::Floor;
 
 /// Queue tile size in cells (border included): two columns of `label value` over five rows.
 pub const QUEUE_TILE: (u16, u16) = (32, 7);

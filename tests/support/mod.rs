@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use genesys_sim::{Sim, SimConfig, Truth};
 use presence_gateway::config::Config;
-use presence_gateway::demo::view::{Floor, Subscriber};
 use presence_gateway::demo::{broker, sim_env, site_toml};
+use presence_gateway::display::floor::{Floor, Subscriber};
 use presence_wire::{AgentFrame, Interaction, Media, Presence, Routing};
 
 /// The broker tests publish to: (host, port).

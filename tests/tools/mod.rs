@@ -6,7 +6,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use presence_gateway::demo::view::Floor;
+use presence_gateway::display::Floor;
 use presence_wire::{
     AgentFrame, Body, DisplayName, Frame, Header, HeatmapFrame, Interaction, Level, Media, Minutes,
     Presence, QueueFrame, RosterFrame, Routing, HEATMAP_MINUTES,

@@ -1,7 +1,7 @@
 //! What a floor display sees: an MQTT subscriber to one zone that decodes every retained
 //! frame with `presence_wire::decode` (exactly as a display would), keeps the latest per
 //! topic, tracks `$state`, sessions and sequence gaps, and renders the floor as text.
-//! Used by the demo's live view and by the end-to-end tests as the display's eye.
+//! Used by the wallboard, the demo's live view and the end-to-end tests as the display's eye.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
