@@ -230,6 +230,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
             backoff_max: g.backoff_max,
             max_topics: g.max_topics_per_channel,
             max_channels: g.max_channels_per_client,
+            user_topic_weight: g.user_topic_weight,
             max_agents: cap.max_agents,
         },
         rest: Rest::new(

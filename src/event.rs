@@ -113,6 +113,17 @@ pub struct RoutingChange {
     pub started: Millis,
 }
 
+/// An agent's out-of-office state changed (`.activity` `outOfOffice`, REST `outOfOffice`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct OutOfOfficeChange {
+    /// The agent.
+    pub user: Id,
+    /// Out of office now.
+    pub active: bool,
+    /// Source timestamp `modifiedDate` (0 = none sent); orders changes.
+    pub modified: Millis,
+}
+
 /// The agent's own participant in a conversation changed (`v2.users.{id}.conversations`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct ConversationChange {
@@ -191,7 +202,11 @@ pub enum Event {
     /// Routing status.
     Routing(RoutingChange),
     /// `.activity` carries both (either may be absent).
-    Activity(Option<PresenceChange>, Option<RoutingChange>),
+    Activity(
+        Option<PresenceChange>,
+        Option<RoutingChange>,
+        Option<OutOfOfficeChange>,
+    ),
     /// Conversation.
     Conversation(ConversationChange),
     /// Queue membership.

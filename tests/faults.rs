@@ -640,11 +640,11 @@ async fn resync_without_expands_reads_everything_the_long_way() {
     s.gw.stop().await;
 }
 
-/// Channels the gateway opens for `users` combined user topics (weight 3 each) and `queues`
+/// Channels the gateway opens for `users` combined user topics (weight 2 each) and `queues`
 /// watched queues (two topics of weight 1) at `max` topics per channel: the same greedy packing
 /// as the gateway's, so a test can pick the limit that yields a given channel count.
 fn channels_for(users: usize, queues: usize, max: usize) -> usize {
-    let weights = std::iter::repeat_n(3, users).chain(std::iter::repeat_n(1, 2 * queues));
+    let weights = std::iter::repeat_n(2, users).chain(std::iter::repeat_n(1, 2 * queues));
     let (mut channels, mut sum) = (0, 0);
     for w in weights {
         if channels == 0 || sum + w > max {
@@ -760,7 +760,8 @@ fn diff_without_conversations(s: &Scenario) -> Vec<String> {
         a.media = presence_wire::Media::None;
         a.interaction = presence_wire::Interaction::None;
         a.interaction_since = 0;
-        a.flags = 0;
+        // Wrap-up belongs to the conversation; out of office comes with the activity.
+        a.flags &= presence_wire::AgentFrame::OUT_OF_OFFICE;
     }
     let mut truth = s.sim.truth();
     for a in truth.agents.values_mut() {

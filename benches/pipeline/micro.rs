@@ -77,7 +77,7 @@ pub async fn capture(agents: usize, queues: usize, frames: usize) -> Vec<String>
     let mut topics: Vec<String> = sim
         .users()
         .iter()
-        .map(|u| format!(r#"{{"id":"v2.users.{u}?presence&routingStatus&conversations"}}"#))
+        .map(|u| format!(r#"{{"id":"v2.users.{u}?activity&conversations"}}"#))
         .collect();
     for q in sim.queues() {
         topics.push(format!(r#"{{"id":"v2.routing.queues.{q}.users"}}"#));

@@ -384,6 +384,7 @@ fn expand(hub: &Hub, req: &Request<'_>) -> Expand {
             "presence" => e.presence = true,
             "routingstatus" => e.routing_status = true,
             "conversationsummary" => e.conversation_summary = true,
+            "outofoffice" => e.out_of_office = true,
             _ => {}
         }
     }

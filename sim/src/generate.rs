@@ -55,10 +55,11 @@ enum Action {
     Wrapup,
     Abandon,
     Membership,
+    OutOfOffice,
 }
 
 /// Relative weights of the actions.
-const WEIGHTS: [(Action, u32); 9] = [
+const WEIGHTS: [(Action, u32); 10] = [
     (Action::Presence, 18),
     (Action::Routing, 5),
     (Action::Arrive, 16),
@@ -68,6 +69,7 @@ const WEIGHTS: [(Action, u32); 9] = [
     (Action::Wrapup, 11),
     (Action::Abandon, 4),
     (Action::Membership, 6),
+    (Action::OutOfOffice, 2),
 ];
 
 /// Whether a topic (canonical casing) has a subscriber; bodies of unwanted notifications are not built.
@@ -106,6 +108,7 @@ pub(crate) fn next_for(
         Action::Wrapup => wrapup(world, now, wanted),
         Action::Abandon => abandon(world, now),
         Action::Membership => membership(world, now, wanted),
+        Action::OutOfOffice => out_of_office(world, now, wanted),
     };
     out.or_else(|| presence(world, now, wanted))
         .or_else(|| arrive(world, now))
@@ -274,6 +277,17 @@ fn presence(world: &mut World, now: u64, wanted: Wanted<'_>) -> Option<Vec<Notif
         world.refresh_queue(&q, now);
     }
     Some(out)
+}
+
+/// An agent without a conversation goes out of office, or comes back: `.activity` only (there
+/// is no `.outofoffice` in the gateway's subscription).
+fn out_of_office(world: &mut World, now: u64, wanted: Wanted<'_>) -> Option<Vec<Notification>> {
+    let user = pick_agent(world, Pick::Free)?;
+    let agent = world.agents.get_mut(&user)?;
+    agent.out_of_office = !agent.out_of_office;
+    agent.out_of_office_ms = agent.stamp(now);
+    world.sync_agent(&user);
+    Some(user_notifications(world, &user, false, false, true, wanted))
 }
 
 fn routing(world: &mut World, now: u64, wanted: Wanted<'_>) -> Option<Vec<Notification>> {

@@ -266,6 +266,9 @@ pub(crate) struct Agent {
     pub queues: Vec<String>,
     pub queues_ms: u64,
     pub conversation: Option<Conversation>,
+    /// Out of office (`outOfOffice.active`), and when that last changed (0: never).
+    pub out_of_office: bool,
+    pub out_of_office_ms: u64,
     /// Newest timestamp issued for this agent: every new one is strictly greater.
     pub last_ts: u64,
 }
@@ -585,6 +588,8 @@ impl World {
                     queues: member_of,
                     queues_ms,
                     conversation: None,
+                    out_of_office: false,
+                    out_of_office_ms: 0,
                     last_ts: presence_ms.max(routing_ms).max(queues_ms),
                 },
             );
@@ -978,6 +983,7 @@ impl World {
                         routing_start_ms: a.routing_ms,
                         conversation,
                         queues: a.queues.clone(),
+                        out_of_office: a.out_of_office,
                     },
                 )
             })
@@ -1041,6 +1047,9 @@ pub struct AgentTruth {
     pub conversation: Option<ConversationTruth>,
     /// Queue ids the agent is a joined member of, sorted.
     pub queues: Vec<String>,
+    /// Out of office.
+    #[serde(default)]
+    pub out_of_office: bool,
 }
 
 /// The agent's latest conversation.

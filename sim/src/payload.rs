@@ -53,7 +53,14 @@ pub(crate) fn activity(agent: &Agent) -> Value {
             "presenceMessage": agent.presence_message,
             "modifiedDate": iso(agent.presence_ms),
         },
-        "outOfOffice": { "active": false, "modifiedDate": iso(agent.queues_ms.min(agent.presence_ms)) },
+        "outOfOffice": {
+            "active": agent.out_of_office,
+            "modifiedDate": iso(if agent.out_of_office_ms == 0 {
+                agent.queues_ms.min(agent.presence_ms)
+            } else {
+                agent.out_of_office_ms
+            }),
+        },
         "activeQueueIds": agent.queues,
         "dateActiveQueuesChanged": iso(agent.queues_ms),
     })
@@ -365,6 +372,7 @@ pub(crate) struct Expand {
     pub presence: bool,
     pub routing_status: bool,
     pub conversation_summary: bool,
+    pub out_of_office: bool,
 }
 
 /// `User` entity with the requested expansions.
@@ -391,6 +399,16 @@ pub(crate) fn user(world: &World, agent: &Agent, expand: Expand) -> Value {
     }
     if expand.conversation_summary {
         v["conversationSummary"] = conversation_summary(agent);
+    }
+    if expand.out_of_office {
+        // `OutOfOffice` (the REST model carries no modifiedDate).
+        v["outOfOffice"] = json!({
+            "id": format!("{}-ooo", agent.id),
+            "user": { "id": agent.id, "selfUri": format!("/api/v2/users/{}", agent.id) },
+            "active": agent.out_of_office,
+            "indefinite": false,
+            "selfUri": format!("/api/v2/users/{}/outofoffice", agent.id),
+        });
     }
     v
 }

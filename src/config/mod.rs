@@ -43,6 +43,37 @@ use crate::event::Id;
 use crate::limits::ZONE_NAME_LEN;
 use validate::*;
 
+/// The channels a watch set needs in its worst case ([`Config::channel_plan`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelPlan {
+    /// Agents counted: configured users, or the board's `max_agents` when members of watched
+    /// queues or groups are only known at run time.
+    pub agents: usize,
+    /// Whether membership is only known at run time.
+    pub members_at_run_time: bool,
+    /// Topic weight: agents × `user_topic_weight` + 2 per watched queue.
+    pub weight: usize,
+    /// Channels that weight needs.
+    pub channels: usize,
+    /// Channels usable per client (the budget less one spare for rotation).
+    pub usable: usize,
+}
+
+impl ChannelPlan {
+    /// Whether one OAuth client carries it.
+    pub fn fits(&self) -> bool {
+        self.channels <= self.usable
+    }
+
+    /// About how many agents would not be subscribed with one client.
+    pub fn refused_agents(&self, user_weight: usize, max_topics: usize) -> usize {
+        let capacity = self.usable * max_topics;
+        self.weight
+            .saturating_sub(capacity)
+            .div_ceil(user_weight.max(1))
+    }
+}
+
 /// Longest site id: it is one MQTT topic level, like a zone name.
 pub const SITE_ID_LEN: usize = 32;
 /// Longest MQTT topic prefix (it precedes site and zone in every topic).
@@ -161,6 +192,9 @@ pub struct Genesys {
     pub max_topics_per_channel: usize,
     /// Channels per OAuth client (2..=20), one kept spare for rotation.
     pub max_channels_per_client: usize,
+    /// What one combined user topic (`v2.users.{id}?activity&conversations`) counts toward
+    /// `max_topics_per_channel` (1..=2, default 2: its expansion).
+    pub user_topic_weight: usize,
 }
 
 /// What to subscribe to, as ids.
@@ -332,6 +366,29 @@ impl Config {
         })
     }
 
+    /// The channel arithmetic of the watch set in its worst case: configured users, and up to
+    /// the board's `max_agents` when membership of watched queues or groups is only known at
+    /// run time; weighted as the gateway subscribes them.
+    pub fn channel_plan(&self) -> ChannelPlan {
+        let g = &self.genesys;
+        let members_at_run_time = !self.watch.queues.is_empty() || !self.watch.groups.is_empty();
+        let agents = if members_at_run_time {
+            self.board.capacity.max_agents
+        } else {
+            self.watch.users.len().min(self.board.capacity.max_agents)
+        };
+        let weight = agents * g.user_topic_weight + 2 * self.watch.queues.len();
+        let max = g.max_topics_per_channel.max(g.user_topic_weight);
+        ChannelPlan {
+            agents,
+            members_at_run_time,
+            weight,
+            // Packing leaves at most one topic's weight unused per channel.
+            channels: weight.div_ceil(max - (g.user_topic_weight - 1)),
+            usable: g.max_channels_per_client.saturating_sub(1).max(1),
+        }
+    }
+
     /// A human-readable description of the configuration without any secret value (for
     /// `check-config` and the startup log).
     pub fn summary(&self) -> String {
@@ -391,7 +448,7 @@ impl Config {
             s,
             "              heartbeat timeout {}s, ping {}s, token refresh at {}% of lifetime, \
              channel rotated {}s before expiry, backoff {}ms..{}s, {} REST/min, REST timeout {}s, \
-             {} topics/channel, {} channels/client (one spare)",
+             {} topics/channel (a user topic weighs {}), {} channels/client (one spare)",
             g.heartbeat_timeout.as_secs(),
             g.ping_interval.as_secs(),
             percent(g.token_refresh_fraction),
@@ -401,7 +458,41 @@ impl Config {
             g.rest_budget_per_min,
             g.rest_timeout.as_secs(),
             g.max_topics_per_channel,
+            g.user_topic_weight,
             g.max_channels_per_client
+        );
+        let plan = self.channel_plan();
+        let _ = writeln!(
+            s,
+            "channels      worst case: {} agents ({} configured{}) × weight {} + {} queues × 2 \
+             = {} topic weight → {} channel(s) of {} topics; budget {} per client, one kept \
+             spare: {}",
+            plan.agents,
+            self.watch.users.len(),
+            if plan.members_at_run_time {
+                format!(
+                    ", the rest members of watched queues or groups up to the board's {}",
+                    c.max_agents
+                )
+            } else {
+                String::new()
+            },
+            g.user_topic_weight,
+            self.watch.queues.len(),
+            plan.weight,
+            plan.channels,
+            g.max_topics_per_channel,
+            g.max_channels_per_client,
+            if plan.fits() {
+                "fits".to_owned()
+            } else {
+                format!(
+                    "DOES NOT FIT with one OAuth client: about {} agents would be refused \
+                     (subscriptions_refused, health degraded); lower the board's max_agents or \
+                     watch less",
+                    plan.refused_agents(g.user_topic_weight, g.max_topics_per_channel)
+                )
+            }
         );
         let _ = writeln!(
             s,

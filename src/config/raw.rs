@@ -72,6 +72,8 @@ pub struct RawGenesys {
     pub max_topics_per_channel: Option<usize>,
     /// Channels per OAuth client.
     pub max_channels_per_client: Option<usize>,
+    /// What a combined user topic counts toward the per-channel limit.
+    pub user_topic_weight: Option<usize>,
 }
 
 /// `[watch]`: ids as written.

@@ -234,6 +234,13 @@ pub(super) fn validate_genesys(
         2,
         20,
     )?;
+    let user_topic_weight = in_range(
+        "genesys.user_topic_weight",
+        raw.user_topic_weight,
+        crate::upstream::USER_TOPIC_WEIGHT,
+        1,
+        crate::upstream::USER_TOPIC_WEIGHT,
+    )?;
     Ok(Genesys {
         region: raw.region,
         api_base,
@@ -251,6 +258,7 @@ pub(super) fn validate_genesys(
         rest_timeout: Duration::from_secs(rest_timeout),
         max_topics_per_channel: max_topics,
         max_channels_per_client: max_channels,
+        user_topic_weight,
     })
 }
 

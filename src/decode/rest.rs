@@ -24,15 +24,17 @@ use super::json::{
     from_json, need_id, stamp_or_zero, Capped, JId, RoutingName, Stamp, SysPresence, Text,
 };
 use super::ws::{
-    presence_change, routing_change, MetricFold, PresenceBody, PresenceDef, PresencePaths,
-    RoutingObj, RoutingPaths, UserRef,
+    out_of_office, presence_change, routing_change, MetricFold, OutOfOfficeBody, PresenceBody,
+    PresenceDef, PresencePaths, RoutingObj, RoutingPaths, UserRef,
 };
 use super::{
     Rejected, CHANNEL_ID_LEN, CONNECT_URI_LEN, ERROR_CODE_LEN, ERROR_MESSAGE_LEN, MAX_BULK,
     MAX_DEFINITIONS, MAX_PAGE, MAX_QUEUE_RESULTS, MAX_REJECTED_IDS, NEXT_URI_LEN, SUB_TOPIC_LEN,
     TOKEN_LEN,
 };
-use crate::event::{Id, Millis, Presence, PresenceChange, QueueObservation, RoutingChange};
+use crate::event::{
+    Id, Millis, OutOfOfficeChange, Presence, PresenceChange, QueueObservation, RoutingChange,
+};
 use crate::limits::NAME_LEN;
 
 /// Checks then parses a whole response body.
@@ -301,6 +303,9 @@ pub struct User {
     pub routing: Option<RoutingChange>,
     /// The `conversationSummary` expand, when returned.
     pub conversations: Option<ConversationSummary>,
+    /// The `outOfOffice` expand, when returned with `active` (the REST model has no
+    /// `modifiedDate`: `modified` is 0, so it applies only when it differs).
+    pub out_of_office: Option<OutOfOfficeChange>,
 }
 
 /// One page of `GET /api/v2/users` or `/api/v2/groups/{id}/members`.
@@ -371,6 +376,7 @@ struct RawUser {
     presence: Option<PresenceBody>,
     routing_status: Option<RoutingObj>,
     conversation_summary: Option<RawSummary>,
+    out_of_office: Option<OutOfOfficeBody>,
 }
 
 #[derive(Deserialize)]
@@ -393,7 +399,7 @@ const USER_ROUTING: RoutingPaths = RoutingPaths {
 };
 
 /// Parses a `UserEntityListing` page (≤ [`MAX_PAGE`] users + `nextUri`); the expands
-/// (`presence`, `routingStatus`, `conversationSummary`) are optional.
+/// (`presence`, `routingStatus`, `conversationSummary`, `outOfOffice`) are optional.
 pub fn users_page(body: &[u8]) -> Result<UsersPage, Rejected> {
     let raw: RawUsersPage = read(body)?;
     let (next_uri, next_uri_too_long) = next_uri(raw.next_uri);
@@ -417,6 +423,10 @@ pub fn users_page(body: &[u8]) -> Result<UsersPage, Rejected> {
                 .map(|r| routing_change(id, r, &USER_ROUTING))
                 .transpose()?,
             conversations: u.conversation_summary.map(RawSummary::total),
+            out_of_office: match u.out_of_office {
+                Some(o) => out_of_office(id, o, "entities[].outOfOffice.modifiedDate")?,
+                None => None,
+            },
         };
         // Cannot fail: at most MAX_PAGE items came out of the Capped.
         let _ = page.users.push(user);

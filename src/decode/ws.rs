@@ -19,8 +19,8 @@ use super::json::{
 use super::reader::Reader;
 use super::{evidence, Rejected, EVIDENCE_LEN};
 use crate::event::{
-    ConversationChange, Event, Id, Interaction, Media, MemberChange, Millis, Presence,
-    PresenceChange, QueueAggregate, QueueObservation, RoutingChange,
+    ConversationChange, Event, Id, Interaction, Media, MemberChange, Millis, OutOfOfficeChange,
+    Presence, PresenceChange, QueueAggregate, QueueObservation, RoutingChange,
 };
 use crate::limits::MAX_INTERVALS;
 use crate::message::{Control, Message};
@@ -188,7 +188,11 @@ fn activity(user: Id, b: ActivityBody) -> Result<Event, Rejected> {
         .routing_status
         .map(|r| routing_change(user, r, &ROUTING_PATHS))
         .transpose()?;
-    Ok(Event::Activity(p, r))
+    let o = match b.out_of_office {
+        Some(o) => out_of_office(user, o, "eventBody.outOfOffice.modifiedDate")?,
+        None => None,
+    };
+    Ok(Event::Activity(p, r, o))
 }
 
 fn metadata(b: MetadataBody) -> Result<Message, Rejected> {
@@ -306,6 +310,32 @@ struct RoutingBody {
 struct ActivityBody {
     routing_status: Option<RoutingObj>,
     presence: Option<PresenceBody>,
+    out_of_office: Option<OutOfOfficeBody>,
+}
+
+/// `outOfOffice` of an activity event or a user (REST expand).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OutOfOfficeBody {
+    pub active: Option<bool>,
+    pub modified_date: Option<Stamp>,
+}
+
+/// The out-of-office change an `outOfOffice` object says; None without `active` (unknown is
+/// not "in office").
+pub(super) fn out_of_office(
+    user: Id,
+    b: OutOfOfficeBody,
+    field: &'static str,
+) -> Result<Option<OutOfOfficeChange>, Rejected> {
+    let Some(active) = b.active else {
+        return Ok(None);
+    };
+    Ok(Some(OutOfOfficeChange {
+        user,
+        active,
+        modified: stamp_or_zero(b.modified_date, field)?,
+    }))
 }
 
 #[derive(Deserialize)]

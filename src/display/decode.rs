@@ -74,6 +74,8 @@ pub struct AgentFields {
     pub wrapup: bool,
     /// Flag 2: not confirmed by the cloud within the gateway's TTL.
     pub stale: bool,
+    /// Flag 4: out of office.
+    pub out_of_office: bool,
 }
 
 impl From<AgentFrame> for AgentFields {
@@ -89,6 +91,7 @@ impl From<AgentFrame> for AgentFields {
             flags: a.flags,
             wrapup: a.flags & AgentFrame::WRAPUP != 0,
             stale: a.flags & AgentFrame::STALE != 0,
+            out_of_office: a.flags & AgentFrame::OUT_OF_OFFICE != 0,
         }
     }
 }
@@ -640,6 +643,7 @@ mod tests {
         assert_eq!(v["interaction"], "Connected");
         assert_eq!(v["wrapup"], true);
         assert_eq!(v["stale"], false);
+        assert_eq!(v["out_of_office"], false);
         assert!(v.get("error").is_none());
     }
 

@@ -268,10 +268,14 @@ pub fn render(floor: &Floor, now_s: u64, max_agents: usize) -> String {
         } else {
             ""
         };
-        let stale = if a.flags & AgentFrame::STALE != 0 {
-            " (stale)"
-        } else {
-            ""
+        let stale = match (
+            a.flags & AgentFrame::STALE != 0,
+            a.flags & AgentFrame::OUT_OF_OFFICE != 0,
+        ) {
+            (true, true) => " (stale, out of office)",
+            (true, false) => " (stale)",
+            (false, true) => " (out of office)",
+            (false, false) => "",
         };
         let interaction = if a.media == presence_wire::Media::None {
             String::new()

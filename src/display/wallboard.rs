@@ -516,6 +516,18 @@ fn agent_tile(buf: &mut Buffer, area: Rect, name: &str, a: &AgentFrame, now_s: u
             .right_aligned(),
         );
     }
+    if a.flags & AgentFrame::OUT_OF_OFFICE != 0 {
+        block = block.title_bottom(
+            Line::from(Span::styled(
+                " OUT OF OFFICE ",
+                Style::new()
+                    .fg(Color::Black)
+                    .bg(Color::Gray)
+                    .add_modifier(Modifier::BOLD),
+            ))
+            .left_aligned(),
+        );
+    }
     let inner = block.inner(area);
     block.render(area, buf);
     let mut rows: Vec<(String, String, Style)> = vec![(

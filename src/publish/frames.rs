@@ -20,6 +20,9 @@ pub fn agent_frame(a: &AgentRecord, stale: bool) -> AgentFrame {
     if stale {
         flags |= AgentFrame::STALE;
     }
+    if a.out_of_office {
+        flags |= AgentFrame::OUT_OF_OFFICE;
+    }
     AgentFrame {
         presence: a.presence,
         presence_since: secs(a.presence_ms),

@@ -12,7 +12,7 @@ use crate::zones::MAX_AGENT_QUEUES;
 
 /// Format version of a persisted record (first byte of every sled value). A record with
 /// another version is dropped at boot and rebuilt through resync, never misread.
-pub const RECORD_VERSION: u8 = 1;
+pub const RECORD_VERSION: u8 = 2;
 
 /// Largest encoded record, for the fixed encode buffer.
 pub const RECORD_BUF: usize = 256;
@@ -86,6 +86,10 @@ pub struct AgentRecord {
     pub name: heapless::String<NAME_LEN>,
     /// Local wall-clock time the cloud last confirmed this record (event or resync).
     pub confirmed_ms: Millis,
+    /// Out of office (Genesys `outOfOffice.active`; false until the cloud says otherwise).
+    pub out_of_office: bool,
+    /// Source time of the out-of-office state.
+    pub out_of_office_ms: Millis,
 }
 
 /// Everything known about one queue.
@@ -154,7 +158,7 @@ mod tests {
     }
 
     /// One record of each kind with every field set to a distinct value, and the bytes sled
-    /// holds for it at [`RECORD_VERSION`] 1. A field added, removed, reordered or retyped
+    /// holds for it at [`RECORD_VERSION`] 2. A field added, removed, reordered or retyped
     /// changes these bytes: bump `RECORD_VERSION` (old records are then dropped at boot and
     /// rebuilt by resync) and write the new golden bytes here.
     fn golden() -> [(Value, &'static str); 2] {
@@ -175,6 +179,8 @@ mod tests {
             queues,
             name: heapless::String::try_from("Ana é").unwrap(),
             confirmed_ms: 1_764_000_000_004,
+            out_of_office: true,
+            out_of_office_ms: 1_764_000_000_008,
         };
         let queue = QueueRecord {
             waiting: 1,
@@ -197,9 +203,9 @@ mod tests {
         ]
     }
 
-    const AGENT_GOLDEN: &str = "0100061111111111111111111111111111111181d0dfb4ab330382d0dfb4ab330103012222222222222222222222222222222283d0dfb4ab330203ac0206416e6120c3a984d0dfb4ab33";
+    const AGENT_GOLDEN: &str = "0200061111111111111111111111111111111181d0dfb4ab330382d0dfb4ab330103012222222222222222222222222222222283d0dfb4ab330203ac0206416e6120c3a984d0dfb4ab330188d0dfb4ab33";
     const QUEUE_GOLDEN: &str =
-        "0101010203900305e0d40385d0dfb4ab3306070801eb0686d0dfb4ab3387d0dfb4ab33";
+        "0201010203900305e0d40385d0dfb4ab3306070801eb0686d0dfb4ab3387d0dfb4ab33";
 
     #[test]
     fn records_match_their_golden_bytes_and_round_trip() {

@@ -13,8 +13,8 @@ use super::stage::now_ms;
 use super::store::Reason;
 use super::{Capacity, Change};
 use crate::event::{
-    ConversationChange, Event, Id, Interaction, Media, Millis, Presence, PresenceChange,
-    QueueAggregate, QueueObservation, RoutingChange,
+    ConversationChange, Event, Id, Interaction, Media, Millis, OutOfOfficeChange, Presence,
+    PresenceChange, QueueAggregate, QueueObservation, RoutingChange,
 };
 use crate::heatmap::{minute_of, Heatmaps};
 use crate::limits::MAX_DEFINITIONS;
@@ -237,10 +237,11 @@ impl Table {
         match *e {
             Event::Presence(p) => self.apply_presence(p, now),
             Event::Routing(r) => self.apply_routing(r, now),
-            Event::Activity(p, r) => {
+            Event::Activity(p, r, o) => {
                 let a = p.map_or(Change::Ignored, |p| self.apply_presence(p, now));
                 let b = r.map_or(Change::Ignored, |r| self.apply_routing(r, now));
-                merge(a, b)
+                let c = o.map_or(Change::Ignored, |o| self.apply_out_of_office(o, now));
+                merge(merge(a, b), c)
             }
             Event::Conversation(c) => self.apply_conversation(c, now),
             Event::Member(m) => {
@@ -343,6 +344,21 @@ impl Table {
             self.count_transition(r.user, if r.started != 0 { r.started } else { now });
         }
         change
+    }
+
+    pub(super) fn apply_out_of_office(&mut self, o: OutOfOfficeChange, now: Millis) -> Change {
+        self.with_agent(o.user, now, |a| {
+            match order(o.modified, a.out_of_office_ms, a.out_of_office == o.active) {
+                Change::Applied => {
+                    a.out_of_office = o.active;
+                    if o.modified != 0 {
+                        a.out_of_office_ms = o.modified;
+                    }
+                    Change::Applied
+                }
+                other => other,
+            }
+        })
     }
 
     pub(super) fn apply_conversation(&mut self, c: ConversationChange, now: Millis) -> Change {

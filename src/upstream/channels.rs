@@ -5,13 +5,17 @@
 
 use super::*;
 
-/// Per-user topic suffixes, subscribed as one combined topic per agent.
-pub(super) const USER_TOPICS: &str = "?presence&routingStatus&conversations";
+/// Per-user topic suffixes, subscribed as one combined topic per agent: `activity` carries
+/// presence and routing status in one event (and out-of-office, active queues), so two
+/// sub-topics do the work three did (`presence`, `routingStatus`), leaving room for a third
+/// more agents per channel.
+pub(super) const USER_TOPICS: &str = "?activity&conversations";
 
-/// What one combined user topic counts toward a channel's topic limit. Whether Genesys
-/// counts a combined topic as one or as its expansion is undocumented: count the expansion
-/// (one per sub-topic of [`USER_TOPICS`]), which is safe either way.
-pub(super) const USER_TOPIC_WEIGHT: usize = sub_topics(USER_TOPICS);
+/// What one combined user topic counts toward a channel's topic limit by default. Whether
+/// Genesys counts a combined topic as one or as its expansion is undocumented: count the
+/// expansion (one per sub-topic of `?activity&conversations`), which is safe either way; the site config
+/// may say otherwise (`genesys.user_topic_weight`).
+pub const USER_TOPIC_WEIGHT: usize = sub_topics(USER_TOPICS);
 
 /// Sub-topics of a combined topic suffix (`?a&b&c` is 3).
 pub(super) const fn sub_topics(suffix: &str) -> usize {
@@ -150,7 +154,8 @@ impl Upstream {
     ) -> Result<Vec<Live>, UpstreamError> {
         let topics = self.topics(agents);
         let usable = self.settings.max_channels.saturating_sub(1).max(1);
-        let chunks = chunk_by_weight(&topics, self.settings.max_topics.max(USER_TOPIC_WEIGHT));
+        let w = self.settings.user_topic_weight;
+        let chunks = chunk_by_weight(&topics, self.settings.max_topics.max(w), w);
         let mut live = Vec::new();
         for chunk in chunks.iter().take(usable) {
             *generation += 1;
@@ -235,7 +240,10 @@ impl Upstream {
             generation,
             rotate_at: self.rotation_due(ch.expires),
             cancel,
-            weight: topics.iter().map(|t| weight(t)).sum(),
+            weight: topics
+                .iter()
+                .map(|t| weight(t, self.settings.user_topic_weight))
+                .sum(),
             topics,
             last_used: self.clock.now_ms(),
         };
@@ -313,11 +321,12 @@ impl Upstream {
         ntx: &mpsc::Sender<Notice>,
         users: &[Id],
     ) -> Result<(), UpstreamError> {
-        let max = self.settings.max_topics.max(USER_TOPIC_WEIGHT);
+        let w = self.settings.user_topic_weight;
+        let max = self.settings.max_topics.max(w);
         let mut left: &[Id] = users;
         let mut placed: Vec<Id> = Vec::with_capacity(users.len());
         for i in 0..s.live.len() {
-            let room = (max.saturating_sub(s.live[i].weight)) / USER_TOPIC_WEIGHT;
+            let room = (max.saturating_sub(s.live[i].weight)) / w;
             let n = room.min(left.len());
             if n == 0 {
                 continue;
@@ -330,12 +339,12 @@ impl Upstream {
             self.subscribe(&channel, &topics, true).await?;
             let l = &mut s.live[i];
             l.last_used = self.clock.now_ms();
-            l.weight += n * USER_TOPIC_WEIGHT;
+            l.weight += n * w;
             l.topics.extend(topics);
             placed.extend_from_slice(&left[..n]);
             left = &left[n..];
         }
-        let per_channel = (max / USER_TOPIC_WEIGHT).max(1);
+        let per_channel = (max / w).max(1);
         while !left.is_empty() && s.live.len() + 1 < self.settings.max_channels {
             let n = per_channel.min(left.len());
             let topics: Vec<String> = left[..n]
@@ -365,27 +374,28 @@ impl Upstream {
             self.send(Update::Watch(*u)).await;
         }
         self.agents = Some(s.agents.clone());
-        let report = self.resync(&placed).await?;
+        let report = Box::pin(self.resync(&placed)).await?;
         s.after_resync(report, &self.clock);
         Ok(())
     }
 }
 
-/// Weight of a topic toward the per-channel limit.
-pub(super) fn weight(topic: &str) -> usize {
+/// Weight of a topic toward the per-channel limit: `user` for a combined user topic, 1 else.
+pub(super) fn weight(topic: &str, user: usize) -> usize {
     if topic.contains('?') {
-        USER_TOPIC_WEIGHT
+        user
     } else {
         1
     }
 }
 
-/// Splits `topics` into consecutive chunks whose weights each sum to at most `max`.
-pub(super) fn chunk_by_weight(topics: &[String], max: usize) -> Vec<&[String]> {
+/// Splits `topics` into consecutive chunks whose weights (combined user topics weigh `user`)
+/// each sum to at most `max`.
+pub(super) fn chunk_by_weight(topics: &[String], max: usize, user: usize) -> Vec<&[String]> {
     let mut out = Vec::new();
     let (mut start, mut sum) = (0, 0);
     for (i, t) in topics.iter().enumerate() {
-        let w = weight(t);
+        let w = weight(t, user);
         if sum + w > max && i > start {
             out.push(&topics[start..i]);
             start = i;
@@ -411,7 +421,8 @@ mod tests {
 
     #[test]
     fn topic_weight_counts_the_sub_topics() {
-        assert_eq!(USER_TOPIC_WEIGHT, 3);
+        assert_eq!(USER_TOPIC_WEIGHT, 2);
+        assert_eq!(sub_topics("?presence&routingStatus&conversations"), 3);
         assert_eq!(sub_topics("?presence"), 1);
         assert_eq!(sub_topics("?activity&conversations"), 2);
     }
@@ -419,15 +430,17 @@ mod tests {
     #[test]
     fn chunks_respect_the_weighted_topic_limit() {
         let mut topics: Vec<String> = (0..500)
-            .map(|i| format!("v2.users.{i}?presence&routingStatus&conversations"))
+            .map(|i| format!("v2.users.{i}{USER_TOPICS}"))
             .collect();
         topics.extend((0..40).map(|i| format!("v2.routing.queues.{i}.users")));
-        let chunks = chunk_by_weight(&topics, 1000);
-        assert_eq!(chunks.len(), 2);
-        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 540);
-        for c in &chunks {
-            assert!(c.iter().map(|t| weight(t)).sum::<usize>() <= 1000);
+        for (w, channels) in [(2, 2), (3, 2), (1, 1)] {
+            let chunks = chunk_by_weight(&topics, 1000, w);
+            assert_eq!(chunks.len(), channels, "weight {w}");
+            assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 540);
+            for c in &chunks {
+                assert!(c.iter().map(|t| weight(t, w)).sum::<usize>() <= 1000);
+            }
         }
-        assert_eq!(chunk_by_weight(&[], 1000).len(), 0);
+        assert_eq!(chunk_by_weight(&[], 1000, 2).len(), 0);
     }
 }

@@ -224,7 +224,7 @@ impl Upstream {
         generation: &mut u64,
         ntx: &mpsc::Sender<Notice>,
     ) -> Result<(), UpstreamError> {
-        let fresh = self.discover().await?;
+        let fresh = Box::pin(self.discover()).await?;
         let new: Vec<Id> = fresh
             .iter()
             .filter(|a| !s.known.contains(a))
@@ -233,7 +233,7 @@ impl Upstream {
         if new.is_empty() {
             return Ok(());
         }
-        self.add_agents(s, generation, ntx, &new).await
+        Box::pin(self.add_agents(s, generation, ntx, &new)).await
     }
 }
 

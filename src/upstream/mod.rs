@@ -39,6 +39,7 @@ use crate::event::{ConversationChange, Event, Id, Interaction, Media, MemberChan
 use crate::message::{Durable, ListingPhase, Update};
 use crate::metrics::Metrics;
 use crate::monitor::Audit;
+pub use channels::USER_TOPIC_WEIGHT;
 use rest::{Rest, RestError};
 pub use resync::{ResyncReport, ResyncStep};
 use resync::{RESYNC_RETRY_MAX, RESYNC_RETRY_MIN};
@@ -65,6 +66,8 @@ pub struct Settings {
     pub backoff_max: Duration,
     /// Topics per channel.
     pub max_topics: usize,
+    /// What a combined user topic counts toward `max_topics` (default: its sub-topics).
+    pub user_topic_weight: usize,
     /// Channels per OAuth client (Genesys: 20; a 21st evicts the oldest). One is kept spare,
     /// so a one-at-a-time rotation never needs more than this many.
     pub max_channels: usize,
@@ -253,7 +256,7 @@ impl Upstream {
         let (agents, rediscover) = match self.agents.clone() {
             Some(a) => (a, true),
             None => {
-                let a = self.discover().await?;
+                let a = Box::pin(self.discover()).await?;
                 self.agents = Some(a.clone());
                 (a, false)
             }
@@ -268,9 +271,12 @@ impl Upstream {
         };
         // Subscribed and connected: now read the truth that may have changed while we were
         // away. Events arriving meanwhile are ordered against it by source timestamps.
+        // (The resync, discovery and placement futures are boxed: their fixed-capacity pages
+        // would otherwise sit inside this future, deep enough to overflow a worker stack in a
+        // debug build.)
         // A step that fails (a missing permission, an endpoint down) is skipped and retried
         // later at a slow pace; it never tears the channels down.
-        match self.resync(&s.agents).await {
+        match Box::pin(self.resync(&s.agents)).await {
             Ok(report) => s.after_resync(report, &self.clock),
             Err(e) => {
                 cancel_all(&s.live);
@@ -278,7 +284,7 @@ impl Upstream {
             }
         }
         if rediscover {
-            if let Err(e) = self.rediscover(&mut s, generation, ntx).await {
+            if let Err(e) = Box::pin(self.rediscover(&mut s, generation, ntx)).await {
                 cancel_all(&s.live);
                 return Err(e);
             }
@@ -294,7 +300,7 @@ impl Upstream {
                 }
                 _ = clock.sleep_until(s.resync_retry.map_or(Ms::MAX, |(at, _)| at)), if s.resync_retry.is_some() => {
                     let agents = s.agents.clone();
-                    match self.resync(&agents).await {
+                    match Box::pin(self.resync(&agents)).await {
                         Ok(report) => s.after_resync(report, &clock),
                         Err(e) => {
                             cancel_all(&s.live);
@@ -319,7 +325,7 @@ impl Upstream {
                     Notice::Joined { user, .. }
                         if !s.known.contains(&user) && s.known.len() < self.settings.max_agents =>
                     {
-                        if let Err(e) = self.add_agents(&mut s, generation, ntx, &[user]).await {
+                        if let Err(e) = Box::pin(self.add_agents(&mut s, generation, ntx, &[user])).await {
                             tracing::warn!(error = %e, %user, "could not subscribe to a new queue member");
                         }
                     }

@@ -258,7 +258,8 @@ impl Upstream {
     /// live events too, ordered against these answers by source timestamps.
     ///
     /// One users page per 100 agents carries presence, routing status and the conversation
-    /// summary (`expand=presence,routingStatus,conversationSummary`). Expands are best effort
+    /// summary and out-of-office (`expand=presence,routingStatus,conversationSummary,outOfOffice`).
+    /// Expands are best effort
     /// upstream, so what a page left out is read the long way: presence in bulk (50 ids a
     /// request), routing status one by one, and an agent without a summary is treated as busy.
     /// Only busy agents (a summary with an active or after-call-work conversation) get the
@@ -295,7 +296,7 @@ impl Upstream {
             let page = match self
                 .rest
                 .get(&format!(
-                    "/api/v2/users?pageSize={USERS_PER_PAGE}&id={ids}&expand=presence,routingStatus,conversationSummary"
+                    "/api/v2/users?pageSize={USERS_PER_PAGE}&id={ids}&expand=presence,routingStatus,conversationSummary,outOfOffice"
                 ))
                 .await
                 .what("users")
@@ -331,6 +332,16 @@ impl Upstream {
                 if let Some(r) = u.routing {
                     self.send(Update::Event(Event::Routing(r))).await;
                     missing_routing.retain(|id| *id != u.id);
+                }
+                if let Some(mut o) = u.out_of_office {
+                    // The REST model has no modifiedDate: stamp it just before the resync
+                    // began (as the conversation clear is), so it repairs what a gap missed
+                    // and never beats a live change made while the resync runs.
+                    if o.modified == 0 {
+                        o.modified = began.saturating_sub(1);
+                    }
+                    self.send(Update::Event(Event::Activity(None, None, Some(o))))
+                        .await;
                 }
                 if let Some(c) = u.conversations {
                     summarized.push(u.id);

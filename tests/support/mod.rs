@@ -138,6 +138,9 @@ pub fn diff(floor: &Floor, truth: &Truth) -> Vec<String> {
             routing_since: secs(t.routing_start_ms),
             ..AgentFrame::default()
         };
+        if t.out_of_office {
+            want.flags |= AgentFrame::OUT_OF_OFFICE;
+        }
         if let Some(c) = &t.conversation {
             let ended = c.state == "disconnected" && !c.wrapup;
             if !ended {

@@ -159,7 +159,7 @@ pub struct AgentFrame {
     pub interaction: Interaction,
     /// When the interaction state last changed.
     pub interaction_since: u32,
-    /// Bit set: [`AgentFrame::WRAPUP`], [`AgentFrame::STALE`].
+    /// Bit set: [`AgentFrame::WRAPUP`], [`AgentFrame::STALE`], [`AgentFrame::OUT_OF_OFFICE`].
     pub flags: u8,
 }
 
@@ -168,6 +168,8 @@ impl AgentFrame {
     pub const WRAPUP: u8 = 1;
     /// Flag: the state was not confirmed by the cloud within the gateway's TTL.
     pub const STALE: u8 = 2;
+    /// Flag: the agent is out of office (Genesys `outOfOffice.active`).
+    pub const OUT_OF_OFFICE: u8 = 4;
 }
 
 /// One queue's current numbers. The queue id is the last MQTT topic level.

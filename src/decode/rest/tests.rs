@@ -226,6 +226,7 @@ fn users_page_with_and_without_expands() {
                 started: ts("2024-12-30T09:41:12.000Z"),
             }),
             conversations: Some(ConversationSummary { active: 4, acw: 1 }),
+            out_of_office: None,
         }
     );
     assert_eq!(

@@ -201,6 +201,26 @@ fn activity_carries_both_or_either() {
                 user: id(USER),
                 routing: Routing::Interacting,
                 started: 1_735_551_672_000,
+            }),
+            Some(crate::event::OutOfOfficeChange {
+                user: id(USER),
+                active: false,
+                modified: 0,
+            })
+        )
+    );
+    let f = format!(
+        r#"{{"topicName":"v2.users.{USER}.activity","eventBody":{{"outOfOffice":{{"active":true,"modifiedDate":"2024-12-30T09:00:00.000Z"}}}}}}"#
+    );
+    assert_eq!(
+        ok(&f),
+        Event::Activity(
+            None,
+            None,
+            Some(crate::event::OutOfOfficeChange {
+                user: id(USER),
+                active: true,
+                modified: 1_735_549_200_000,
             })
         )
     );
@@ -215,7 +235,8 @@ fn activity_carries_both_or_either() {
                 user: id(USER),
                 routing: Routing::OffQueue,
                 started: 0
-            })
+            }),
+            None
         )
     );
     let f = format!(
