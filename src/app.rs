@@ -171,7 +171,18 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
         )?),
         None => None,
     };
+    let g = &config.genesys;
+    let alarm_limits = crate::monitor::AlarmLimits {
+        max_agents: cap.max_agents as u64,
+        max_queues: cap.max_queues as u64,
+        max_channels: g.max_channels_per_client as u64,
+        topic_weight: (g.max_channels_per_client.saturating_sub(1).max(1)
+            * g.max_topics_per_channel) as u64,
+        rest_per_min: u64::from(g.rest_budget_per_min),
+        event_depth: cap.event_channel_depth as u64,
+    };
     let publisher = Publisher {
+        alarm_limits,
         tasks: helpers.clone(),
         broker: BrokerSettings {
             host: config.mqtt.host.clone(),

@@ -81,6 +81,9 @@ pub struct UpstreamMetrics {
     pub resync_step_failures: [Counter; 5],
     /// Gauge: the steps the latest resync had to skip (bit per step; 0 = complete).
     pub resync_failing: Counter,
+    /// Gauge: the subscribed topics' weight against the per-channel limits (a combined user
+    /// topic weighs `user_topic_weight`).
+    pub topic_weight: Counter,
     /// Gauge: 1 while a rotation replaces the channels (one at a time).
     pub rotating: Counter,
     /// Gauge: resync progress, items done.
@@ -122,6 +125,8 @@ pub struct StateMetrics {
     pub checkpoints: Counter,
     /// Gauge: how long the latest checkpoint's flush took, µs.
     pub checkpoint_flush_us: Counter,
+    /// Gauge: updates waiting in the upstream → state channel after the latest batch.
+    pub event_queue_depth: Counter,
     /// Gauge: agents in the table.
     pub agents: Counter,
     /// Gauge: queues in the table.

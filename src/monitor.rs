@@ -106,6 +106,119 @@ pub struct Health<'a> {
     pub reasons: &'a [&'a str],
     /// Resync steps the latest resync skipped (retried at a slow pace).
     pub resync_failing: &'a [&'a str],
+    /// Alarms raised (see [`Alarm`]): a limit at 80 % or more, or a failure.
+    pub alarms: &'a [&'a str],
+}
+
+/// What the alarms are measured against (board capacities and the site's limits).
+#[derive(Clone, Copy, Debug)]
+pub struct AlarmLimits {
+    /// Agents the table holds (board).
+    pub max_agents: u64,
+    /// Queues the table holds (board).
+    pub max_queues: u64,
+    /// Channels per OAuth client.
+    pub max_channels: u64,
+    /// Topic weight the usable channels carry (channels less one spare × topics per channel).
+    pub topic_weight: u64,
+    /// REST requests per minute the gateway allows itself.
+    pub rest_per_min: u64,
+    /// Depth of the upstream → state channel (board).
+    pub event_depth: u64,
+}
+
+/// An alarm of the health document: raised at 80 % of a limit (or on a failure), cleared
+/// below it, each transition audited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alarm {
+    /// Channels in use ≥ 80 % of `max_channels_per_client`.
+    Channels,
+    /// Subscribed topic weight ≥ 80 % of what the usable channels carry.
+    Topics,
+    /// Agents in the table ≥ 80 % of the board's `max_agents`.
+    Agents,
+    /// Queues in the table ≥ 80 % of the board's `max_queues`.
+    Queues,
+    /// REST requests over the last metrics interval ≥ 80 % of the budget (a resync runs at it).
+    RestBudget,
+    /// The upstream → state channel ≥ 80 % full.
+    EventQueue,
+    /// The latest resync skipped steps.
+    ResyncSteps,
+    /// Topics were refused for lack of channel budget.
+    Subscriptions,
+    /// The store is degraded.
+    Storage,
+}
+
+impl Alarm {
+    /// Every alarm, in bit order.
+    pub const ALL: [Alarm; 9] = [
+        Alarm::Channels,
+        Alarm::Topics,
+        Alarm::Agents,
+        Alarm::Queues,
+        Alarm::RestBudget,
+        Alarm::EventQueue,
+        Alarm::ResyncSteps,
+        Alarm::Subscriptions,
+        Alarm::Storage,
+    ];
+
+    /// Name in health and the audit trail.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alarm::Channels => "channels",
+            Alarm::Topics => "topics",
+            Alarm::Agents => "agents",
+            Alarm::Queues => "queues",
+            Alarm::RestBudget => "rest_budget",
+            Alarm::EventQueue => "event_queue",
+            Alarm::ResyncSteps => "resync_steps",
+            Alarm::Subscriptions => "subscriptions",
+            Alarm::Storage => "storage",
+        }
+    }
+
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+/// `used` is at least 80 % of `limit` (a zero limit never alarms).
+fn at_80(used: u64, limit: u64) -> bool {
+    limit > 0 && used.saturating_mul(5) >= limit.saturating_mul(4)
+}
+
+/// The alarms raised now (bits of [`Alarm`]); `rest_per_min` is the REST rate over the last
+/// metrics interval, scaled to a minute.
+pub fn alarms(m: &Metrics, l: &AlarmLimits, rest_per_min: u64) -> u32 {
+    let u = &m.upstream;
+    let holds = [
+        at_80(u.channels.get(), l.max_channels),
+        at_80(u.topic_weight.get(), l.topic_weight),
+        at_80(m.state.agents.get(), l.max_agents),
+        at_80(m.state.queues.get(), l.max_queues),
+        at_80(rest_per_min, l.rest_per_min),
+        at_80(m.state.event_queue_depth.get(), l.event_depth),
+        u.resync_failing.get() != 0,
+        u.subscriptions_refused.get() > 0,
+        m.state.store_degraded.get() == 1,
+    ];
+    Alarm::ALL
+        .iter()
+        .zip(holds)
+        .filter(|(_, h)| *h)
+        .fold(0, |bits, (a, _)| bits | a.bit())
+}
+
+/// Names of the alarms in `bits`.
+pub fn alarm_names(bits: u32) -> heapless::Vec<&'static str, 9> {
+    Alarm::ALL
+        .iter()
+        .filter(|a| bits & a.bit() != 0)
+        .map(|a| a.name())
+        .collect()
 }
 
 /// Serialises `doc` into a JSON byte vector (bounded by [`DOC_LEN`]).
@@ -210,6 +323,32 @@ mod tests {
         assert!(text.contains("\"latency_p999_us\":"), "{text}");
         let second = snapshot(&m, 1, 2, 0);
         assert_eq!((second.latency_samples, second.latency_p99_us), (0, 0));
+    }
+
+    #[test]
+    fn alarms_rise_at_80_percent_and_name_themselves() {
+        let m = Metrics::default();
+        let l = AlarmLimits {
+            max_agents: 100,
+            max_queues: 10,
+            max_channels: 20,
+            topic_weight: 19_000,
+            rest_per_min: 240,
+            event_depth: 4096,
+        };
+        assert_eq!(alarms(&m, &l, 0), 0);
+        m.state.agents.set(79);
+        m.upstream.channels.set(16);
+        assert_eq!(alarm_names(alarms(&m, &l, 191)).as_slice(), ["channels"]);
+        m.state.agents.set(80);
+        assert_eq!(
+            alarm_names(alarms(&m, &l, 192)).as_slice(),
+            ["channels", "agents", "rest_budget"]
+        );
+        m.upstream.resync_failing.set(0b1000);
+        m.state.store_degraded.set(1);
+        let names = alarm_names(alarms(&m, &l, 0));
+        assert!(names.contains(&"resync_steps") && names.contains(&"storage"));
     }
 
     #[test]

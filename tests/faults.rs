@@ -801,14 +801,26 @@ async fn a_resync_step_refused_403_is_skipped_retried_and_the_rest_of_the_floor_
     })
     .await;
     assert!(s.sim.stats().rest_denied >= 1, "the query was refused");
-    let health = Probe::start(&s.broker, &[s.gw.topics.health()]).await;
+    let (health_topic, audit_topic) = (s.gw.topics.health(), s.gw.topics.audit());
+    let monitor = Probe::start(&s.broker, &[health_topic.clone(), audit_topic.clone()]).await;
     wait_for("health naming the failing step", CONVERGE, || {
-        health.on(&s.gw.topics.health()).iter().any(|p| {
+        monitor.on(&health_topic).iter().any(|p| {
             let text = String::from_utf8_lossy(p);
             text.contains("\"status\":\"degraded\"")
                 && text.contains("\"resync_steps_failing\"")
                 && text.contains("\"resync_failing\":[\"conversations\"]")
+                && text.contains("\"resync_steps\"")
         })
+    })
+    .await;
+    let audited = |needle: &str| {
+        monitor.on(&audit_topic).iter().any(|p| {
+            let text = String::from_utf8_lossy(p);
+            text.contains("\"kind\":\"alarm\"") && text.contains(needle)
+        })
+    };
+    wait_for("the alarm's audit event", CONVERGE, || {
+        audited("resync_steps raised")
     })
     .await;
     // Everything the other steps read is exact, and live events keep it so.
@@ -842,6 +854,10 @@ async fn a_resync_step_refused_403_is_skipped_retried_and_the_rest_of_the_floor_
     s.advance(Duration::from_secs(121)).await;
     wait_for("a complete resync", CONVERGE, || {
         m.upstream.resyncs.get() >= 1 && m.upstream.resync_failing.get() == 0
+    })
+    .await;
+    wait_for("the alarm cleared", CONVERGE, || {
+        audited("resync_steps cleared")
     })
     .await;
     burst(&s, 100);

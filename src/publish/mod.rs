@@ -76,6 +76,8 @@ pub struct Publisher {
     pub db: Option<Disk>,
     /// Paced republish rate after a broker reconnect (keys per second).
     pub republish_per_second: u32,
+    /// What the health alarms are measured against.
+    pub alarm_limits: monitor::AlarmLimits,
 }
 
 #[derive(Serialize)]
@@ -87,6 +89,12 @@ struct Birth<'a> {
 
 /// Commands waiting to be executed; more are refused (answered `busy`), never queued.
 const COMMAND_QUEUE: usize = 4;
+
+/// The alarms last published, and the REST request count at the last document (for the rate).
+struct AlarmWatch {
+    raised: u32,
+    rest: (Instant, u64),
+}
 
 /// A command payload as received, with its arrival time.
 type Received = (Instant, bytes::Bytes);
@@ -161,6 +169,10 @@ impl Publisher {
         let rate = self.republish_per_second.max(1);
         let mut pacer = crate::pacer::Pacer::new(rate.saturating_mul(60), (rate / 10).max(1));
         let mut sweep_at: Option<tokio::time::Instant> = None;
+        let mut watch = AlarmWatch {
+            raised: 0,
+            rest: (Instant::now(), self.metrics.upstream.rest_requests.get()),
+        };
         // Boot: the table was loaded from sled and is all dirty: publish it now, before the
         // cloud answers (requests wait in rumqttc's queue until the broker accepts us).
         self.shared.notify.notify_one();
@@ -214,7 +226,7 @@ impl Publisher {
                     self.publish_heatmaps(&client, &mut st, u64::MAX).await;
                 }
                 _ = tick.tick() => {
-                    self.publish_monitor(&client, started.elapsed().as_secs()).await;
+                    self.publish_monitor(&client, started.elapsed().as_secs(), &mut watch).await;
                 }
             }
         }
@@ -534,7 +546,7 @@ impl Publisher {
         self.publish_heatmaps(client, st, mask).await;
     }
 
-    async fn publish_monitor(&self, client: &AsyncClient, uptime_s: u64) {
+    async fn publish_monitor(&self, client: &AsyncClient, uptime_s: u64, watch: &mut AlarmWatch) {
         let sled_bytes = self
             .db
             .as_ref()
@@ -572,8 +584,36 @@ impl Publisher {
                 let _ = reasons.push(reason);
             }
         }
+        // Alarms: the REST rate over the interval since the last document, scaled to a minute.
+        let (then, requests_then) = watch.rest;
+        let requests = m.upstream.rest_requests.get();
+        let secs = then.elapsed().as_secs_f64().max(1.0);
+        let per_min = (requests.saturating_sub(requests_then) as f64 * 60.0 / secs) as u64;
+        watch.rest = (Instant::now(), requests);
+        let raised = monitor::alarms(m, &self.alarm_limits, per_min);
+        for a in monitor::Alarm::ALL {
+            let bit = 1u32 << (a as u32);
+            if (raised ^ watch.raised) & bit != 0 {
+                let now_raised = raised & bit != 0;
+                self.audit.record(
+                    "alarm",
+                    &format!(
+                        "{} {}",
+                        a.name(),
+                        if now_raised { "raised" } else { "cleared" }
+                    ),
+                );
+            }
+        }
+        watch.raised = raised;
+        let alarm_names = monitor::alarm_names(raised);
         let health = Health {
-            status: if reasons.is_empty() { "ok" } else { "degraded" },
+            status: if reasons.is_empty() && raised == 0 {
+                "ok"
+            } else {
+                "degraded"
+            },
+            alarms: &alarm_names,
             reasons: &reasons,
             resync_failing: &failing,
             session: self.session,

@@ -92,6 +92,12 @@ impl StateStage {
                     if any {
                         self.shared.notify.notify_one();
                     }
+                    self.shared
+                        .lock()
+                        .metrics
+                        .state
+                        .event_queue_depth
+                        .set(self.rx.len() as u64);
                     if let Some(seq) = checkpoint {
                         let ack = self.checkpoint(seq).await;
                         self.durable.send_replace(ack);

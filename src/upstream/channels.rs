@@ -171,12 +171,18 @@ impl Upstream {
         if refused > 0 {
             self.refuse_topics(refused, "the watch set needs more channels than the budget");
         }
-        self.metrics.upstream.channels.set(live.len() as u64);
-        self.metrics
-            .upstream
-            .topics
-            .set(live.iter().map(|l| l.topics.len()).sum::<usize>() as u64);
+        self.count_channels(&live);
         Ok(live)
+    }
+
+    /// The channel gauges: channels, topics, and their weight against the per-channel limit.
+    fn count_channels(&self, live: &[Live]) {
+        let u = &self.metrics.upstream;
+        u.channels.set(live.len() as u64);
+        u.topics
+            .set(live.iter().map(|l| l.topics.len()).sum::<usize>() as u64);
+        u.topic_weight
+            .set(live.iter().map(|l| l.weight).sum::<usize>() as u64);
     }
 
     /// Topics that could not be subscribed for lack of channel budget: counted, audited and
@@ -360,11 +366,7 @@ impl Upstream {
         if !left.is_empty() {
             self.refuse_topics(left.len(), "new members and every channel is full");
         }
-        self.metrics.upstream.channels.set(s.live.len() as u64);
-        self.metrics
-            .upstream
-            .topics
-            .set(s.live.iter().map(|l| l.topics.len()).sum::<usize>() as u64);
+        self.count_channels(&s.live);
         if placed.is_empty() {
             return Ok(());
         }
