@@ -28,8 +28,10 @@ pub struct Floor {
     pub session: Option<u32>,
     /// Frames received.
     pub frames: u64,
-    /// Frames that failed to decode.
+    /// Frames that failed to decode (corrupt).
     pub bad_frames: u64,
+    /// Frames of a body kind this decoder does not know (a newer gateway): skipped, not bad.
+    pub unknown_kinds: u64,
     /// Retained topics cleared (empty payload).
     pub cleared: u64,
     /// Session of the newest frame per agent (which boot published it).
@@ -169,6 +171,7 @@ fn apply(floor: &mut Floor, topic: &str, payload: &[u8], state_topic: &str) {
                 Body::Roster(r) => floor.roster = Some(r),
             }
         }
+        Err(presence_wire::WireError::DecodeUnknownKind(_)) => floor.unknown_kinds += 1,
         Err(_) => floor.bad_frames += 1,
     }
 }

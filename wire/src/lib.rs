@@ -386,6 +386,10 @@ pub enum WireError {
     DecodeVersion(u8),
     /// The postcard body is truncated or holds a value this version does not know.
     DecodeBody,
+    /// The header is whole but the body kind (the [`Body`] variant index) is one this decoder
+    /// does not know: a newer gateway sent a kind added after it was built. A display skips
+    /// the frame (it is not corrupt); WIRE.md §7.
+    DecodeUnknownKind(u32),
 }
 
 impl core::fmt::Display for WireError {
@@ -395,6 +399,12 @@ impl core::fmt::Display for WireError {
             WireError::DecodeEmpty => f.write_str("decode: empty frame"),
             WireError::DecodeVersion(v) => write!(f, "decode: unknown wire version {v}"),
             WireError::DecodeBody => f.write_str("decode: malformed body"),
+            WireError::DecodeUnknownKind(k) => {
+                write!(
+                    f,
+                    "decode: unknown body kind {k} (a newer gateway): skipped"
+                )
+            }
         }
     }
 }
@@ -419,7 +429,18 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, WireError> {
     if version != WIRE_VERSION {
         return Err(WireError::DecodeVersion(version));
     }
-    postcard::from_bytes(body).map_err(|_| WireError::DecodeBody)
+    postcard::from_bytes(body).map_err(|_| unknown_kind(body).unwrap_or(WireError::DecodeBody))
+}
+
+/// Body kinds this version knows (the [`Body`] variants).
+const BODY_KINDS: u32 = 4;
+
+/// [`WireError::DecodeUnknownKind`] when `body` holds a whole header followed by a body kind
+/// past the known ones; None when the body is malformed some other way.
+fn unknown_kind(body: &[u8]) -> Option<WireError> {
+    let (_, rest) = postcard::take_from_bytes::<Header>(body).ok()?;
+    let (kind, _) = postcard::take_from_bytes::<u32>(rest).ok()?;
+    (kind >= BODY_KINDS).then_some(WireError::DecodeUnknownKind(kind))
 }
 
 /// Encodes a heatmap into `buf` (at least [`MAX_HEATMAP_LEN`] bytes), returning the used prefix.
@@ -444,6 +465,25 @@ pub fn decode_heatmap(bytes: &[u8]) -> Result<HeatmapFrame, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_body_kind_is_told_apart_from_a_corrupt_frame() {
+        // Version 1, header {session 3, seq 7}, body kind 9 with some bytes a newer gateway
+        // would carry.
+        assert_eq!(
+            decode(&[1, 3, 7, 9, 0x42, 0x42]),
+            Err(WireError::DecodeUnknownKind(9))
+        );
+        // Kind 4 is the first unknown one; a large kind is a varint too.
+        assert_eq!(decode(&[1, 3, 7, 4]), Err(WireError::DecodeUnknownKind(4)));
+        assert_eq!(
+            decode(&[1, 3, 7, 0x80, 0x01]),
+            Err(WireError::DecodeUnknownKind(128))
+        );
+        // A known kind with a truncated body, or a truncated header: corrupt.
+        assert_eq!(decode(&[1, 3, 7, 0]), Err(WireError::DecodeBody));
+        assert_eq!(decode(&[1, 3]), Err(WireError::DecodeBody));
+    }
 
     fn agent() -> Frame {
         Frame {
