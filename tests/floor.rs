@@ -109,6 +109,20 @@ async fn names_roster_and_heatmap_follow_the_truth() {
         .sum();
     assert_eq!(recent, total, "every transition is in the last minutes");
     println!("heatmap: {total} transitions counted for {events} simulator events ({changed_agents} agents changed)");
+    // Issue 18: the heatmap has its own sequence (one a minute, and a republish), so it is
+    // never a gap in the zone's frames; those are numbered without holes.
+    let floor = s.display.snapshot();
+    assert!(
+        heat.header.seq <= 3,
+        "heatmap seq {} counts heatmaps, not the zone's frames (zone at {})",
+        heat.header.seq,
+        floor.last_seq
+    );
+    assert!(
+        floor.last_seq > 100,
+        "the zone's frames have their own count"
+    );
+    assert_eq!(floor.seq_gaps, 0, "no false gaps in the zone's frames");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

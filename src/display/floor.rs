@@ -107,8 +107,8 @@ fn apply(floor: &mut Floor, topic: &str, payload: &[u8], state_topic: &str) {
     if last == "heatmap" {
         match presence_wire::decode_heatmap(payload) {
             Ok(h) => {
+                // The heatmap has its own sequence: not part of the zone's gap count.
                 floor.frames += 1;
-                track_seq(floor, h.header);
                 floor.heatmap = Some(h);
             }
             Err(_) if payload.is_empty() => floor.heatmap = None,

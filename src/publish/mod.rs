@@ -129,7 +129,11 @@ impl Roster {
 /// What the publisher keeps per zone: the frame sequence, the roster and the heatmap
 /// buffers (fixed: one ring snapshot and one encode buffer shared by all zones).
 struct Streams {
+    /// Per zone: the sequence of its agent, queue, name and roster frames.
     seqs: Vec<u32>,
+    /// Per zone: the heatmap's own sequence (one a minute), so a display counting gaps in
+    /// the zone's frames never sees a false one.
+    heat_seqs: Vec<u32>,
     rosters: Vec<Roster>,
     heat: Box<Minutes>,
     heat_buf: Vec<u8>,
@@ -139,6 +143,7 @@ impl Streams {
     fn new(zones: usize) -> Streams {
         Streams {
             seqs: vec![0; zones],
+            heat_seqs: vec![0; zones],
             rosters: vec![Roster::default(); zones],
             heat: Box::default(),
             heat_buf: vec![0; MAX_HEATMAP_LEN],
@@ -148,6 +153,13 @@ impl Streams {
     /// The next header of zone `z`.
     fn header(&mut self, session: u32, z: usize) -> Option<Header> {
         let seq = self.seqs.get_mut(z)?;
+        *seq = seq.wrapping_add(1);
+        Some(Header { session, seq: *seq })
+    }
+
+    /// The next heatmap header of zone `z` (its own sequence).
+    fn heat_header(&mut self, session: u32, z: usize) -> Option<Header> {
+        let seq = self.heat_seqs.get_mut(z)?;
         *seq = seq.wrapping_add(1);
         Some(Header { session, seq: *seq })
     }
@@ -511,7 +523,7 @@ impl Publisher {
             let Some(end) = self.shared.lock().heatmap(z, minute, &mut st.heat) else {
                 continue;
             };
-            let Some(header) = st.header(self.session, z) else {
+            let Some(header) = st.heat_header(self.session, z) else {
                 continue;
             };
             let frame = HeatmapFrame {
