@@ -207,8 +207,9 @@ pub struct DisplayArgs {
     /// The broker the gateway publishes to: HOST:PORT (port 1883 when omitted).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_broker)]
     pub broker: BrokerAddr,
-    /// Site id, as `site.id` in the gateway's site config.
-    #[arg(long, value_name = "SITE", value_parser = exact_level)]
+    /// Site id, as `site.id` in the gateway's site config; `+` (the default) follows whichever
+    /// site publishes on this broker (one site per broker is the usual case).
+    #[arg(long, default_value = "+", value_name = "SITE", value_parser = topic_level)]
     pub site: String,
     /// Topic prefix, as `mqtt.topic_prefix` in the site config.
     #[arg(long, default_value = "presence", value_name = "PREFIX", value_parser = topic_prefix)]
@@ -325,8 +326,12 @@ mod tests {
                 zone: "all".into(),
             })
         );
-        assert!(Cli::try_parse_from(["pg", "display", "--broker", "gw"]).is_err());
-        assert!(Cli::try_parse_from(["pg", "display", "--broker", "gw", "--site", "+"]).is_err());
+        // The site defaults to `+`, like decode's; a zone is still one exact level.
+        let cli = Cli::try_parse_from(["pg", "display", "--broker", "gw"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Display(DisplayArgs { ref site, .. }) if site == "+")
+        );
+        assert!(Cli::try_parse_from(["pg", "display", "--broker", "gw", "--zone", "+"]).is_err());
     }
 
     #[cfg(feature = "demo")]

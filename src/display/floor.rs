@@ -98,8 +98,21 @@ impl Subscriber {
     }
 }
 
+/// Whether `topic` matches `filter`, where a `+` level of the filter matches any one level
+/// (the display of `--site +` follows whichever site publishes).
+fn matches(filter: &str, topic: &str) -> bool {
+    let (mut f, mut t) = (filter.split('/'), topic.split('/'));
+    loop {
+        match (f.next(), t.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == "+" || a == b => {}
+            _ => return false,
+        }
+    }
+}
+
 fn apply(floor: &mut Floor, topic: &str, payload: &[u8], state_topic: &str) {
-    if topic == state_topic {
+    if matches(state_topic, topic) {
         floor.gateway_state = Some(String::from_utf8_lossy(payload).into_owned());
         return;
     }
@@ -326,6 +339,17 @@ pub async fn run(broker: (String, u16), topics: Topics, zone: String, every: Dur
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wildcard_site_matches_any_one_level() {
+        assert!(matches("p/+/gateway/$state", "p/lyon-1/gateway/$state"));
+        assert!(matches(
+            "p/lyon-1/gateway/$state",
+            "p/lyon-1/gateway/$state"
+        ));
+        assert!(!matches("p/+/gateway/$state", "p/lyon-1/gateway/health"));
+        assert!(!matches("p/+/gateway/$state", "p/a/b/gateway/$state"));
+    }
     use presence_wire::{Frame, Header};
 
     #[test]
