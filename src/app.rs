@@ -113,15 +113,39 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
     let cap = &config.board.capacity;
     let metrics = Arc::new(Metrics::default());
 
-    let (store, quarantined) =
-        Store::open(&config.site.state_dir, cap.sled_cache_bytes, SLED_FLUSH_MS)?;
     let (audit, audit_rx) = Audit::channel();
-    if quarantined {
-        audit.record(
-            "store",
-            "state store was unreadable: quarantined, rebuilding via resync",
-        );
-    }
+    let dir = &config.site.state_dir;
+    // A disk full at boot does not keep the floor dark: start from memory, degraded, and let
+    // storage upkeep open and rewrite the store once space returns (as when the disk fills
+    // while running). Any other open error stops the start.
+    let (disk, records, session, full_at_boot) = match Store::open(
+        dir,
+        cap.sled_cache_bytes,
+        SLED_FLUSH_MS,
+    ) {
+        Ok((store, quarantined)) => {
+            if quarantined {
+                audit.record(
+                    "store",
+                    "state store was unreadable: quarantined, rebuilding via resync",
+                );
+            }
+            (store.db, Some(store.records), store.session, false)
+        }
+        Err(StateError::Full { path, source }) => {
+            tracing::error!(path = %path.display(), error = %source, "disk full at boot: starting from memory, the store is written once space returns");
+            // The stored session counter cannot be read: a session from the clock (whole
+            // seconds) still differs from every earlier boot's.
+            let session = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| u32::try_from(d.as_secs()).ok())
+                .unwrap_or(u32::MAX);
+            let disk = crate::state::Disk::unopened(dir, cap.sled_cache_bytes, SLED_FLUSH_MS);
+            (disk, None, session, true)
+        }
+        Err(e) => return Err(e.into()),
+    };
     let specs: Vec<ZoneSpec> = config
         .zones
         .iter()
@@ -142,18 +166,22 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
             queues: cap.max_queues,
         },
         zones,
-        Some(store.records.clone()),
+        records,
         metrics.clone(),
     );
-    match store.db.open_tree("heatmap") {
-        Ok(tree) => table.set_heat_tree(tree),
-        Err(e) => {
-            tracing::warn!(error = %e, "heatmap tree unavailable: heatmaps kept in memory only")
+    if full_at_boot {
+        table.start_degraded("disk full at boot: starting from memory");
+    } else {
+        match disk.open_tree("heatmap") {
+            Ok(tree) => table.set_heat_tree(tree),
+            Err(e) => {
+                tracing::warn!(error = %e, "heatmap tree unavailable: heatmaps kept in memory only")
+            }
         }
     }
     table.set_stale_ttl(config.board.stale_ttl);
     let loaded = table.load();
-    tracing::info!(session = store.session, loaded, "state loaded from sled");
+    tracing::info!(session, loaded, "state loaded from sled");
     let shared = Shared::new(table);
 
     let cancel = CancellationToken::new();
@@ -198,13 +226,13 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
             request_depth: cap.mqtt_request_depth,
         },
         topics: topics.clone(),
-        session: store.session,
+        session,
         shared: shared.clone(),
         metrics: metrics.clone(),
         audit_rx,
         audit: audit.clone(),
         metrics_interval: config.mqtt.metrics_interval,
-        db: Some(store.db.clone()),
+        db: Some(disk.clone()),
         republish_per_second: cap.republish_per_second,
     };
     tracker.spawn(publisher.run(cancel.clone()));
@@ -214,7 +242,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
         StateStage {
             shared: shared.clone(),
             rx,
-            disk: Some(store.db.clone()),
+            disk: Some(disk.clone()),
             durable,
             // The storage upkeep shares the metrics interval: its flush is how a failed
             // background flush is seen, and the metrics document shows the outcome.
@@ -282,11 +310,11 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
     ));
 
     Ok(Running {
-        session: store.session,
+        session,
         shared,
         metrics,
         topics,
-        db: store.db,
+        db: disk,
         cancel,
         tracker,
         helpers,

@@ -271,3 +271,70 @@ async fn disk_full_keeps_publishing_from_memory_raises_the_alarm_and_recovers() 
     drop(watcher);
     drop(display);
 }
+
+/// Issue 18: a disk already full at boot does not keep the floor dark. The gateway starts from
+/// memory with the store degraded (alarm, audit), the display follows the cloud, and once space
+/// returns the store is opened and written from memory: it then holds the truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_full_at_boot_starts_from_memory_and_writes_the_store_once_space_returns() {
+    let fs = match Tmpfs::mount(TMPFS_SIZE) {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("SKIPPED a_disk_full_at_boot…: {why}");
+            return;
+        }
+    };
+    let sim = sim(30, 2, 37).await;
+    let broker = broker();
+    let site = site_id("fullboot");
+    let state = fs.path().join("state");
+    // A store from an earlier run, then the disk fills while the gateway is off.
+    drop(Store::open(&state, 1 << 20, presence_gateway::app::SLED_FLUSH_MS).expect("first store"));
+    let filler = fs.fill();
+    let config = config(&sim, &broker, &state, &site, "");
+    let topics = Topics::new(&config.mqtt.topic_prefix, &config.site.id);
+    let (health, audit) = (topics.health(), topics.audit());
+    let watcher = Probe::start(&broker, &[format!("{}/gateway/#", topics.base())]).await;
+    let display = presence_gateway::display::Subscriber::start(broker.clone(), &topics, "all");
+    let gw = presence_gateway::app::start(config)
+        .await
+        .expect("a full disk at boot is not a reason to stay dark");
+    let m = gw.metrics.clone();
+    assert_eq!(m.state.store_degraded.get(), 1, "degraded from the start");
+    converge(&sim, &display, CONVERGE).await;
+    wait_for("storage_alarm in the health document", CONVERGE, || {
+        watcher
+            .on(&health)
+            .last()
+            .is_some_and(|p| String::from_utf8_lossy(p).contains("\"storage_alarm\":true"))
+    })
+    .await;
+    wait_for("the audit event for degraded", CONVERGE, || {
+        watcher.on(&audit).iter().any(|p| {
+            let text = String::from_utf8_lossy(p);
+            text.contains("\"kind\":\"store\"") && text.contains("disk full at boot")
+        })
+    })
+    .await;
+    sim.step(60);
+    converge(&sim, &display, CONVERGE).await;
+
+    // Space returns: the store is opened and every record written from memory.
+    std::fs::remove_file(&filler).expect("delete the filler");
+    wait_for("recovery", CONVERGE, || {
+        m.state.store_recoveries.get() == 1 && m.state.store_degraded.get() == 0
+    })
+    .await;
+    converge(&sim, &display, CONVERGE).await;
+    gw.stop().await;
+    let stored = stored_floor(&state).await;
+    let d = diff(&stored, &sim.truth());
+    assert!(
+        d.is_empty(),
+        "the store written after the recovery is not the truth: {} differences, first: {:#?}",
+        d.len(),
+        &d[..d.len().min(8)]
+    );
+    drop(watcher);
+    drop(display);
+}

@@ -150,6 +150,19 @@ struct DiskInner {
 }
 
 impl Disk {
+    /// The store in `dir`, not open yet: a disk full at boot. Storage upkeep opens it (and
+    /// rewrites it from memory) once space returns, as after any write fault.
+    pub fn unopened(dir: &Path, cache_bytes: u64, flush_ms: u64) -> Disk {
+        Disk {
+            inner: Arc::new(DiskInner {
+                dir: dir.to_path_buf(),
+                cache_bytes,
+                flush_ms,
+                db: Mutex::new(None),
+            }),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Option<sled::Db>> {
         self.inner.db.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -267,6 +280,28 @@ fn is_lock_error(e: &sled::Error) -> bool {
 }
 
 impl Table {
+    /// Starts degraded, without a store (a disk full at boot): the alarm is raised, writes are
+    /// held back, and storage upkeep opens the store's `records` and `heatmap` trees and
+    /// rewrites them from memory once it can, as after a write fault.
+    pub fn start_degraded(&mut self, why: &str) {
+        self.tree = None;
+        self.heat_tree = None;
+        self.tree_names = [
+            Some(sled::IVec::from("records")),
+            Some(sled::IVec::from("heatmap")),
+        ];
+        self.degraded = true;
+        self.metrics.state.store_faults.inc();
+        self.metrics.state.store_degraded.set(1);
+        let mut r = Reason::new();
+        for c in why.chars() {
+            if r.push(c).is_err() {
+                break;
+            }
+        }
+        self.fault = Some(r);
+    }
+
     /// Writes slot `i` to sled. While the store is degraded the write is held back (counted
     /// in `persist_errors`; the recovery rewrites it from the table); a failed write degrades
     /// the store. A memory-only table has nothing to write.
