@@ -480,3 +480,69 @@ async fn an_agent_watched_only_through_a_group_is_in_the_implicit_zone_all() {
     }
     gw.stop().await;
 }
+
+/// Issue 18: at boot, `$state = online` and the birth reach a display before any frame from
+/// sled: a display learns of the new session before it sees the session's frames. Read in the
+/// order a display receives them, live (not the retained replay of its subscription).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_boot_state_online_and_birth_come_before_the_first_frame_from_sled() {
+    init_logs();
+    let sim = sim(30, 2, 57).await;
+    let broker = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let site = site_id("bootorder");
+    let state = dir.path().join("state");
+    let make = || config(&sim, &broker, &state, &site, "");
+    let topics = presence_gateway::topics::Topics::new(&make().mqtt.topic_prefix, &make().site.id);
+    // A first run leaves state in sled.
+    {
+        let display = presence_gateway::display::Subscriber::start(broker.clone(), &topics, "all");
+        let gw = presence_gateway::app::start(make()).await.unwrap();
+        converge(&sim, &display, Duration::from_secs(60)).await;
+        gw.stop().await;
+    }
+    // The display is listening when the gateway boots again.
+    let probe = Probe::start(&broker, &[format!("{}/#", topics.base())]).await;
+    let gw = presence_gateway::app::start(make()).await.unwrap();
+    let agent_prefix = format!("{}/zone/all/agent/", topics.base());
+    let live = |p: &Probe| -> Vec<(String, Vec<u8>)> {
+        p.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, _, retained)| !retained)
+            .map(|(t, b, _)| (t.clone(), b.clone()))
+            .collect()
+    };
+    wait_for("frames from sled", Duration::from_secs(30), || {
+        live(&probe)
+            .iter()
+            .any(|(t, _)| t.starts_with(&agent_prefix))
+    })
+    .await;
+    let seen = live(&probe);
+    let first_frame = seen
+        .iter()
+        .position(|(t, _)| t.contains("/zone/"))
+        .expect("a frame");
+    let online = seen
+        .iter()
+        .position(|(t, b)| *t == topics.state() && b.as_slice() == b"online")
+        .expect("$state online");
+    let birth = seen
+        .iter()
+        .position(|(t, b)| {
+            *t == topics.birth()
+                && String::from_utf8_lossy(b).contains(&format!("\"session\":{}", gw.session))
+        })
+        .expect("the birth of this session");
+    assert!(
+        online < first_frame && birth < first_frame,
+        "order seen: online at {online}, birth at {birth}, first frame at {first_frame}: {:?}",
+        seen.iter()
+            .take(first_frame + 1)
+            .map(|(t, _)| t)
+            .collect::<Vec<_>>()
+    );
+    gw.stop().await;
+}

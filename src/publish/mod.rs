@@ -87,6 +87,10 @@ struct Birth<'a> {
     started_ms: u64,
 }
 
+/// How long the first frames wait for the broker to acknowledge `$state = online` and the
+/// birth (a broker that never acknowledges still gets the frames after this).
+const BIRTH_ACK_WAIT: Duration = Duration::from_secs(5);
+
 /// Commands waiting to be executed; more are refused (answered `busy`), never queued.
 const COMMAND_QUEUE: usize = 4;
 
@@ -174,6 +178,8 @@ impl Publisher {
         let started_ms = now_ms();
         let mut link = link_rx;
         let mut tick = tokio::time::interval(self.metrics_interval);
+        // Not polled while the broker is away: one document after it, not a burst.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut heat_tick = tokio::time::interval(crate::heatmap::PERIOD);
         heat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut st = Streams::new(self.shared.lock().zones().specs().len());
@@ -185,9 +191,11 @@ impl Publisher {
             raised: 0,
             rest: (Instant::now(), self.metrics.upstream.rest_requests.get()),
         };
-        // Boot: the table was loaded from sled and is all dirty: publish it now, before the
-        // cloud answers (requests wait in rumqttc's queue until the broker accepts us).
-        self.shared.notify.notify_one();
+        // Boot: the table was loaded from sled and is all dirty; it goes out as soon as the
+        // broker has acknowledged `$state = online` and the birth (a display learns of the new
+        // session before its frames), before the cloud answers. While the broker is away
+        // nothing is queued: changes coalesce in the table and a sweep follows the reconnect.
+        let mut online = false;
         loop {
             tokio::select! {
                 biased;
@@ -197,13 +205,17 @@ impl Publisher {
                         break;
                     }
                     let state = *link.borrow_and_update();
-                    if let Link::Up(n) = state {
-                        self.on_connected(&client, n, started_ms).await;
-                        self.drain(&client, &mut st, &mut batch).await;
-                        self.publish_zone_docs(&client, &mut st, u64::MAX).await;
+                    match state {
+                        Link::Up(n) => {
+                            self.on_connected(&client, n, started_ms).await;
+                            online = true;
+                            self.drain(&client, &mut st, &mut batch).await;
+                            self.publish_zone_docs(&client, &mut st, u64::MAX).await;
+                        }
+                        Link::Down => online = false,
                     }
                 }
-                _ = self.shared.notify.notified() => {
+                _ = self.shared.notify.notified(), if online => {
                     self.drain(&client, &mut st, &mut batch).await;
                     if sweep_at.is_none() && self.shared.lock().sweep_len() > 0 {
                         sweep_at = Some(tokio::time::Instant::now());
@@ -212,7 +224,7 @@ impl Publisher {
                 Some((at, payload)) = cmd_rx.recv() => {
                     self.command(&client, &mut st, &mut batch, at, &payload).await;
                 }
-                _ = sleep_until_opt(sweep_at) => {
+                _ = sleep_until_opt(sweep_at), if online => {
                     // One paced step of a republish sweep; live changes always go first.
                     self.drain(&client, &mut st, &mut batch).await;
                     let mut n = 0;
@@ -229,15 +241,15 @@ impl Publisher {
                     sweep_at = (self.shared.lock().sweep_len() > 0)
                         .then(|| tokio::time::Instant::now() + wait);
                 }
-                Some(ev) = self.audit_rx.recv() => {
+                Some(ev) = self.audit_rx.recv(), if online => {
                     if let Some(doc) = monitor::to_json(&ev) {
                         let _ = client.try_publish(self.topics.audit(), QoS::AtLeastOnce, false, doc);
                     }
                 }
-                _ = heat_tick.tick() => {
+                _ = heat_tick.tick(), if online => {
                     self.publish_heatmaps(&client, &mut st, u64::MAX).await;
                 }
-                _ = tick.tick() => {
+                _ = tick.tick(), if online => {
                     self.publish_monitor(&client, started.elapsed().as_secs(), &mut watch).await;
                 }
             }
@@ -250,6 +262,9 @@ impl Publisher {
 
     async fn on_connected(&mut self, client: &AsyncClient, n: u64, started_ms: u64) {
         tracing::info!(connects = n, "broker connected");
+        // Nothing else is in flight (frames, documents and audit events wait for `online`):
+        // the next two acknowledgements are these two messages'.
+        let acked = self.metrics.publish.acked.get();
         let _ = client
             .publish(self.topics.state(), QoS::AtLeastOnce, true, "online")
             .await;
@@ -262,6 +277,13 @@ impl Publisher {
             let _ = client
                 .publish(self.topics.birth(), QoS::AtLeastOnce, true, doc)
                 .await;
+        }
+        let start = Instant::now();
+        while self.metrics.publish.acked.get() < acked + 2 && start.elapsed() < BIRTH_ACK_WAIT {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if self.metrics.publish.acked.get() < acked + 2 {
+            tracing::warn!("no acknowledgement of $state and birth within {BIRTH_ACK_WAIT:?}: publishing anyway");
         }
         // Clean session: the command subscription is renewed on every connection.
         let _ = client.subscribe(self.topics.cmd(), QoS::AtLeastOnce).await;
