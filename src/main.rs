@@ -198,6 +198,13 @@ fn decode(args: &config::cli::DecodeArgs) -> ExitCode {
         zone: args.zone.clone(),
         count: args.count,
         timeout: args.timeout.map(std::time::Duration::from_secs),
+        security: match security(&args.security) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("presence-gateway decode: {e}");
+                return exit_usage();
+            }
+        },
     };
     let mut out = std::io::stdout();
     let (end, written) = rt.block_on(decode::live(
@@ -216,6 +223,40 @@ fn decode(args: &config::cli::DecodeArgs) -> ExitCode {
 
 /// `display`: the wallboard until a quit key or a signal.
 #[cfg(feature = "demo")]
+/// The display tools' TLS and credentials from their flags and `MQTT_PASSWORD`.
+#[cfg(feature = "demo")]
+fn security(
+    a: &config::cli::BrokerSecurityArgs,
+) -> Result<presence_gateway::display::BrokerSecurity, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = if a.tls || a.ca_file.is_some() || a.client_cert.is_some() {
+        let auth = a.client_cert.as_deref().zip(a.client_key.as_deref());
+        Some(
+            presence_gateway::tls::client_config(a.ca_file.as_deref(), auth)
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        None
+    };
+    let credentials = match &a.username {
+        Some(user) => {
+            let password =
+                std::env::var(presence_gateway::config::ENV_MQTT_PASSWORD).map_err(|_| {
+                    format!(
+                        "--username needs the password in {}",
+                        presence_gateway::config::ENV_MQTT_PASSWORD
+                    )
+                })?;
+            Some((
+                user.clone(),
+                presence_gateway::config::Secret::new(password),
+            ))
+        }
+        None => None,
+    };
+    Ok(presence_gateway::display::BrokerSecurity { tls, credentials })
+}
+
 fn display(args: &config::cli::DisplayArgs, log: Option<&Path>) -> ExitCode {
     use presence_gateway::display::{self, DisplayOptions};
     let rt = match runtime() {
@@ -231,6 +272,13 @@ fn display(args: &config::cli::DisplayArgs, log: Option<&Path>) -> ExitCode {
         site: args.site.clone(),
         zone: args.zone.clone(),
         footer: footer(log),
+        security: match security(&args.security) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("presence-gateway display: {e}");
+                return exit_usage();
+            }
+        },
     };
     match display::run(rt.handle(), &opts) {
         Ok(_) => ExitCode::SUCCESS,

@@ -234,6 +234,51 @@ async fn mutual_tls_with_password_publishes_and_bad_trust_or_password_publishes_
     let gw = presence_gateway::app::start(config).await.expect("gateway");
     converge(&sim, &display, Duration::from_secs(60)).await;
     assert_eq!(display.snapshot().gateway_state.as_deref(), Some("online"));
+
+    // Issue 18: the display tools reach the same secured listener as the gateway. The display's
+    // eye over mutual TLS with the password converges too…
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let security = presence_gateway::display::BrokerSecurity {
+        tls: Some(
+            presence_gateway::tls::client_config(
+                Some(&pki.ca),
+                Some((pki.client_cert.as_path(), pki.client_key.as_path())),
+            )
+            .unwrap(),
+        ),
+        credentials: Some((
+            "gateway".to_string(),
+            presence_gateway::config::Secret::new(PASSWORD.to_string()),
+        )),
+    };
+    let tls_display = Subscriber::connect(
+        ("127.0.0.1".to_string(), m.tls_port),
+        &security,
+        &Topics::new("presence", &site),
+        "all",
+    );
+    converge(&sim, &tls_display, Duration::from_secs(60)).await;
+    // …and `decode` reads the live stream with the same settings as flags (the password from
+    // MQTT_PASSWORD), the site left to its `+` default.
+    let out = gateway_command()
+        .args(["decode", "--broker", &format!("127.0.0.1:{}", m.tls_port)])
+        .arg("--ca-file")
+        .arg(&pki.ca)
+        .arg("--client-cert")
+        .arg(&pki.client_cert)
+        .arg("--client-key")
+        .arg(&pki.client_key)
+        .args(["--username", "gateway", "--count", "3", "--timeout", "30"])
+        .env(ENV_MQTT_PASSWORD, PASSWORD)
+        .output()
+        .expect("decode runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.lines().count() == 3,
+        "decode over TLS: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     gw.stop().await;
 
     // A CA that did not sign the broker: the handshake fails, nothing is published.

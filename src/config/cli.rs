@@ -170,6 +170,28 @@ fn topic_prefix(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// How the display tools reach a secured broker (the gateway's `[mqtt]` settings as flags);
+/// the password comes from `MQTT_PASSWORD`, never from the command line.
+#[cfg(feature = "demo")]
+#[derive(Debug, Args, PartialEq, Default)]
+pub struct BrokerSecurityArgs {
+    /// Connect with TLS (verified against the Mozilla roots and --ca-file).
+    #[arg(long)]
+    pub tls: bool,
+    /// An extra CA (PEM) that signed the broker's certificate (implies --tls).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS (implies --tls; needs --client-key).
+    #[arg(long, value_name = "PEM", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    #[arg(long, value_name = "PEM", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// User name; the password is read from the MQTT_PASSWORD environment variable.
+    #[arg(long, value_name = "USER")]
+    pub username: Option<String>,
+}
+
 /// `decode`'s arguments.
 #[cfg(feature = "demo")]
 #[derive(Debug, Args, PartialEq)]
@@ -198,6 +220,9 @@ pub struct DecodeArgs {
     /// Stop after SECS seconds (live mode); exits 1 if --count was given and not reached.
     #[arg(long, value_name = "SECS", requires = "broker")]
     pub timeout: Option<u64>,
+    /// TLS and credentials (live mode).
+    #[command(flatten)]
+    pub security: BrokerSecurityArgs,
 }
 
 /// `display`'s arguments.
@@ -217,6 +242,9 @@ pub struct DisplayArgs {
     /// Zone to show (`all` is the implicit zone holding everything).
     #[arg(long, default_value = "all", value_name = "ZONE", value_parser = exact_level)]
     pub zone: String,
+    /// TLS and credentials.
+    #[command(flatten)]
+    pub security: BrokerSecurityArgs,
 }
 
 /// Everything `check-config` prints on success: the config summary and the memory
@@ -324,6 +352,7 @@ mod tests {
                 site: "s1".into(),
                 prefix: "presence".into(),
                 zone: "all".into(),
+                security: BrokerSecurityArgs::default(),
             })
         );
         // The site defaults to `+`, like decode's; a zone is still one exact level.

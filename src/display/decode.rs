@@ -506,6 +506,8 @@ pub struct LiveOptions {
     pub count: Option<u64>,
     /// Stop after this long.
     pub timeout: Option<Duration>,
+    /// TLS and credentials for the broker.
+    pub security: super::BrokerSecurity,
 }
 
 impl LiveOptions {
@@ -542,6 +544,7 @@ pub async fn live(
     let mut mqtt = MqttOptions::new(id, opts.broker.0.clone(), opts.broker.1);
     mqtt.set_keep_alive(Duration::from_secs(30))
         .set_max_packet_size(MAX_PACKET, MAX_PACKET);
+    opts.security.apply(&mut mqtt);
     let (client, mut eventloop) = AsyncClient::new(mqtt, 16);
     let prefix_levels = opts.prefix.split('/').count();
     let filters = opts.filters();

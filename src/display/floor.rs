@@ -62,13 +62,24 @@ impl Drop for Subscriber {
 }
 
 impl Subscriber {
-    /// Subscribes to `zone` and the gateway's `$state` on `broker` (host, port).
+    /// Subscribes to `zone` and the gateway's `$state` on `broker` (host, port), plain TCP.
     pub fn start(broker: (String, u16), topics: &Topics, zone: &str) -> Subscriber {
+        Subscriber::connect(broker, &super::BrokerSecurity::default(), topics, zone)
+    }
+
+    /// [`Subscriber::start`] over TLS and with credentials as `security` says.
+    pub fn connect(
+        broker: (String, u16),
+        security: &super::BrokerSecurity,
+        topics: &Topics,
+        zone: &str,
+    ) -> Subscriber {
         let floor = Arc::new(Mutex::new(Floor::default()));
         let id = format!("display-{}-{}", zone, fastrand::u32(..));
         let mut opts = MqttOptions::new(id, broker.0, broker.1);
         opts.set_keep_alive(Duration::from_secs(30))
             .set_max_packet_size(64 * 1024, 64 * 1024);
+        security.apply(&mut opts);
         let (client, mut eventloop) = AsyncClient::new(opts, 64);
         let zone_filter = topics.zone_filter(zone);
         let state_topic = topics.state();

@@ -27,6 +27,40 @@ use crate::topics::Topics;
 pub use floor::{Floor, Subscriber};
 pub use term::Quit;
 
+/// How the display tools reach a secured broker, as the gateway does: TLS verified against
+/// the Mozilla roots and an optional site CA, an optional client certificate (mutual TLS), and
+/// an optional user name with the password from `MQTT_PASSWORD`. Default: plain TCP, anonymous.
+#[derive(Clone, Default)]
+pub struct BrokerSecurity {
+    /// TLS (verified), when set.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// User name and password.
+    pub credentials: Option<(String, crate::config::Secret)>,
+}
+
+impl std::fmt::Debug for BrokerSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerSecurity")
+            .field("tls", &self.tls.is_some())
+            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .finish()
+    }
+}
+
+impl BrokerSecurity {
+    /// Applies TLS and credentials to `opts`.
+    pub fn apply(&self, opts: &mut rumqttc::MqttOptions) {
+        if let Some(tls) = &self.tls {
+            opts.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(tls.clone()),
+            ));
+        }
+        if let Some((user, password)) = &self.credentials {
+            opts.set_credentials(user, password.expose());
+        }
+    }
+}
+
 /// What `presence-gateway display` shows.
 #[derive(Clone, Debug)]
 pub struct DisplayOptions {
@@ -40,6 +74,8 @@ pub struct DisplayOptions {
     pub zone: String,
     /// Shown at the end of the footer (where the log goes).
     pub footer: String,
+    /// TLS and credentials for the broker.
+    pub security: BrokerSecurity,
 }
 
 /// Why the wallboard could not run.
@@ -61,7 +97,7 @@ pub fn run(runtime: &tokio::runtime::Handle, opts: &DisplayOptions) -> Result<Qu
     }
     let _enter = runtime.enter();
     let topics = Topics::new(&opts.prefix, &opts.site);
-    let sub = Subscriber::start(opts.broker.clone(), &topics, &opts.zone);
+    let sub = Subscriber::connect(opts.broker.clone(), &opts.security, &topics, &opts.zone);
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let signals = runtime.spawn(async move {
