@@ -58,6 +58,33 @@ fn load(text: &str, env: &dyn Env) -> Result<Config, ConfigError> {
     Config::from_toml_str(text, Path::new("/srv/pg"), env)
 }
 
+/// Secure by default: a password over plain TCP goes only to a broker on loopback, unless the
+/// site allows it explicitly; with TLS it goes anywhere.
+#[test]
+fn plaintext_credentials_off_loopback_are_refused_unless_allowed() {
+    let remote = base().replace("host = \"localhost\"", "host = \"broker.example.net\"");
+    let err = load(&remote, &ENV).unwrap_err();
+    assert_eq!(err.exit_code(), EXIT_USAGE);
+    assert!(
+        err.to_string().contains("mqtt.allow_plaintext_credentials"),
+        "{err}"
+    );
+    let allowed = remote.replace(
+        "username = \"gw\"",
+        "username = \"gw\"\nallow_plaintext_credentials = true",
+    );
+    assert!(load(&allowed, &ENV).is_ok());
+    let tls = remote.replace("username = \"gw\"", "username = \"gw\"\ntls = true");
+    assert!(load(&tls, &ENV).is_ok());
+    for host in ["127.0.0.1", "localhost", "::1"] {
+        let local = base().replace("host = \"localhost\"", &format!("host = \"{host}\""));
+        assert!(load(&local, &ENV).is_ok(), "{host}");
+    }
+    // Without a password nothing secret is sent: anonymous plain TCP anywhere is fine.
+    let anonymous = remote.replace("username = \"gw\"\n", "");
+    assert!(load(&anonymous, &ENV_NO_MQTT).is_ok());
+}
+
 #[test]
 fn the_example_site_config_loads() {
     // The example has no username, so no MQTT password may be offered.

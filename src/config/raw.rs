@@ -129,6 +129,8 @@ pub struct RawMqtt {
     pub client_key: Option<PathBuf>,
     /// MQTT user name.
     pub username: Option<String>,
+    /// Accept sending the MQTT password over plain TCP to a broker off loopback.
+    pub allow_plaintext_credentials: Option<bool>,
     /// MQTT client id.
     pub client_id: Option<String>,
     /// First topic level(s).

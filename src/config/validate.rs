@@ -515,6 +515,22 @@ pub(super) fn validate_mqtt(
              password with a user name",
         ));
     }
+    // Secure by default: a password never crosses the network in clear text. Plain TCP with
+    // credentials only to a broker on this box, or when the site says so explicitly.
+    if password.is_some()
+        && !tls_on
+        && !endpoint::is_loopback(host)
+        && !raw.allow_plaintext_credentials.unwrap_or(false)
+    {
+        return Err(ConfigError::invalid(
+            "mqtt.allow_plaintext_credentials",
+            format!(
+                "the MQTT password would cross the network in clear text to {host}: set \
+                 mqtt.tls = true (recommended), or allow_plaintext_credentials = true if the \
+                 network to the broker is trusted"
+            ),
+        ));
+    }
     let client_id = raw
         .client_id
         .unwrap_or_else(|| format!("presence-gateway-{site_id}"));
