@@ -299,6 +299,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
         checkpoints: Checkpoints::new(acks),
         tasks: helpers.clone(),
         cancel: cancel.clone(),
+        membership: Default::default(),
     };
     tracker.spawn(upstream.run(cancel.clone()));
     // Last: it counts the stages spawned above.

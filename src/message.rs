@@ -60,6 +60,9 @@ pub enum Update {
     /// An agent is watched (discovered via config, queue or group membership): make sure a
     /// record exists so displays list the agent even before its first event.
     Watch(Id),
+    /// An agent is no longer watched (it left every watched queue and is not watched
+    /// directly): it leaves every zone (displays get empty payloads) and its record is deleted.
+    Unwatch(Id),
     /// A complete listing of a queue's members (REST) begins or ends; in between, its
     /// members arrive as joined [`MemberChange`](crate::event::MemberChange)s. At the end, an
     /// agent the table holds as a member but the listing did not name has left (during a gap,

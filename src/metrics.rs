@@ -84,6 +84,8 @@ pub struct UpstreamMetrics {
     /// Gauge: the subscribed topics' weight against the per-channel limits (a combined user
     /// topic weighs `user_topic_weight`).
     pub topic_weight: Counter,
+    /// Agents no longer watched because they left every watched queue (unsubscribed, cleared).
+    pub agents_unwatched: Counter,
     /// Gauge: 1 while a rotation replaces the channels (one at a time).
     pub rotating: Counter,
     /// Gauge: resync progress, items done.

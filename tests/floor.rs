@@ -546,3 +546,100 @@ async fn at_boot_state_online_and_birth_come_before_the_first_frame_from_sled() 
     );
     gw.stop().await;
 }
+
+/// The truth restricted to the members of `queue` (the only queue watched) and that queue.
+fn truth_of(sim: &genesys_sim::Sim, queue: &str) -> genesys_sim::Truth {
+    let mut t = sim.truth();
+    t.agents.retain(|_, a| a.queues.iter().any(|q| q == queue));
+    t.queues.retain(|id, _| id == queue);
+    t
+}
+
+/// Issue 18: an agent who left every watched queue (and is watched neither by config nor by
+/// group) stops being watched: after the next reconnect's re-read it is unsubscribed and its
+/// retained frames are cleared, so the floor (zone `all`, which holds every watched agent)
+/// equals the members of the watched queue; counted in `agents_unwatched`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_who_left_every_watched_queue_are_unwatched_and_cleared() {
+    init_logs();
+    let sim = sim(60, 3, 59).await;
+    let broker = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let site = site_id("unwatch");
+    let queues = sim.queues();
+    let q0 = queues[0].clone();
+    let state = dir.path().join("state");
+    let toml = presence_gateway::demo::site_toml(
+        &sim.api_base(),
+        &queues[..1],
+        (&broker.0, broker.1),
+        &state,
+    )
+    .replace("id = \"demo\"", &format!("id = \"{site}\""))
+    .replace(
+        "[genesys]\n",
+        "[genesys]\nbackoff_min_ms = 50\nbackoff_max_secs = 2\n",
+    );
+    let config = presence_gateway::config::Config::from_toml_str(
+        &toml,
+        &state,
+        &presence_gateway::demo::sim_env(&sim.config()),
+    )
+    .expect("valid config");
+    let topics = presence_gateway::topics::Topics::new(&config.mqtt.topic_prefix, &config.site.id);
+    let display = presence_gateway::display::Subscriber::start(broker.clone(), &topics, "all");
+    let gw = presence_gateway::app::start(config).await.unwrap();
+    let m = gw.metrics.clone();
+    let exact = |what: &str| {
+        let d = diff(&display.snapshot(), &truth_of(&sim, &q0));
+        if !d.is_empty() {
+            println!("{what}: {} differences, first {:?}", d.len(), d.first());
+        }
+        d.is_empty()
+    };
+    wait_for(
+        "the floor equals the watched queue",
+        Duration::from_secs(60),
+        || exact("start"),
+    )
+    .await;
+    // Members leave (and join) while the gateway watches.
+    let before: std::collections::BTreeSet<String> =
+        truth_of(&sim, &q0).agents.keys().cloned().collect();
+    let mut left = Vec::new();
+    for _ in 0..200 {
+        sim.step(20);
+        let now: std::collections::BTreeSet<String> =
+            truth_of(&sim, &q0).agents.keys().cloned().collect();
+        left = before.difference(&now).cloned().collect();
+        if !left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !left.is_empty(),
+        "the seed makes a member leave the watched queue"
+    );
+    println!("left the watched queue: {left:?}");
+    // A reconnect: the re-read finds who left; they are unsubscribed and cleared.
+    let unwatched = m.upstream.agents_unwatched.get();
+    sim.fault(genesys_sim::Fault::DropSockets);
+    wait_for("leavers unwatched", Duration::from_secs(60), || {
+        m.upstream.agents_unwatched.get() > unwatched
+    })
+    .await;
+    wait_for(
+        "the floor equals the watched queue again, leavers cleared",
+        Duration::from_secs(60),
+        || exact("after"),
+    )
+    .await;
+    let floor = display.snapshot();
+    for id in &left {
+        if !truth_of(&sim, &q0).agents.contains_key(id) {
+            assert!(!floor.agents.contains_key(id), "{id} still on the floor");
+        }
+    }
+    gw.stop().await;
+}

@@ -136,6 +136,7 @@ impl Table {
         slot.dirty = false;
         slot.sweep = false;
         let zones = match (&slot.key, &slot.value) {
+            (Key::Agent(_), _) if !slot.watched => 0,
             (Key::Agent(id), Value::Agent(a)) => self.zones.of_agent(id, &a.queues),
             (Key::Queue(id), _) => self.zones.of_queue(id),
             _ => 0,

@@ -302,10 +302,25 @@ impl Table {
         self.fault = Some(r);
     }
 
+    /// Deletes slot `i`'s record (an agent no longer watched); a failure degrades the store.
+    pub(super) fn forget(&mut self, i: u32) {
+        let Some(tree) = &self.tree else {
+            return;
+        };
+        let key = self.slots[i as usize].key.to_bytes();
+        match tree.remove(key) {
+            Ok(_) => self.wrote = true,
+            Err(e) => self.store_fault(&e),
+        }
+    }
+
     /// Writes slot `i` to sled. While the store is degraded the write is held back (counted
     /// in `persist_errors`; the recovery rewrites it from the table); a failed write degrades
     /// the store. A memory-only table has nothing to write.
     pub(super) fn persist(&mut self, i: u32) -> Result<(), StateError> {
+        if !self.slots[i as usize].watched {
+            return Ok(()); // no longer watched: its record was deleted
+        }
         let Some(tree) = &self.tree else {
             if self.degraded {
                 self.metrics.state.persist_errors.inc();

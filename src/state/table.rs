@@ -37,6 +37,9 @@ pub(super) struct Slot {
     pub(super) name_dirty: bool,
     /// Its last publish carried the STALE flag (a confirmation must republish it).
     pub(super) published_stale: bool,
+    /// False once the agent is no longer watched: in no zone (displays get empty payloads), no
+    /// record on disk; watched again by a later `Update::Watch`.
+    pub(super) watched: bool,
     /// Epoch of the last complete member listing that named this agent (see
     /// [`Update::MemberListing`]).
     pub(super) listed: u32,
@@ -163,6 +166,7 @@ impl Table {
                     dirty_since: None,
                     name_dirty: false,
                     published_stale: false,
+                    watched: true,
                     listed: 0,
                 });
                 self.index.insert(key, i);
@@ -211,9 +215,23 @@ impl Table {
                 change
             }
             Update::MemberListing { queue, phase } => self.member_listing(queue, *phase),
+            Update::Unwatch(user) => match self.index.get(&Key::Agent(*user)).copied() {
+                Some(i) if self.slots[i as usize].watched => {
+                    self.slots[i as usize].watched = false;
+                    self.forget(i);
+                    self.mark_dirty(Key::Agent(*user));
+                    Change::Applied
+                }
+                _ => Change::Duplicate,
+            },
             // Handled by the stage (a flush); nothing to change in the table.
             Update::Checkpoint(_) => Change::Ignored,
-            Update::Watch(user) => match self.index.get(&Key::Agent(*user)) {
+            Update::Watch(user) => match self.index.get(&Key::Agent(*user)).copied() {
+                Some(i) if !self.slots[i as usize].watched => {
+                    self.slots[i as usize].watched = true;
+                    self.touch(i);
+                    Change::Applied
+                }
                 Some(_) => Change::Duplicate,
                 None => match self.slot_for(Key::Agent(*user)) {
                     Some(i) => {

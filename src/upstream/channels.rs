@@ -94,6 +94,8 @@ impl Upstream {
         ntx: &mpsc::Sender<Notice>,
         why: &str,
     ) -> Result<(), UpstreamError> {
+        // Agents who left every watched queue are not carried onto the new channels.
+        self.drop_leavers(s, false).await?;
         if self.clock.now_ms() >= s.token_refresh_at {
             let refresh_in = self.login().await?;
             s.token_refresh_at = self.clock.after(refresh_in);
@@ -173,6 +175,62 @@ impl Upstream {
         }
         self.count_channels(&live);
         Ok(live)
+    }
+
+    /// Stops watching `s.leavers` (agents in no watched queue and not watched directly): their
+    /// topics leave the channels' lists (with `put`, each changed channel's subscriptions are
+    /// replaced now; without, the rotation that follows subscribes the shorter lists), the state
+    /// stage clears them from the floor (`Update::Unwatch`), and they are counted.
+    pub(super) async fn drop_leavers(
+        &mut self,
+        s: &mut Session,
+        put: bool,
+    ) -> Result<(), UpstreamError> {
+        if s.leavers.is_empty() {
+            return Ok(());
+        }
+        let leavers: Vec<Id> = s.leavers.drain().collect();
+        let w = self.settings.user_topic_weight;
+        let mut changed = vec![false; s.live.len()];
+        for u in &leavers {
+            let topic = format!("v2.users.{u}{USER_TOPICS}");
+            for (i, l) in s.live.iter_mut().enumerate() {
+                if let Some(pos) = l.topics.iter().position(|t| *t == topic) {
+                    l.topics.swap_remove(pos);
+                    l.weight = l.weight.saturating_sub(w);
+                    changed[i] = true;
+                }
+            }
+            s.known.remove(u);
+            self.send(Update::Unwatch(*u)).await;
+        }
+        s.agents.retain(|a| !leavers.contains(a));
+        self.agents = Some(s.agents.clone());
+        self.metrics
+            .upstream
+            .agents_unwatched
+            .add(leavers.len() as u64);
+        self.metrics
+            .upstream
+            .watched_agents
+            .set(s.agents.len() as u64);
+        self.audit.record(
+            "subscribe",
+            &format!(
+                "{} agent(s) left every watched queue: unsubscribed and cleared from the floor",
+                leavers.len()
+            ),
+        );
+        if put {
+            for (i, l) in s.live.iter_mut().enumerate() {
+                if changed[i] {
+                    self.subscribe(&l.id, &l.topics, false).await?;
+                    l.last_used = self.clock.now_ms();
+                }
+            }
+        }
+        self.count_channels(&s.live);
+        Ok(())
     }
 
     /// The channel gauges: channels, topics, and their weight against the per-channel limit.

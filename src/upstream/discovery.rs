@@ -143,8 +143,12 @@ impl Upstream {
                 agents.push(id);
             }
         };
+        // Why each agent is watched, rebuilt from this read (kept to what was added below).
+        let mut member_of: Vec<(Id, Id)> = Vec::new();
+        let mut direct: Vec<Id> = Vec::new();
         for u in self.watch.users.clone() {
             add(u, &mut agents);
+            direct.push(u);
         }
         let max_pages = max / 100 + 2;
         for q in self.watch.queues.clone() {
@@ -165,6 +169,9 @@ impl Upstream {
                     decode::rest::members_page(&body).map_err(|e| parse_err("queue members", e))?;
                 for m in page.members.iter() {
                     add(m.id, &mut agents);
+                    if m.joined {
+                        member_of.push((m.id, q));
+                    }
                     self.send(Update::Event(Event::Member(MemberChange {
                         queue: q,
                         user: m.id,
@@ -201,11 +208,23 @@ impl Upstream {
                     decode::rest::users_page(&body).map_err(|e| parse_err("group members", e))?;
                 for u in page.users.iter() {
                     add(u.id, &mut agents);
+                    direct.push(u.id);
                 }
                 let next = Link::of(page.next_uri.as_deref(), page.next_uri_too_long);
                 self.follow(&mut pager, next, page.users.len(), "group members");
             }
         }
+        let watched: HashSet<Id> = agents.iter().copied().collect();
+        let mut membership = Membership::default();
+        for (user, queue) in member_of {
+            if watched.contains(&user) {
+                membership.join(user, queue);
+            }
+        }
+        membership
+            .direct
+            .extend(direct.into_iter().filter(|u| watched.contains(u)));
+        self.membership = membership;
         for a in &agents {
             self.send(Update::Watch(*a)).await;
         }
@@ -230,6 +249,12 @@ impl Upstream {
             .filter(|a| !s.known.contains(a))
             .copied()
             .collect();
+        // Who left every watched queue while we were away: unsubscribed now (one PUT per
+        // channel that held them) and cleared from the floor.
+        let fresh_set: HashSet<Id> = fresh.iter().copied().collect();
+        s.leavers
+            .extend(s.known.iter().copied().filter(|a| !fresh_set.contains(a)));
+        self.drop_leavers(s, true).await?;
         if new.is_empty() {
             return Ok(());
         }

@@ -160,6 +160,38 @@ pub struct Upstream {
     pub tasks: TaskTracker,
     /// The app's shutdown: every socket reader's token is a child of it.
     pub cancel: CancellationToken,
+    /// Why each agent is watched (kept across reconnects).
+    pub membership: Membership,
+}
+
+/// Why agents are watched: the watched queues each is a member of, and the agents watched
+/// directly (config users, members of watched groups). Only watched agents have entries, so it
+/// is bounded by the board's `max_agents`.
+#[derive(Default, Debug)]
+pub struct Membership {
+    pub(super) queues: std::collections::HashMap<Id, Vec<Id>>,
+    pub(super) direct: HashSet<Id>,
+}
+
+impl Membership {
+    /// `user` is a member of the watched `queue`.
+    pub(super) fn join(&mut self, user: Id, queue: Id) {
+        let v = self.queues.entry(user).or_default();
+        if !v.contains(&queue) {
+            v.push(queue);
+        }
+    }
+
+    /// `user` left `queue`; true when nothing watches the agent any more.
+    fn leave(&mut self, user: Id, queue: Id) -> bool {
+        if let Some(v) = self.queues.get_mut(&user) {
+            v.retain(|q| *q != queue);
+            if v.is_empty() {
+                self.queues.remove(&user);
+            }
+        }
+        !self.direct.contains(&user) && !self.queues.contains_key(&user)
+    }
 }
 
 /// One connected session: its channels (each with its own generation, so a notice from a
@@ -172,6 +204,8 @@ struct Session {
     token_refresh_at: Ms,
     /// A resync left steps out: when to try it again (on the clock), and the pause after that.
     resync_retry: Option<(Ms, Duration)>,
+    /// Agents no longer watched (they left every watched queue): dropped at the next rotation.
+    leavers: HashSet<Id>,
 }
 
 impl Session {
@@ -268,6 +302,7 @@ impl Upstream {
             agents,
             token_refresh_at,
             resync_retry: None,
+            leavers: HashSet::new(),
         };
         // Subscribed and connected: now read the truth that may have changed while we were
         // away. Events arriving meanwhile are ordered against it by source timestamps.
@@ -322,11 +357,23 @@ impl Upstream {
                             return Err(e);
                         }
                     }
-                    Notice::Joined { user, .. }
-                        if !s.known.contains(&user) && s.known.len() < self.settings.max_agents =>
-                    {
-                        if let Err(e) = Box::pin(self.add_agents(&mut s, generation, ntx, &[user])).await {
-                            tracing::warn!(error = %e, %user, "could not subscribe to a new queue member");
+                    Notice::Joined { user, queue, .. } => {
+                        s.leavers.remove(&user);
+                        if s.known.contains(&user) {
+                            self.membership.join(user, queue);
+                        } else if s.known.len() < self.settings.max_agents {
+                            self.membership.join(user, queue);
+                            if let Err(e) = Box::pin(self.add_agents(&mut s, generation, ntx, &[user])).await {
+                                tracing::warn!(error = %e, %user, "could not subscribe to a new queue member");
+                            }
+                        }
+                    }
+                    Notice::Left { user, queue, .. } => {
+                        // No longer in any watched queue, nor watched directly: unsubscribed at
+                        // the next rotation (or the re-read after a reconnect).
+                        let unwatched = self.membership.leave(user, queue);
+                        if unwatched && s.known.contains(&user) {
+                            s.leavers.insert(user);
                         }
                     }
                     Notice::Ended { generation: g, why } if s.holds(g) => {

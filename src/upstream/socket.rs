@@ -43,6 +43,17 @@ pub enum Notice {
         generation: u64,
         /// The new member.
         user: crate::event::Id,
+        /// The queue.
+        queue: crate::event::Id,
+    },
+    /// A queue lost a member (the supervisor may stop watching the agent).
+    Left {
+        /// Generation.
+        generation: u64,
+        /// The member who left.
+        user: crate::event::Id,
+        /// The queue.
+        queue: crate::event::Id,
     },
     /// The socket ended.
     Ended {
@@ -260,12 +271,19 @@ fn handle(
         Ok(Message::Event(ev)) => {
             metrics.upstream.events.inc();
             if let Event::Member(m) = ev {
-                if m.joined {
-                    let _ = notices.try_send(Notice::Joined {
+                let _ = notices.try_send(if m.joined {
+                    Notice::Joined {
                         generation,
                         user: m.user,
-                    });
-                }
+                        queue: m.queue,
+                    }
+                } else {
+                    Notice::Left {
+                        generation,
+                        user: m.user,
+                        queue: m.queue,
+                    }
+                });
             }
             Step::Forward(ev)
         }
