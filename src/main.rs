@@ -222,7 +222,6 @@ fn decode(args: &config::cli::DecodeArgs) -> ExitCode {
 }
 
 /// `display`: the wallboard until a quit key or a signal.
-#[cfg(feature = "demo")]
 /// The display tools' TLS and credentials from their flags and `MQTT_PASSWORD`.
 #[cfg(feature = "demo")]
 fn security(
@@ -257,6 +256,7 @@ fn security(
     Ok(presence_gateway::display::BrokerSecurity { tls, credentials })
 }
 
+#[cfg(feature = "demo")]
 fn display(args: &config::cli::DisplayArgs, log: Option<&Path>) -> ExitCode {
     use presence_gateway::display::{self, DisplayOptions};
     let rt = match runtime() {
