@@ -252,6 +252,9 @@ impl Upstream {
         // Who left every watched queue while we were away: unsubscribed now (one PUT per
         // channel that held them) and cleared from the floor.
         let fresh_set: HashSet<Id> = fresh.iter().copied().collect();
+        // The re-read is the truth: an agent noted as leaving who is a member again (it joined
+        // another watched queue while the socket was down) stays watched.
+        s.leavers.retain(|a| !fresh_set.contains(a));
         s.leavers
             .extend(s.known.iter().copied().filter(|a| !fresh_set.contains(a)));
         self.drop_leavers(s, true).await?;
