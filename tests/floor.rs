@@ -125,6 +125,63 @@ async fn names_roster_and_heatmap_follow_the_truth() {
     assert_eq!(floor.seq_gaps, 0, "no false gaps in the zone's frames");
 }
 
+/// A display that missed frames (its broker dropped them: a queue limit, a QoS 0 drop under
+/// load) sees a jump in `seq`, asks the gateway for its zone (docs/WIRE.md §8.3) and shows
+/// the truth again. The missed frames are stood for by a frame numbered five past the last:
+/// it also carries a wrong value, which only the zone's republish can put right (the
+/// simulator is still).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_display_that_missed_frames_asks_for_its_zone_and_shows_the_truth_again() {
+    use presence_wire::{AgentFrame, Body, Frame, Header, Presence};
+    let s = scenario(30, 2, 44, "").await;
+    let t = &s.gw.topics;
+    let agent = s.sim.users()[0].clone();
+    let probe = Probe::start(&s.broker, &[t.cmd()]).await;
+    wait_for(
+        "the display tracking live frames",
+        Duration::from_secs(10),
+        || s.display.snapshot().live,
+    )
+    .await;
+    let before = s.display.snapshot();
+    assert_eq!((before.seq_gaps, before.republish_requests), (0, 0));
+
+    let frame = Frame {
+        header: Header {
+            session: s.gw.session,
+            seq: before.last_seq + 5,
+        },
+        body: Body::Agent(AgentFrame {
+            presence: Presence::Meal,
+            presence_since: 1,
+            ..AgentFrame::default()
+        }),
+    };
+    let mut buf = [0u8; presence_wire::MAX_FRAME_LEN];
+    let bytes = presence_wire::encode(&frame, &mut buf).unwrap();
+    probe
+        .publish(&format!("{}/zone/all/agent/{agent}", t.base()), bytes)
+        .await;
+    wait_for(
+        "the display asking for its zone",
+        Duration::from_secs(10),
+        || s.display.snapshot().republish_requests == 1,
+    )
+    .await;
+    s.converge(Duration::from_secs(10)).await;
+    let after = s.display.snapshot();
+    assert_eq!(after.seq_gaps, 1);
+    let asked = probe.on(&t.cmd());
+    assert_eq!(asked.len(), 1, "one command");
+    assert_eq!(json(&asked[0])["scope"], "zone");
+    assert_eq!(json(&asked[0])["zone"], "all");
+    assert_eq!(
+        s.gw.metrics.publish.commands.get(),
+        1,
+        "the gateway took it"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn republish_commands_are_answered_on_the_reply_topic() {
     let s = scenario(30, 2, 43, "").await;

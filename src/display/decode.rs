@@ -569,8 +569,10 @@ pub async fn live(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 last_error.clear();
+                // QoS 0, as a display: a broker's per-client QoS 1 queue drops a burst past
+                // its limit (docs/WIRE.md §2.1).
                 for f in &filters {
-                    let _ = client.subscribe(f.as_str(), QoS::AtLeastOnce).await;
+                    let _ = client.subscribe(f.as_str(), QoS::AtMostOnce).await;
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {

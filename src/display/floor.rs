@@ -42,11 +42,21 @@ pub struct Floor {
     pub roster: Option<RosterFrame>,
     /// The zone's activity heatmap.
     pub heatmap: Option<HeatmapFrame>,
-    /// Highest `seq` seen in the current session, and the gaps seen (a jump > 1).
+    /// `seq` of the newest live frame in the tracked session (docs/WIRE.md §8.3).
     pub last_seq: u32,
-    /// Sequence gaps seen within one session.
+    /// Sequence gaps seen within one session (frames published but never received).
     pub seq_gaps: u64,
+    /// Zone republish commands sent because of a gap.
+    pub republish_requests: u64,
+    /// Gap tracking: false after each (re)subscription and each `$state` `online`, true from
+    /// the first live (not retained) frame on.
+    pub live: bool,
+    /// The session gap tracking follows.
+    pub tracked: u32,
 }
+
+/// At most one zone republish command per this long (docs/WIRE.md §8.3: a few seconds).
+const REPUBLISH_EVERY: Duration = Duration::from_secs(3);
 
 /// A live subscription to one zone; the floor fills in as frames arrive.
 pub struct Subscriber {
@@ -83,17 +93,39 @@ impl Subscriber {
         let (client, mut eventloop) = AsyncClient::new(opts, 64);
         let zone_filter = topics.zone_filter(zone);
         let state_topic = topics.state();
+        let zone_name = zone.to_string();
         let f = floor.clone();
         let task = tokio::spawn(async move {
+            let mut asked: Option<std::time::Instant> = None;
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        let _ = client.subscribe(&zone_filter, QoS::AtLeastOnce).await;
+                        f.lock().unwrap_or_else(|e| e.into_inner()).live = false;
+                        // QoS 0: a broker keeps no per-message queue for it, so a burst (a
+                        // full republish, a resync) is never dropped at a queue limit, as
+                        // QoS 1 is past mosquitto's `max_queued_messages` (1,000); what a
+                        // broker does drop shows as a gap and is asked for again.
+                        let _ = client.subscribe(&zone_filter, QoS::AtMostOnce).await;
                         let _ = client.subscribe(&state_topic, QoS::AtLeastOnce).await;
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let mut floor = f.lock().unwrap_or_else(|e| e.into_inner());
-                        apply(&mut floor, &p.topic, &p.payload, &state_topic);
+                        let gap = {
+                            let mut floor = f.lock().unwrap_or_else(|e| e.into_inner());
+                            let gap =
+                                apply(&mut floor, &p.topic, &p.payload, &state_topic, p.retain);
+                            let due = asked.is_none_or(|t| t.elapsed() >= REPUBLISH_EVERY);
+                            if gap && due {
+                                floor.republish_requests += 1;
+                            }
+                            gap && due
+                        };
+                        if let (true, Some(cmd)) = (gap, command_topic(&p.topic)) {
+                            asked = Some(std::time::Instant::now());
+                            let ask = format!(
+                                r#"{{"op":"republish","scope":"zone","zone":"{zone_name}"}}"#
+                            );
+                            let _ = client.try_publish(cmd, QoS::AtLeastOnce, false, ask);
+                        }
                     }
                     Ok(_) => {}
                     Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
@@ -122,10 +154,29 @@ fn matches(filter: &str, topic: &str) -> bool {
     }
 }
 
-fn apply(floor: &mut Floor, topic: &str, payload: &[u8], state_topic: &str) {
+/// The gateway's command topic for a frame's topic: `{base}/zone/{zone}/…` →
+/// `{base}/gateway/cmd` (the site is read from the topic, so `--site +` works too).
+fn command_topic(frame_topic: &str) -> Option<String> {
+    let (base, _) = frame_topic.rsplit_once("/zone/")?;
+    Some(format!("{base}/gateway/cmd"))
+}
+
+/// Applies one message; true when it revealed a gap (frames of the zone never received).
+fn apply(
+    floor: &mut Floor,
+    topic: &str,
+    payload: &[u8],
+    state_topic: &str,
+    retained: bool,
+) -> bool {
     if matches(state_topic, topic) {
-        floor.gateway_state = Some(String::from_utf8_lossy(payload).into_owned());
-        return;
+        let state = String::from_utf8_lossy(payload).into_owned();
+        if state == "online" {
+            // The gateway (re)connected: it republishes everything, a gap is expected.
+            floor.live = false;
+        }
+        floor.gateway_state = Some(state);
+        return false;
     }
     let last = topic.rsplit('/').next().unwrap_or("");
     if last == "heatmap" {
@@ -138,7 +189,7 @@ fn apply(floor: &mut Floor, topic: &str, payload: &[u8], state_topic: &str) {
             Err(_) if payload.is_empty() => floor.heatmap = None,
             Err(_) => floor.bad_frames += 1,
         }
-        return;
+        return false;
     }
     if last == "roster" {
         match presence_wire::decode(payload) {
@@ -147,17 +198,17 @@ fn apply(floor: &mut Floor, topic: &str, payload: &[u8], state_topic: &str) {
                 body: Body::Roster(r),
             }) => {
                 floor.frames += 1;
-                track_seq(floor, header);
                 floor.roster = Some(r);
+                return track_seq(floor, header, retained);
             }
             Err(_) if payload.is_empty() => floor.roster = None,
             _ => floor.bad_frames += 1,
         }
-        return;
+        return false;
     }
     let mut parts = topic.rsplit('/');
     let (Some(id), Some(kind)) = (parts.next(), parts.next()) else {
-        return;
+        return false;
     };
     if payload.is_empty() {
         floor.cleared += 1;
@@ -173,12 +224,11 @@ fn apply(floor: &mut Floor, topic: &str, payload: &[u8], state_topic: &str) {
             }
             _ => {}
         }
-        return;
+        return false;
     }
     match presence_wire::decode(payload) {
         Ok(frame) => {
             floor.frames += 1;
-            track_seq(floor, frame.header);
             match frame.body {
                 Body::Agent(a) => {
                     floor.agents.insert(id.to_string(), a);
@@ -194,25 +244,39 @@ fn apply(floor: &mut Floor, topic: &str, payload: &[u8], state_topic: &str) {
                 }
                 Body::Roster(r) => floor.roster = Some(r),
             }
+            return track_seq(floor, frame.header, retained);
         }
         Err(presence_wire::WireError::DecodeUnknownKind(_)) => floor.unknown_kinds += 1,
         Err(_) => floor.bad_frames += 1,
     }
+    false
 }
 
-/// Session change resets the sequence; within a session a jump of more than one is a gap.
-/// Retained frames delivered at subscribe time come out of order, so only forward jumps
-/// after the first live frame count.
-fn track_seq(floor: &mut Floor, h: presence_wire::Header) {
-    if floor.session != Some(h.session) {
-        floor.session = Some(h.session);
+/// Gap detection as docs/WIRE.md §8.3 specifies it: retained replays carry old numbers in the
+/// broker's order and are not tracked; the first live frame (or one from a new session) starts
+/// tracking; a forward jump of more than one is a gap (true); a duplicate or an older number
+/// (a late arrival) is not.
+fn track_seq(floor: &mut Floor, h: presence_wire::Header, retained: bool) -> bool {
+    floor.session = Some(h.session);
+    if retained {
+        return false;
+    }
+    if !floor.live || floor.tracked != h.session {
+        floor.live = true;
+        floor.tracked = h.session;
         floor.last_seq = h.seq;
-        return;
+        return false;
     }
-    if h.seq > floor.last_seq.saturating_add(1) && floor.last_seq != 0 {
+    let d = h.seq.wrapping_sub(floor.last_seq);
+    if d == 0 || d >= 1 << 31 {
+        return false;
+    }
+    floor.last_seq = h.seq;
+    if d > 1 {
         floor.seq_gaps += 1;
+        return true;
     }
-    floor.last_seq = floor.last_seq.max(h.seq);
+    false
 }
 
 fn presence_colour(p: Presence) -> &'static str {
@@ -381,12 +445,14 @@ mod tests {
             "p/s/zone/all/agent/abcdef12-x",
             &bytes,
             "p/s/gateway/$state",
+            false,
         );
         apply(
             &mut floor,
             "p/s/gateway/$state",
             b"lost",
             "p/s/gateway/$state",
+            false,
         );
         assert_eq!(floor.agents.len(), 1);
         assert_eq!(floor.session, Some(2));
@@ -399,7 +465,59 @@ mod tests {
             "p/s/zone/all/agent/abcdef12-x",
             &[],
             "p/s/gateway/$state",
+            false,
         );
         assert!(floor.agents.is_empty());
+    }
+
+    fn agent_frame(session: u32, seq: u32) -> Vec<u8> {
+        let frame = Frame {
+            header: Header { session, seq },
+            body: Body::Agent(AgentFrame::default()),
+        };
+        let mut buf = [0u8; presence_wire::MAX_FRAME_LEN];
+        presence_wire::encode(&frame, &mut buf).unwrap().to_vec()
+    }
+
+    #[test]
+    fn gaps_count_from_the_first_live_frame_as_the_wire_spec_says() {
+        let mut floor = Floor::default();
+        let (t, st) = ("p/s/zone/all/agent/u", "p/s/gateway/$state");
+        let see = |floor: &mut Floor, session, seq, retained| {
+            apply(floor, t, &agent_frame(session, seq), st, retained)
+        };
+        // Retained replays in the broker's order: never a gap.
+        assert!(!see(&mut floor, 1, 40, true));
+        assert!(!see(&mut floor, 1, 7, true));
+        // The first live frame starts tracking; in order, duplicate, late: no gap.
+        assert!(!see(&mut floor, 1, 50, false));
+        assert!(!see(&mut floor, 1, 51, false));
+        assert!(!see(&mut floor, 1, 51, false));
+        assert!(!see(&mut floor, 1, 30, false));
+        // A jump: gap (frames 52..=54 never came).
+        assert!(see(&mut floor, 1, 55, false));
+        assert_eq!((floor.seq_gaps, floor.last_seq), (1, 55));
+        // Wrapping u32 is in order.
+        floor.last_seq = u32::MAX;
+        assert!(!see(&mut floor, 1, 0, false));
+        // A new session restarts tracking; `online` too (the gateway republishes anyway).
+        assert!(!see(&mut floor, 2, 900, false));
+        apply(&mut floor, st, b"online", st, true);
+        assert!(!see(&mut floor, 2, 2000, false));
+        assert!(see(&mut floor, 2, 2002, false));
+        assert_eq!(floor.seq_gaps, 2);
+    }
+
+    #[test]
+    fn the_command_topic_comes_from_the_frame_topic() {
+        assert_eq!(
+            command_topic("presence/lyon-1/zone/floor-2/agent/u").as_deref(),
+            Some("presence/lyon-1/gateway/cmd")
+        );
+        assert_eq!(
+            command_topic("a/b/site/zone/all/roster").as_deref(),
+            Some("a/b/site/gateway/cmd")
+        );
+        assert_eq!(command_topic("presence/lyon-1/gateway/$state"), None);
     }
 }
