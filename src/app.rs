@@ -25,7 +25,9 @@ use crate::publish::{BrokerSettings, Publisher};
 use crate::state::{Capacity, Shared, StateError, StateStage, Store, Table};
 use crate::tls::{self, TlsError};
 use crate::topics::Topics;
-use crate::upstream::{rest::Rest, socket::SocketSettings, Checkpoints, Settings, Upstream, Watch};
+use crate::upstream::{
+    rest::Rest, socket::SocketSettings, Checkpoints, Client, Settings, Upstream, Watch,
+};
 use crate::watchdog;
 use crate::zones::{ZoneSpec, Zones};
 
@@ -205,8 +207,9 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
         max_queues: cap.max_queues as u64,
         max_channels: g.max_channels_per_client as u64,
         topic_weight: (g.max_channels_per_client.saturating_sub(1).max(1)
-            * g.max_topics_per_channel) as u64,
-        rest_per_min: u64::from(g.rest_budget_per_min),
+            * g.max_topics_per_channel
+            * g.clients.len()) as u64,
+        rest_per_min: u64::from(g.rest_budget_per_min) * g.clients.len() as u64,
         event_depth: cap.event_channel_depth as u64,
     };
     let publisher = Publisher {
@@ -270,20 +273,28 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
             max_topics: g.max_topics_per_channel,
             max_channels: g.max_channels_per_client,
             user_topic_weight: g.user_topic_weight,
-            max_agents: cap.max_agents,
+            max_agents: config.watch.max_agents,
         },
-        rest: Rest::new(
-            upstream_tls.clone(),
-            g.api_base.as_str(),
-            g.login_base.as_str(),
-            g.client_id.clone(),
-            g.client_secret.clone(),
-            g.rest_budget_per_min,
-            cap.rest_max_body_bytes,
-            g.rest_timeout,
-            metrics.clone(),
-            clock.clone(),
-        ),
+        clients: g
+            .clients
+            .iter()
+            .map(|c| Client {
+                name: c.name.clone(),
+                rest: Rest::new(
+                    upstream_tls.clone(),
+                    g.api_base.as_str(),
+                    g.login_base.as_str(),
+                    c.id.clone(),
+                    c.secret.clone(),
+                    g.rest_budget_per_min,
+                    cap.rest_max_body_bytes,
+                    g.rest_timeout,
+                    metrics.clone(),
+                    clock.clone(),
+                ),
+            })
+            .collect(),
+        next_read: Default::default(),
         tls: upstream_tls,
         watch: Watch {
             users: config.watch.users.clone(),

@@ -68,6 +68,11 @@ pub struct UpstreamMetrics {
     pub resyncs: Counter,
     /// Gauge: channels live.
     pub channels: Counter,
+    /// Gauge: channels live on the client that holds the most (each client's budget is
+    /// `max_channels_per_client`).
+    pub channels_busiest_client: Counter,
+    /// Gauge: OAuth clients configured.
+    pub clients: Counter,
     /// Gauge: topics subscribed.
     pub topics: Counter,
     /// Gauge: agents watched.
@@ -339,6 +344,10 @@ pub struct Snapshot {
     pub resyncs: u64,
     /// Channels live.
     pub channels: u64,
+    /// Channels live on the busiest OAuth client.
+    pub channels_busiest_client: u64,
+    /// OAuth clients configured.
+    pub clients: u64,
     /// Topics subscribed.
     pub topics: u64,
     /// REST requests.

@@ -131,7 +131,7 @@ pub struct AlarmLimits {
 /// below it, each transition audited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Alarm {
-    /// Channels in use ≥ 80 % of `max_channels_per_client`.
+    /// Channels of the busiest client ≥ 80 % of `max_channels_per_client`.
     Channels,
     /// Subscribed topic weight ≥ 80 % of what the usable channels carry.
     Topics,
@@ -195,7 +195,7 @@ fn at_80(used: u64, limit: u64) -> bool {
 pub fn alarms(m: &Metrics, l: &AlarmLimits, rest_per_min: u64) -> u32 {
     let u = &m.upstream;
     let holds = [
-        at_80(u.channels.get(), l.max_channels),
+        at_80(u.channels_busiest_client.get(), l.max_channels),
         at_80(u.topic_weight.get(), l.topic_weight),
         at_80(m.state.agents.get(), l.max_agents),
         at_80(m.state.queues.get(), l.max_queues),
@@ -253,6 +253,8 @@ pub fn snapshot(m: &Metrics, session: u32, uptime_s: u64, sled_bytes: u64) -> Sn
         reconnects: m.upstream.connects.get(),
         resyncs: m.upstream.resyncs.get(),
         channels: m.upstream.channels.get(),
+        channels_busiest_client: m.upstream.channels_busiest_client.get(),
+        clients: m.upstream.clients.get(),
         topics: m.upstream.topics.get(),
         rest_requests: m.upstream.rest_requests.get(),
         rest_429: m.upstream.rest_429.get(),
@@ -338,7 +340,7 @@ mod tests {
         };
         assert_eq!(alarms(&m, &l, 0), 0);
         m.state.agents.set(79);
-        m.upstream.channels.set(16);
+        m.upstream.channels_busiest_client.set(16);
         assert_eq!(alarm_names(alarms(&m, &l, 191)).as_slice(), ["channels"]);
         m.state.agents.set(80);
         assert_eq!(

@@ -17,9 +17,52 @@ fn gateway(args: &[&str], dir: &std::path::Path) -> Output {
 }
 
 fn site(board: &str) -> String {
+    site_with(board, "", "max_agents = 5000\n")
+}
+
+fn site_with(board: &str, genesys: &str, watch: &str) -> String {
     format!(
-        "[site]\nid = \"lab\"\nboard = \"{board}\"\nstate_dir = \"state\"\n\n[genesys]\nregion = \"eu_west_1\"\n\n[watch]\nqueues = [\"788c3a6d-8b4f-4a2d-a2bc-ffc815bba881\"]\n\n[mqtt]\nhost = \"127.0.0.1\"\n"
+        "[site]\nid = \"lab\"\nboard = \"{board}\"\nstate_dir = \"state\"\n\n[genesys]\nregion = \"eu_west_1\"\n{genesys}\n[watch]\nqueues = [\"788c3a6d-8b4f-4a2d-a2bc-ffc815bba881\"]\n{watch}\n[mqtt]\nhost = \"127.0.0.1\"\n"
     )
+}
+
+/// The rpi4 board's 10,000 agents (members of a watched queue are only known at run time, so
+/// that is the worst case) need 21 channels: one OAuth client carries 19, so `check-config`
+/// refuses with exit 64 naming `genesys.client` and what would fit; two clients carry it.
+#[test]
+fn check_config_refuses_a_watch_set_one_client_cannot_carry_and_accepts_two() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.toml"), site_with("rpi4", "", "")).unwrap();
+    let out = gateway(&["check-config", "--config", "site.toml"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("genesys.client"), "{stderr}");
+    assert!(stderr.contains("21 channels"), "{stderr}");
+    assert!(stderr.contains("max_agents to at most 9489"), "{stderr}");
+
+    let two = "[[genesys.client]]\nname = \"a\"\n[[genesys.client]]\nname = \"b\"\n";
+    std::fs::write(dir.path().join("site.toml"), site_with("rpi4", two, "")).unwrap();
+    let mut cmd = support::gateway_command();
+    let out = cmd
+        .args(["check-config", "--config", "site.toml"])
+        .current_dir(dir.path())
+        .envs([
+            ("GENESYS_CLIENT_ID_A", "id-a"),
+            ("GENESYS_CLIENT_SECRET_A", "secret-a"),
+            ("GENESYS_CLIENT_ID_B", "id-b"),
+            ("GENESYS_CLIENT_SECRET_B", "secret-b"),
+        ])
+        .output()
+        .expect("run the gateway binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 client(s) carry 38 channels"), "{stdout}");
+    assert!(stdout.contains("2 OAuth client(s) (a, b)"), "{stdout}");
+    assert!(!stdout.contains("secret-a"), "no secret printed: {stdout}");
 }
 
 #[test]

@@ -93,7 +93,7 @@ fn the_example_site_config_loads() {
     assert_eq!(c.site.config_path.as_deref(), Some(example().as_path()));
     assert_eq!(c.board.name, "rpi4");
     assert_eq!(c.genesys.region.as_deref(), Some("eu_west_1"));
-    assert_eq!(c.genesys.client_secret.expose(), SECRET);
+    assert_eq!(c.genesys.clients[0].secret.expose(), SECRET);
     assert_eq!(c.genesys.channel_rotate_before, Duration::from_secs(3600));
     assert_eq!(c.zones.len(), 2);
     assert_eq!(c.zones[1].name.as_str(), "escalations");

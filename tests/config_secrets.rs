@@ -33,8 +33,8 @@ fn secrets_from_the_environment() {
         (ENV_MQTT_PASSWORD, "pw-env"),
     ];
     let c = Config::from_toml_str(&site(None, "username = \"u\"\n"), Path::new("."), &env).unwrap();
-    assert_eq!(c.genesys.client_id.expose(), "id-env");
-    assert_eq!(c.genesys.client_secret.expose(), "secret-env");
+    assert_eq!(c.genesys.clients[0].id.expose(), "id-env");
+    assert_eq!(c.genesys.clients[0].secret.expose(), "secret-env");
     assert_eq!(c.mqtt.password.as_ref().unwrap().expose(), "pw-env");
     assert_eq!(c.site.secrets_file, None);
 }
@@ -84,8 +84,8 @@ fn private_secrets_file_is_read_and_the_environment_wins() {
     );
     let text = site(Some("secrets.toml"), "username = \"u\"\n");
     let c = Config::from_toml_str(&text, dir.path(), &[("UNRELATED", "1")]).unwrap();
-    assert_eq!(c.genesys.client_id.expose(), "id-file");
-    assert_eq!(c.genesys.client_secret.expose(), "secret-file");
+    assert_eq!(c.genesys.clients[0].id.expose(), "id-file");
+    assert_eq!(c.genesys.clients[0].secret.expose(), "secret-file");
     assert_eq!(c.mqtt.password.as_ref().unwrap().expose(), "pw-file");
     assert_eq!(
         c.site.secrets_file.as_deref(),
@@ -93,8 +93,8 @@ fn private_secrets_file_is_read_and_the_environment_wins() {
     );
 
     let c = Config::from_toml_str(&text, dir.path(), &[(ENV_CLIENT_SECRET, "secret-env")]).unwrap();
-    assert_eq!(c.genesys.client_id.expose(), "id-file");
-    assert_eq!(c.genesys.client_secret.expose(), "secret-env");
+    assert_eq!(c.genesys.clients[0].id.expose(), "id-file");
+    assert_eq!(c.genesys.clients[0].secret.expose(), "secret-env");
 
     // Owner-only read is fine too.
     fs::set_permissions(
@@ -183,4 +183,62 @@ fn mutual_tls_key_must_be_private() {
     let auth = c.mqtt.tls.unwrap().client_auth.unwrap();
     assert_eq!(auth.key, dir.path().join("client.key"));
     assert_eq!(c.mqtt.port, 8883);
+}
+
+/// `[[genesys.client]]`: each named client's credentials come from
+/// `GENESYS_CLIENT_ID_{NAME}` / `GENESYS_CLIENT_SECRET_{NAME}` or the secrets file's
+/// `[client.{name}]`; a missing one is named; a name given twice is refused.
+#[test]
+fn several_oauth_clients_each_with_their_own_credentials() {
+    let text = |names: &[&str]| {
+        let clients: String = names
+            .iter()
+            .map(|n| format!("[[genesys.client]]\nname = \"{n}\"\n"))
+            .collect();
+        format!(
+            "[site]\nid = \"lab\"\nboard = \"rpi4\"\nsecrets_file = \"secrets.toml\"\n\
+             [genesys]\nregion = \"us_east_1\"\n{clients}\
+             [watch]\nqueues = [\"{Q1}\"]\n[mqtt]\nhost = \"localhost\"\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "secrets.toml",
+        "[client.floor-b]\nclient_id = \"id-b\"\nclient_secret = \"secret-b\"\n",
+        0o600,
+    );
+    let env = [
+        ("GENESYS_CLIENT_ID_FLOOR_A", "id-a"),
+        ("GENESYS_CLIENT_SECRET_FLOOR_A", "secret-a"),
+    ];
+    let c = Config::from_toml_str(&text(&["floor-a", "floor-b"]), dir.path(), &env).unwrap();
+    let got: Vec<(&str, &str, &str)> = c
+        .genesys
+        .clients
+        .iter()
+        .map(|k| (k.name.as_str(), k.id.expose(), k.secret.expose()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("floor-a", "id-a", "secret-a"),
+            ("floor-b", "id-b", "secret-b")
+        ]
+    );
+    // Secrets never print.
+    assert!(!format!("{:?}", c.genesys).contains("secret-a"));
+
+    let err = Config::from_toml_str(&text(&["floor-a", "floor-c"]), dir.path(), &env).unwrap_err();
+    match err {
+        ConfigError::Missing { field, hint } => {
+            assert_eq!(field, "GENESYS_CLIENT_ID_FLOOR_C");
+            assert!(hint.contains("[client.floor-c]"), "{hint}");
+        }
+        other => panic!("{other}"),
+    }
+    let err = Config::from_toml_str(&text(&["floor-a", "floor-a"]), dir.path(), &env).unwrap_err();
+    assert!(err.to_string().contains("named twice"), "{err}");
+    let err = Config::from_toml_str(&text(&["Floor A"]), dir.path(), &env).unwrap_err();
+    assert!(err.to_string().contains("genesys.client.name"), "{err}");
 }

@@ -656,27 +656,43 @@ fn channels_for(users: usize, queues: usize, max: usize) -> usize {
     channels
 }
 
-/// Issue 12: a watch set that needs 19 channels (of the 20 Genesys keeps per OAuth client)
-/// survives socket_closing on every channel at once, a token refresh and the 24 h channel
-/// expiry, on the simulator's real limits (20 channels per client; a 21st evicts an
-/// unconnected one first, else the oldest last used): every rotation replaces channels one at
-/// a time, so the channel a new one pushes out is always one just retired, never one in use:
-/// no socket in use drops, no resync is needed (zero lost events), the display equals the truth.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nineteen_channels_rotate_one_at_a_time_and_never_evict_themselves() {
-    // The watched agents are the members of the watched queues (every queue of the org): find
-    // an org size and a per-channel topic limit (never above Genesys' 1,000) that need exactly
-    // 19 channels.
-    let mut found = None;
-    for agents in 100..140 {
-        // 36 h tokens: the channels' own 24 h expiry comes first (day one), the token
-        // refresh at 80 % of 36 h (28.8 h, day two).
+/// Server maintenance: `socket_closing` on every socket at once with events flowing, the
+/// rotation it starts (one channel at a time) run to its end, the old sockets' grace (61
+/// simulated seconds) over, a burst, and the display exact again, with no channel in use
+/// evicted or dropped and no resync.
+async fn socket_closing_everywhere(s: &Scenario) {
+    let u = &s.gw.metrics.upstream;
+    let gap = gap_counters(&s.gw.metrics);
+    s.sim.fault(Fault::SocketClosing);
+    for _ in 0..10 {
+        s.sim.step(30);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    wait_for("the rotation after socket_closing", CONVERGE, || {
+        u.rotations.get() >= 1 && u.rotating.get() == 0
+    })
+    .await;
+    s.advance(Duration::from_secs(61)).await;
+    burst(s, 100);
+    s.converge(CONVERGE).await;
+    assert_eq!(
+        gap_counters(&s.gw.metrics),
+        gap,
+        "socket_closing: no channel in use evicted or dropped, no resync"
+    );
+}
+
+/// An org (from `base`, growing its agents from 100) and a per-channel topic limit (never above
+/// Genesys' 1,000) whose watch set, the members of the watched queues (every queue of the org),
+/// needs exactly `channels` channels: (config, members, topics per channel).
+async fn org_needing(
+    channels: usize,
+    base: genesys_sim::SimConfig,
+) -> (genesys_sim::SimConfig, usize, usize) {
+    for agents in 100..150 {
         let cfg = genesys_sim::SimConfig {
             agents,
-            queues: 3,
-            seed: 91,
-            token_lifetime: Duration::from_secs(36 * 3600),
-            ..genesys_sim::SimConfig::default()
+            ..base.clone()
         };
         let members = {
             let probe = genesys_sim::Sim::start(cfg.clone())
@@ -689,14 +705,35 @@ async fn nineteen_channels_rotate_one_at_a_time_and_never_evict_themselves() {
                 .filter(|a| !a.queues.is_empty())
                 .count()
         };
-        if let Some(m) = (3..=1000).find(|&m| channels_for(members, cfg.queues, m) == 19) {
-            found = Some((cfg, members, m));
-            break;
+        if let Some(m) = (3..=1000).find(|&m| channels_for(members, cfg.queues, m) == channels) {
+            assert_eq!(cfg.max_channels, 20, "the simulator keeps Genesys' limit");
+            println!("{members} members, {m} topics per channel → {channels} channels");
+            return (cfg, members, m);
         }
     }
-    let (cfg, members, max_topics) = found.expect("an org that needs 19 channels");
-    assert_eq!(cfg.max_channels, 20, "the simulator keeps Genesys' limit");
-    println!("{members} members, {max_topics} topics per channel → 19 channels");
+    panic!("no org needs {channels} channels");
+}
+
+/// Issue 12: a watch set that needs 19 channels (of the 20 Genesys keeps per OAuth client)
+/// survives socket_closing on every channel at once, a token refresh and the 24 h channel
+/// expiry, on the simulator's real limits (20 channels per client; a 21st evicts an
+/// unconnected one first, else the oldest last used): every rotation replaces channels one at
+/// a time, so the channel a new one pushes out is always one just retired, never one in use:
+/// no socket in use drops, no resync is needed (zero lost events), the display equals the truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nineteen_channels_rotate_one_at_a_time_and_never_evict_themselves() {
+    // 36 h tokens: the channels' own 24 h expiry comes first (day one), the token refresh at
+    // 80 % of 36 h (28.8 h, day two).
+    let (cfg, _, max_topics) = org_needing(
+        19,
+        genesys_sim::SimConfig {
+            queues: 3,
+            seed: 91,
+            token_lifetime: Duration::from_secs(36 * 3600),
+            ..genesys_sim::SimConfig::default()
+        },
+    )
+    .await;
     let s = scenario_with(
         cfg,
         &format!("{FAST}max_topics_per_channel = {max_topics}\n"),
@@ -706,27 +743,10 @@ async fn nineteen_channels_rotate_one_at_a_time_and_never_evict_themselves() {
     s.converge(CONVERGE).await;
     assert_eq!(m.upstream.channels.get(), 19, "19 channels open");
     assert_eq!(m.upstream.subscriptions_refused.get(), 0);
-    let gap = gap_counters(&m);
 
-    // Server maintenance: socket_closing on every socket at once, events flowing throughout.
-    s.sim.fault(Fault::SocketClosing);
-    for _ in 0..10 {
-        s.sim.step(30);
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-    wait_for("the rotation after socket_closing", CONVERGE, || {
-        m.upstream.rotations.get() >= 1
-    })
-    .await;
-    // The old sockets' grace ends (simulated time): their close must cost nothing.
-    s.advance(Duration::from_secs(61)).await;
-    burst(&s, 100);
-    s.converge(CONVERGE).await;
-    assert_eq!(
-        gap_counters(&m),
-        gap,
-        "socket_closing: no channel in use evicted or dropped, no resync"
-    );
+    // Server maintenance: socket_closing on every socket at once, events flowing throughout;
+    // the old sockets' close must cost nothing.
+    socket_closing_everywhere(&s).await;
 
     // Two days: every channel is replaced before its 24 h expiry, then for the token refreshed
     // at 80 % of its 36 h, each one at a time.
@@ -745,6 +765,67 @@ async fn nineteen_channels_rotate_one_at_a_time_and_never_evict_themselves() {
     assert_eq!(m.upstream.channels.get(), 19);
     // Retired channels count toward the 20 until a new one replaces them (as Genesys
     // documents); none of those was in use (the gap counters above).
+    println!(
+        "retired channels replaced by newer ones: {}",
+        s.sim.stats().channels_evicted
+    );
+    s.gw.stop().await;
+}
+
+/// Issue 12: a watch set that needs 21 channels is refused by `check-config` with one OAuth
+/// client (the error names `genesys.client`) and carried exactly by two: the first client's 19
+/// usable channels fill, the second carries the other 2, each within Genesys' 20 per client
+/// (the simulator evicts a 21st), through `socket_closing` on every channel at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_one_channels_are_refused_with_one_client_and_carried_by_two() {
+    let (cfg, members, max_topics) = org_needing(
+        21,
+        genesys_sim::SimConfig {
+            queues: 3,
+            seed: 92,
+            more_clients: vec![("sim-client-2".into(), "sim-secret-2".into())],
+            ..genesys_sim::SimConfig::default()
+        },
+    )
+    .await;
+    let extra = |clients: &str| {
+        format!(
+            "{FAST}max_topics_per_channel = {max_topics}\n{clients}[watch]\nmax_agents = {members}\n"
+        )
+    };
+    let two = "[[genesys.client]]\nname = \"c0\"\n[[genesys.client]]\nname = \"c1\"\n";
+    let s = scenario_with(cfg, &extra(two)).await;
+
+    // check-config's arithmetic on the same site, with one client and with two.
+    let dir = tempfile::tempdir().unwrap();
+    let one = config(&s.sim, &s.broker, dir.path(), "one", &extra(""));
+    let err = one
+        .check_fit()
+        .expect_err("21 channels do not fit one client");
+    let shown = err.to_string();
+    assert!(shown.starts_with("genesys.client"), "{shown}");
+    assert!(shown.contains("add a [[genesys.client]]"), "{shown}");
+    let plan = config(&s.sim, &s.broker, dir.path(), "two", &extra(two))
+        .check_fit()
+        .expect("two clients carry it");
+    assert_eq!((plan.clients, plan.usable), (2, 19));
+
+    let m = s.gw.metrics.clone();
+    s.converge(CONVERGE).await;
+    let u = &m.upstream;
+    assert_eq!(u.clients.get(), 2);
+    assert_eq!(u.channels.get(), 21, "21 channels open");
+    assert_eq!(u.channels_busiest_client.get(), 19, "the first client's 19");
+    assert_eq!(u.subscriptions_refused.get(), 0, "nothing refused");
+    assert!(u.tokens.get() >= 2, "one token per client");
+    // One client's token on all 21 would have had the simulator evict the oldest.
+    assert_eq!(s.sim.stats().channels_evicted, 0, "no channel evicted");
+    assert_eq!(u.disconnects.get(), 0, "no socket dropped");
+
+    // Server maintenance on all 21 at once: each replaced one at a time on its own client.
+    socket_closing_everywhere(&s).await;
+    assert_eq!(u.channels.get(), 21);
+    assert_eq!(u.channels_busiest_client.get(), 19);
     println!(
         "retired channels replaced by newer ones: {}",
         s.sim.stats().channels_evicted

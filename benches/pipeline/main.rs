@@ -432,9 +432,23 @@ async fn run(o: &Opts, pinned: bool) -> String {
             o.agents, o.queues
         );
         match a.start_synced(Duration::from_secs(1200)).await {
-            Ok(d) => f
-                .cold_sync_s
-                .push((o.agents, BrokerKind::Rumqttd, d.as_secs_f64())),
+            Ok(d) => {
+                f.cold_sync_s
+                    .push((o.agents, BrokerKind::Rumqttd, d.as_secs_f64()));
+                let m = a.probe.lock().metrics.last().map(|m| m.1.clone());
+                let get = |k: &str| m.as_ref().and_then(|m| m[k].as_u64()).unwrap_or(0);
+                f.notes.push(format!(
+                    "session A on Genesys' limits: {} OAuth client(s), {} channels (busiest \
+                     client {} of 20), {} topics refused, {} channels evicted by the simulator, \
+                     {} socket connects",
+                    get("clients"),
+                    get("channels"),
+                    get("channels_busiest_client"),
+                    get("subscriptions_refused"),
+                    big.stats().channels_evicted,
+                    get("reconnects"),
+                ));
+            }
             Err(e) => {
                 f.notes.push(format!("session A did not start: {e}"));
                 return table(o, &head, &f);

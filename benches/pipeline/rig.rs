@@ -16,22 +16,25 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use genesys_sim::{Sim, SimConfig, SimStats, Truth};
-use presence_gateway::config::{ENV_CLIENT_ID, ENV_CLIENT_SECRET};
 use presence_gateway::display::floor::{Floor, Subscriber};
 use presence_gateway::topics::Topics;
 use presence_wire::{AgentFrame, Body, Interaction, Media, Presence, Routing};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-/// The simulator for a gateway session: `agents` and `queues`, the real rate limit (300 REST
-/// requests per minute per token) and real topic limits. One deviation: 10,000 agents need
-/// 31 channels of ≤ 1000 weighted topics (a combined user topic weighs 3), more than Genesys'
-/// 20 channels per OAuth client, so the channel limit is raised (see BENCHMARKS.md).
+/// The simulator for a gateway session: `agents` and `queues`, on Genesys' real limits (300
+/// REST requests per minute per token, 1,000 topics per channel, 20 channels per OAuth client)
+/// with as many OAuth clients as the org needs: 19 usable channels of 999 weight each per
+/// client, an agent weighing 2 and a queue 2 (10,000 agents and 500 queues: two clients).
 pub fn sim_config(agents: usize, queues: usize, seed: u64) -> SimConfig {
+    let channels = (agents * 2 + queues * 2).div_ceil(999);
+    let clients = channels.div_ceil(19).max(1);
     SimConfig {
         agents,
         queues,
         seed,
-        max_channels: 128,
+        more_clients: (1..clients)
+            .map(|i| (format!("sim-client-{i}"), format!("sim-secret-{i}")))
+            .collect(),
         ..SimConfig::default()
     }
 }
@@ -179,6 +182,16 @@ pub fn write_site(
         "metrics_interval_secs = 2",
         &format!("metrics_interval_secs = {metrics_secs}"),
     );
+    // One `[[genesys.client]]` per simulator client (credentials `_C0`, `_C1`, … of `sim_env`).
+    let clients = 1 + sim.config().more_clients.len();
+    let toml = if clients > 1 {
+        let named: String = (0..clients)
+            .map(|i| format!("[[genesys.client]]\nname = \"c{i}\"\n"))
+            .collect();
+        toml.replace("[watch]", &format!("{named}\n[watch]"))
+    } else {
+        toml
+    };
     let config = dir.join(format!("{site}.toml"));
     std::fs::write(&config, toml).expect("write site config");
     Site {
@@ -223,11 +236,9 @@ impl Gateway {
         } else {
             Command::new(gateway_exe())
         };
-        let cfg = sim.config();
         cmd.args(["--log", "info", "run", "--config"])
             .arg(&site.config)
-            .env(ENV_CLIENT_ID, &cfg.client_id)
-            .env(ENV_CLIENT_SECRET, &cfg.client_secret)
+            .envs(presence_gateway::demo::sim_env(&sim.config()))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log fd"))

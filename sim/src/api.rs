@@ -117,7 +117,13 @@ pub(crate) fn oauth(hub: &mut Hub, req: &Request<'_>, now: u64) -> Response {
     let Some(client) = basic_client(req.authorization) else {
         return invalid(hub);
     };
-    if client.0 != hub.cfg.client_id || client.1 != hub.cfg.client_secret {
+    let known = (client.0 == hub.cfg.client_id && client.1 == hub.cfg.client_secret)
+        || hub
+            .cfg
+            .more_clients
+            .iter()
+            .any(|(id, secret)| client.0 == *id && client.1 == *secret);
+    if !known {
         return invalid(hub);
     }
     let form = parse_query(std::str::from_utf8(req.body).unwrap_or(""));

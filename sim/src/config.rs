@@ -47,6 +47,9 @@ pub struct SimConfig {
     pub client_id: String,
     /// OAuth client secret accepted by `/oauth/token`.
     pub client_secret: String,
+    /// More OAuth clients (id, secret) of the same org: each has its own tokens, its own
+    /// `max_channels` and its own per-token rate limit, as separate clients do upstream.
+    pub more_clients: Vec<(String, String)>,
     /// REST + OAuth listen address; the WebSocket host binds a second ephemeral port on the same IP.
     pub bind: SocketAddr,
     /// When true the sim generates a test CA and a `localhost`/`127.0.0.1` certificate at start and serves REST
@@ -75,6 +78,7 @@ impl Default for SimConfig {
             resubscribe_extends: true,
             client_id: "sim-client".to_owned(),
             client_secret: "sim-secret".to_owned(),
+            more_clients: Vec::new(),
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             tls: false,
         }

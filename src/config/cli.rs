@@ -251,6 +251,7 @@ pub struct DisplayArgs {
 /// arithmetic. On error `main` prints the error and exits with [`super::EXIT_USAGE`].
 pub fn check_config(path: &Path, env: &dyn Env) -> Result<String, ConfigError> {
     let config = Config::load(path, env)?;
+    config.check_fit()?;
     Ok(format!(
         "{}\n\n{}\nconfig OK",
         config.summary(),

@@ -36,8 +36,10 @@ pub use board::{
 };
 pub use endpoint::{region_domain, BaseUrl, REGIONS};
 pub use error::{ConfigError, EXIT_USAGE};
-pub use raw::{Raw, RawGenesys, RawMqtt, RawSite, RawWatch, RawZone};
-pub use secret::{Env, ProcessEnv, Secret, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_MQTT_PASSWORD};
+pub use raw::{Raw, RawClient, RawGenesys, RawMqtt, RawSite, RawWatch, RawZone};
+pub use secret::{
+    client_env, Env, ProcessEnv, Secret, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_MQTT_PASSWORD,
+};
 
 use crate::event::Id;
 use crate::limits::ZONE_NAME_LEN;
@@ -57,20 +59,16 @@ pub struct ChannelPlan {
     pub channels: usize,
     /// Channels usable per client (the budget less one spare for rotation).
     pub usable: usize,
+    /// OAuth clients configured.
+    pub clients: usize,
+    /// Most agents the clients carry with the watched queues (packed as the gateway packs).
+    pub agents_that_fit: usize,
 }
 
 impl ChannelPlan {
-    /// Whether one OAuth client carries it.
+    /// Whether the configured OAuth clients carry it.
     pub fn fits(&self) -> bool {
-        self.channels <= self.usable
-    }
-
-    /// About how many agents would not be subscribed with one client.
-    pub fn refused_agents(&self, user_weight: usize, max_topics: usize) -> usize {
-        let capacity = self.usable * max_topics;
-        self.weight
-            .saturating_sub(capacity)
-            .div_ceil(user_weight.max(1))
+        self.channels <= self.usable * self.clients
     }
 }
 
@@ -168,10 +166,11 @@ pub struct Genesys {
     pub login_base: BaseUrl,
     /// Extra CA (PEM) to trust in addition to the compiled-in roots; checked to exist.
     pub ca_file: Option<PathBuf>,
-    /// OAuth client id (`GENESYS_CLIENT_ID` or the secrets file).
-    pub client_id: Secret,
-    /// OAuth client secret (`GENESYS_CLIENT_SECRET` or the secrets file).
-    pub client_secret: Secret,
+    /// The OAuth clients, at least one: each has its own token, channels (at most
+    /// `max_channels_per_client`) and REST budget (`rest_budget_per_min`). Without
+    /// `[[genesys.client]]` there is one, named `default`, with `GENESYS_CLIENT_ID` /
+    /// `GENESYS_CLIENT_SECRET` (or the secrets file's `client_id` / `client_secret`).
+    pub clients: Vec<OAuthClient>,
     /// Silence on the WebSocket longer than this = reconnect.
     pub heartbeat_timeout: Duration,
     /// Period of our pings; shorter than `heartbeat_timeout`.
@@ -197,6 +196,23 @@ pub struct Genesys {
     pub user_topic_weight: usize,
 }
 
+/// Most `[[genesys.client]]` entries.
+pub const MAX_CLIENTS: usize = 8;
+
+/// Longest client name.
+pub const CLIENT_NAME_LEN: usize = 16;
+
+/// One OAuth client (client credentials grant).
+#[derive(Clone, Debug)]
+pub struct OAuthClient {
+    /// Its name (`default` for the single unnamed client).
+    pub name: String,
+    /// Client id.
+    pub id: Secret,
+    /// Client secret.
+    pub secret: Secret,
+}
+
 /// What to subscribe to, as ids.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Watch {
@@ -206,6 +222,10 @@ pub struct Watch {
     pub queues: Vec<Id>,
     /// Groups, expanded to users at runtime.
     pub groups: Vec<Id>,
+    /// Most agents watched (`[watch] max_agents`, default and at most the board's
+    /// `max_agents`): discovery stops there, and the channel arithmetic counts it as the
+    /// worst case when members are only known at run time.
+    pub max_agents: usize,
 }
 
 /// One display zone.
@@ -333,15 +353,57 @@ impl Config {
                 "set {var} in the environment, or name a secrets_file in [site] holding {key}"
             ),
         };
-        let client_id = from(ENV_CLIENT_ID, file.client_id.clone())
-            .ok_or_else(|| ConfigError::missing(ENV_CLIENT_ID, hint(ENV_CLIENT_ID, "client_id")))?;
-        let client_secret =
-            from(ENV_CLIENT_SECRET, file.client_secret.clone()).ok_or_else(|| {
+        let clients = if genesys.clients.is_empty() {
+            let id = from(ENV_CLIENT_ID, file.client_id.clone()).ok_or_else(|| {
+                ConfigError::missing(ENV_CLIENT_ID, hint(ENV_CLIENT_ID, "client_id"))
+            })?;
+            let secret = from(ENV_CLIENT_SECRET, file.client_secret.clone()).ok_or_else(|| {
                 ConfigError::missing(ENV_CLIENT_SECRET, hint(ENV_CLIENT_SECRET, "client_secret"))
             })?;
+            vec![OAuthClient {
+                name: "default".to_string(),
+                id: Secret::new(id),
+                secret: Secret::new(secret),
+            }]
+        } else {
+            if genesys.clients.len() > MAX_CLIENTS {
+                return Err(ConfigError::invalid(
+                    "genesys.client",
+                    format!("at most {MAX_CLIENTS} clients"),
+                ));
+            }
+            let mut clients: Vec<OAuthClient> = Vec::new();
+            for c in &genesys.clients {
+                check_name("genesys.client.name", &c.name, CLIENT_NAME_LEN)?;
+                if clients.iter().any(|k| k.name == c.name) {
+                    return Err(ConfigError::invalid(
+                        "genesys.client.name",
+                        format!("{:?} is named twice", c.name),
+                    ));
+                }
+                let stored = file.client.get(&c.name).cloned().unwrap_or_default();
+                let (id_var, secret_var) = (
+                    secret::client_env(ENV_CLIENT_ID, &c.name),
+                    secret::client_env(ENV_CLIENT_SECRET, &c.name),
+                );
+                let key = |k: &str| format!("{k} in [client.{}]", c.name);
+                let id = from(&id_var, stored.client_id).ok_or_else(|| {
+                    ConfigError::missing(&id_var, hint(&id_var, &key("client_id")))
+                })?;
+                let secret = from(&secret_var, stored.client_secret).ok_or_else(|| {
+                    ConfigError::missing(&secret_var, hint(&secret_var, &key("client_secret")))
+                })?;
+                clients.push(OAuthClient {
+                    name: c.name.clone(),
+                    id: Secret::new(id),
+                    secret: Secret::new(secret),
+                });
+            }
+            clients
+        };
         let mqtt_password = from(ENV_MQTT_PASSWORD, file.mqtt_password.clone());
 
-        let genesys = validate_genesys(genesys, base_dir, client_id, client_secret)?;
+        let genesys = validate_genesys(genesys, base_dir, clients)?;
         let (watch, zones) = validate_watch_and_zones(watch, zones, &board)?;
         if watch.users.is_empty() && watch.queues.is_empty() && watch.groups.is_empty() {
             return Err(ConfigError::invalid(
@@ -373,20 +435,57 @@ impl Config {
         let g = &self.genesys;
         let members_at_run_time = !self.watch.queues.is_empty() || !self.watch.groups.is_empty();
         let agents = if members_at_run_time {
-            self.board.capacity.max_agents
+            self.watch.max_agents
         } else {
-            self.watch.users.len().min(self.board.capacity.max_agents)
+            self.watch.users.len().min(self.watch.max_agents)
         };
-        let weight = agents * g.user_topic_weight + 2 * self.watch.queues.len();
-        let max = g.max_topics_per_channel.max(g.user_topic_weight);
+        let w = g.user_topic_weight;
+        let queue_weight = 2 * self.watch.queues.len();
+        let weight = agents * w + queue_weight;
+        // Packing leaves at most one topic's weight unused per channel.
+        let per_channel = g.max_topics_per_channel.max(w) - (w - 1);
+        let usable = g.max_channels_per_client.saturating_sub(1).max(1);
+        let clients = g.clients.len();
         ChannelPlan {
             agents,
             members_at_run_time,
             weight,
-            // Packing leaves at most one topic's weight unused per channel.
-            channels: weight.div_ceil(max - (g.user_topic_weight - 1)),
-            usable: g.max_channels_per_client.saturating_sub(1).max(1),
+            channels: weight.div_ceil(per_channel),
+            usable,
+            clients,
+            agents_that_fit: (usable * clients * per_channel).saturating_sub(queue_weight) / w,
         }
+    }
+
+    /// The channel plan when its worst case fits the configured OAuth clients; otherwise the
+    /// refusal `check-config` exits 64 with, naming the field to change.
+    pub fn check_fit(&self) -> Result<ChannelPlan, ConfigError> {
+        let plan = self.channel_plan();
+        if plan.fits() {
+            return Ok(plan);
+        }
+        Err(ConfigError::invalid(
+            "genesys.client",
+            format!(
+                "the watch set needs up to {} channels ({} agents{}, {} queues), {} OAuth \
+                 client(s) carry {} ({} each, one of {} kept spare): add a [[genesys.client]] \
+                 (each carries {} more), or set [watch] max_agents to at most {}",
+                plan.channels,
+                plan.agents,
+                if plan.members_at_run_time {
+                    " counting members of watched queues or groups up to max_agents"
+                } else {
+                    ""
+                },
+                self.watch.queues.len(),
+                plan.clients,
+                plan.usable * plan.clients,
+                plan.usable,
+                self.genesys.max_channels_per_client,
+                plan.usable,
+                plan.agents_that_fit
+            ),
+        ))
     }
 
     /// A human-readable description of the configuration without any secret value (for
@@ -466,13 +565,13 @@ impl Config {
             s,
             "channels      worst case: {} agents ({} configured{}) × weight {} + {} queues × 2 \
              = {} topic weight → {} channel(s) of {} topics; budget {} per client, one kept \
-             spare: {}",
+             spare, {} client(s) carry {} channels, {} agents: {}",
             plan.agents,
             self.watch.users.len(),
             if plan.members_at_run_time {
                 format!(
-                    ", the rest members of watched queues or groups up to the board's {}",
-                    c.max_agents
+                    ", the rest members of watched queues or groups up to max_agents {}",
+                    self.watch.max_agents
                 )
             } else {
                 String::new()
@@ -483,20 +582,20 @@ impl Config {
             plan.channels,
             g.max_topics_per_channel,
             g.max_channels_per_client,
-            if plan.fits() {
-                "fits".to_owned()
-            } else {
-                format!(
-                    "DOES NOT FIT with one OAuth client: about {} agents would be refused \
-                     (subscriptions_refused, health degraded); lower the board's max_agents or \
-                     watch less",
-                    plan.refused_agents(g.user_topic_weight, g.max_topics_per_channel)
-                )
-            }
+            plan.clients,
+            plan.usable * plan.clients,
+            plan.agents_that_fit,
+            if plan.fits() { "fits" } else { "DOES NOT FIT" }
         );
         let _ = writeln!(
             s,
-            "credentials   client id and secret set{}; mqtt password {}",
+            "credentials   {} OAuth client(s) ({}), id and secret set{}; mqtt password {}",
+            g.clients.len(),
+            g.clients
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             site.secrets_file
                 .as_ref()
                 .map_or_else(String::new, |p| format!(" (secrets file {})", p.display())),

@@ -74,6 +74,19 @@ pub struct RawGenesys {
     pub max_channels_per_client: Option<usize>,
     /// What a combined user topic counts toward the per-channel limit.
     pub user_topic_weight: Option<usize>,
+    /// `[[genesys.client]]`: several OAuth clients, the watch set sharded across them.
+    #[serde(default, rename = "client")]
+    pub clients: Vec<RawClient>,
+}
+
+/// One `[[genesys.client]]`: a name; its credentials come from the environment
+/// (`GENESYS_CLIENT_ID_{NAME}`, `GENESYS_CLIENT_SECRET_{NAME}`) or the secrets file
+/// (`[client.{name}]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    /// `[a-z0-9_-]`, at most 16 bytes; names the client in metrics, audit and logs.
+    pub name: String,
 }
 
 /// `[watch]`: ids as written.
@@ -89,6 +102,8 @@ pub struct RawWatch {
     /// Group ids (expanded to users at runtime).
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Most agents watched (default: the board's `max_agents`).
+    pub max_agents: Option<usize>,
 }
 
 /// One `[[zone]]`.

@@ -104,6 +104,22 @@ pub(crate) struct SecretsFile {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub mqtt_password: Option<String>,
+    /// `[client.{name}]` tables: the credentials of each `[[genesys.client]]`.
+    #[serde(default)]
+    pub client: BTreeMap<String, ClientSecrets>,
+}
+
+/// The credentials of one named OAuth client in the secrets file.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClientSecrets {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// `GENESYS_CLIENT_ID_{NAME}` for client `name` (upper case, `-` as `_`).
+pub fn client_env(var: &str, name: &str) -> String {
+    format!("{var}_{}", name.to_ascii_uppercase().replace('-', "_"))
 }
 
 /// Reads a secrets file after checking nobody but the owner can read it.

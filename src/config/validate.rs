@@ -96,8 +96,7 @@ pub(super) fn existing_file(
 pub(super) fn validate_genesys(
     raw: RawGenesys,
     base_dir: &Path,
-    client_id: String,
-    client_secret: String,
+    clients: Vec<super::OAuthClient>,
 ) -> Result<Genesys, ConfigError> {
     let (api_base, login_base) = match (&raw.region, &raw.api_base, &raw.login_base) {
         (Some(region), None, None) => {
@@ -246,8 +245,7 @@ pub(super) fn validate_genesys(
         api_base,
         login_base,
         ca_file,
-        client_id: Secret::new(client_id),
-        client_secret: Secret::new(client_secret),
+        clients,
         heartbeat_timeout: Duration::from_secs(heartbeat),
         ping_interval: Duration::from_secs(ping),
         token_refresh_fraction: fraction,
@@ -272,6 +270,13 @@ pub(super) fn validate_watch_and_zones(
         users: parse_ids("watch.users", &raw_watch.users)?,
         queues: parse_ids("watch.queues", &raw_watch.queues)?,
         groups: parse_ids("watch.groups", &raw_watch.groups)?,
+        max_agents: in_range(
+            "watch.max_agents",
+            raw_watch.max_agents,
+            cap.max_agents,
+            1,
+            cap.max_agents,
+        )?,
     };
     if raw_zones.len() > cap.max_zones {
         return Err(ConfigError::invalid(
@@ -324,14 +329,14 @@ pub(super) fn validate_watch_and_zones(
         }
         zones.push(zone);
     }
-    if watch.users.len() > cap.max_agents {
+    if watch.users.len() > watch.max_agents {
         return Err(ConfigError::invalid(
             "watch.users",
             format!(
-                "{} users (with zone users) exceed board {} max_agents ({})",
+                "{} users (with zone users) exceed max_agents ({}: [watch] or board {})",
                 watch.users.len(),
+                watch.max_agents,
                 board.name,
-                cap.max_agents
             ),
         ));
     }

@@ -98,16 +98,22 @@ metrics_interval_secs = 2
 
 /// The simulator's credentials, as the gateway reads them from its environment.
 pub fn sim_env(sim: &SimConfig) -> std::collections::HashMap<String, String> {
-    std::collections::HashMap::from([
-        (
-            crate::config::ENV_CLIENT_ID.to_string(),
-            sim.client_id.clone(),
-        ),
-        (
-            crate::config::ENV_CLIENT_SECRET.to_string(),
-            sim.client_secret.clone(),
-        ),
-    ])
+    use crate::config::{client_env, ENV_CLIENT_ID, ENV_CLIENT_SECRET};
+    let mut env = std::collections::HashMap::from([
+        (ENV_CLIENT_ID.to_string(), sim.client_id.clone()),
+        (ENV_CLIENT_SECRET.to_string(), sim.client_secret.clone()),
+    ]);
+    // Named clients `c0` (the simulator's first) , `c1`, … for `[[genesys.client]]`.
+    let all = std::iter::once((&sim.client_id, &sim.client_secret))
+        .chain(sim.more_clients.iter().map(|(i, s)| (i, s)));
+    for (n, (id, secret)) in all.enumerate() {
+        env.insert(client_env(ENV_CLIENT_ID, &format!("c{n}")), id.clone());
+        env.insert(
+            client_env(ENV_CLIENT_SECRET, &format!("c{n}")),
+            secret.clone(),
+        );
+    }
+    env
 }
 
 /// Runs the demo until `shutdown` (or, with the wallboard, until its quit key), then stops

@@ -43,6 +43,9 @@ pub(super) const MAX_CHANNEL_LIFE_MS: u64 = 86_400_000;
 /// One open channel with its socket reader.
 pub(super) struct Live {
     pub(super) id: String,
+    /// The client (index into `Upstream::clients`) whose token created it: its subscriptions
+    /// are changed with that token, and it counts toward that client's channel budget.
+    pub(super) client: usize,
     /// Unique per channel opened: notices carry it, so a notice from a channel already
     /// replaced is ignored while one from a live channel is acted on.
     pub(super) generation: u64,
@@ -68,7 +71,7 @@ impl Upstream {
     /// replaced halfway through it, and never sooner than `MIN_CHANNEL_LIFE_MS` (no storm when
     /// a server hands out channels that are already expired).
     pub(super) fn rotation_due(&self, expires: u64) -> Ms {
-        let life = expires.saturating_sub(self.rest.server_now_ms());
+        let life = expires.saturating_sub(self.server_now_ms());
         let before = u64::try_from(self.settings.rotate_before.as_millis()).unwrap_or(0);
         let wait = if life > before.saturating_mul(2) {
             life - before
@@ -108,7 +111,8 @@ impl Upstream {
         for i in order {
             *generation += 1;
             let topics = std::mem::take(&mut s.live[i].topics);
-            let fresh = match self.open_channel(*generation, topics, ntx).await {
+            let client = s.live[i].client;
+            let fresh = match self.open_channel(*generation, client, topics, ntx).await {
                 Ok(fresh) => fresh,
                 Err(e) => {
                     // The caller ends the session (every channel closed, then a resync).
@@ -159,9 +163,15 @@ impl Upstream {
         let w = self.settings.user_topic_weight;
         let chunks = chunk_by_weight(&topics, self.settings.max_topics.max(w), w);
         let mut live = Vec::new();
-        for chunk in chunks.iter().take(usable) {
+        // The first client's budget fills first, then the next: one client stays the simple
+        // case, and each further client carries what the ones before could not.
+        let budget = usable * self.clients.len();
+        for (k, chunk) in chunks.iter().take(budget).enumerate() {
             *generation += 1;
-            match self.open_channel(*generation, chunk.to_vec(), ntx).await {
+            match self
+                .open_channel(*generation, k / usable, chunk.to_vec(), ntx)
+                .await
+            {
                 Ok(l) => live.push(l),
                 Err(e) => {
                     cancel_all(&live);
@@ -169,7 +179,7 @@ impl Upstream {
                 }
             }
         }
-        let refused: usize = chunks.iter().skip(usable).map(|c| c.len()).sum();
+        let refused: usize = chunks.iter().skip(budget).map(|c| c.len()).sum();
         if refused > 0 {
             self.refuse_topics(refused, "the watch set needs more channels than the budget");
         }
@@ -224,7 +234,7 @@ impl Upstream {
         if put {
             for (i, l) in s.live.iter_mut().enumerate() {
                 if changed[i] {
-                    self.subscribe(&l.id, &l.topics, false).await?;
+                    self.subscribe(l.client, &l.id, &l.topics, false).await?;
                     l.last_used = self.clock.now_ms();
                 }
             }
@@ -233,10 +243,23 @@ impl Upstream {
         Ok(())
     }
 
-    /// The channel gauges: channels, topics, and their weight against the per-channel limit.
+    /// Channels `live` holds on `client`.
+    fn channels_of(live: &[Live], client: usize) -> usize {
+        live.iter().filter(|l| l.client == client).count()
+    }
+
+    /// The channel gauges: channels (in all, and of the busiest client), topics, and their
+    /// weight against the per-channel limit.
     fn count_channels(&self, live: &[Live]) {
         let u = &self.metrics.upstream;
         u.channels.set(live.len() as u64);
+        u.clients.set(self.clients.len() as u64);
+        u.channels_busiest_client.set(
+            (0..self.clients.len())
+                .map(|c| Self::channels_of(live, c))
+                .max()
+                .unwrap_or(0) as u64,
+        );
         u.topics
             .set(live.iter().map(|l| l.topics.len()).sum::<usize>() as u64);
         u.topic_weight
@@ -253,8 +276,8 @@ impl Upstream {
         self.audit.record(
             "subscribe",
             &format!(
-                "{topics} topic(s) not subscribed: {why} ({} channels per client, one kept spare for rotation, {} topics per channel)",
-                self.settings.max_channels, self.settings.max_topics
+                "{topics} topic(s) not subscribed: {why} ({} client(s), {} channels per client, one kept spare for rotation, {} topics per channel)",
+                self.clients.len(), self.settings.max_channels, self.settings.max_topics
             ),
         );
         tracing::error!(
@@ -267,10 +290,11 @@ impl Upstream {
     pub(super) async fn open_channel(
         &mut self,
         generation: u64,
+        client: usize,
         topics: Vec<String>,
         ntx: &mpsc::Sender<Notice>,
     ) -> Result<Live, UpstreamError> {
-        let body = self
+        let body = self.clients[client]
             .rest
             .post_json("/api/v2/notifications/channels", String::new())
             .await
@@ -301,6 +325,7 @@ impl Upstream {
         ));
         let live = Live {
             id: ch.id.as_str().to_string(),
+            client,
             generation,
             rotate_at: self.rotation_due(ch.expires),
             cancel,
@@ -311,13 +336,18 @@ impl Upstream {
             topics,
             last_used: self.clock.now_ms(),
         };
-        if let Err(e) = self.subscribe(&live.id, &live.topics, false).await {
+        if let Err(e) = self.subscribe(client, &live.id, &live.topics, false).await {
             live.cancel.cancel();
             return Err(e);
         }
         self.audit.record(
             "subscribe",
-            &format!("channel {} live with {} topics", live.id, live.topics.len()),
+            &format!(
+                "channel {} live with {} topics (client {})",
+                live.id,
+                live.topics.len(),
+                self.clients[client].name
+            ),
         );
         Ok(live)
     }
@@ -325,6 +355,7 @@ impl Upstream {
     /// One bulk PUT (replace) or POST (add) of `topics`, verified by the tally of the answer.
     pub(super) async fn subscribe(
         &self,
+        client: usize,
         channel: &str,
         topics: &[String],
         add: bool,
@@ -342,10 +373,11 @@ impl Upstream {
         json.push(']');
         let path =
             format!("/api/v2/notifications/channels/{channel}/subscriptions?ignoreErrors=true");
+        let rest = &self.clients[client].rest;
         let res = if add {
-            self.rest.post_json(&path, json).await
+            rest.post_json(&path, json).await
         } else {
-            self.rest.put_json(&path, json).await
+            rest.put_json(&path, json).await
         };
         let body = res.what("subscribe")?;
         let tally = decode::rest::subscriptions(&body).map_err(|e| parse_err("subscribe", e))?;
@@ -399,8 +431,8 @@ impl Upstream {
                 .iter()
                 .map(|u| format!("v2.users.{u}{USER_TOPICS}"))
                 .collect();
-            let channel = s.live[i].id.clone();
-            self.subscribe(&channel, &topics, true).await?;
+            let (channel, client) = (s.live[i].id.clone(), s.live[i].client);
+            self.subscribe(client, &channel, &topics, true).await?;
             let l = &mut s.live[i];
             l.last_used = self.clock.now_ms();
             l.weight += n * w;
@@ -409,14 +441,21 @@ impl Upstream {
             left = &left[n..];
         }
         let per_channel = (max / w).max(1);
-        while !left.is_empty() && s.live.len() + 1 < self.settings.max_channels {
+        // New channels on the client with the fewest, each within its budget (one spare).
+        while let Some(client) = (0..self.clients.len())
+            .filter(|&c| Self::channels_of(&s.live, c) + 1 < self.settings.max_channels)
+            .min_by_key(|&c| Self::channels_of(&s.live, c))
+        {
+            if left.is_empty() {
+                break;
+            }
             let n = per_channel.min(left.len());
             let topics: Vec<String> = left[..n]
                 .iter()
                 .map(|u| format!("v2.users.{u}{USER_TOPICS}"))
                 .collect();
             *generation += 1;
-            let l = self.open_channel(*generation, topics, ntx).await?;
+            let l = self.open_channel(*generation, client, topics, ntx).await?;
             s.live.push(l);
             placed.extend_from_slice(&left[..n]);
             left = &left[n..];

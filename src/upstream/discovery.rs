@@ -89,7 +89,7 @@ impl Upstream {
             MAX_DEFINITION_PAGES,
         );
         while let Some(p) = pager.next_path() {
-            let body = self.rest.get(&p).await.what("presence definitions")?;
+            let body = self.rest().get(&p).await.what("presence definitions")?;
             let page =
                 decode::rest::presence_definitions(&body).map_err(|e| UpstreamError::Rest {
                     what: "presence definitions",
@@ -164,7 +164,7 @@ impl Upstream {
             .await;
             let mut complete = true;
             while let Some(p) = pager.next_path() {
-                let body = self.rest.get(&p).await.what("queue members")?;
+                let body = self.rest().get(&p).await.what("queue members")?;
                 let page =
                     decode::rest::members_page(&body).map_err(|e| parse_err("queue members", e))?;
                 for m in page.members.iter() {
@@ -203,7 +203,7 @@ impl Upstream {
                 max_pages,
             );
             while let Some(p) = pager.next_path() {
-                let body = self.rest.get(&p).await.what("group members")?;
+                let body = self.rest().get(&p).await.what("group members")?;
                 let page =
                     decode::rest::users_page(&body).map_err(|e| parse_err("group members", e))?;
                 for u in page.users.iter() {

@@ -136,8 +136,12 @@ impl UpstreamError {
 pub struct Upstream {
     /// Tunables.
     pub settings: Settings,
-    /// REST client (holds the token).
-    pub rest: Rest,
+    /// The OAuth clients, at least one, each a REST client with its own token and budget.
+    /// Reads go round-robin over all of them ([`Upstream::rest`]); a channel is created and
+    /// subscribed with its own client's token and counts toward that client's channel budget.
+    pub clients: Vec<Client>,
+    /// The client of the next read.
+    pub next_read: std::sync::atomic::AtomicUsize,
     /// TLS for the WebSocket.
     pub tls: Arc<rustls::ClientConfig>,
     /// What to watch.
@@ -162,6 +166,14 @@ pub struct Upstream {
     pub cancel: CancellationToken,
     /// Why each agent is watched (kept across reconnects).
     pub membership: Membership,
+}
+
+/// One OAuth client: its name (audit, metrics) and its REST client (token, budget).
+pub struct Client {
+    /// `default`, or its `[[genesys.client]]` name.
+    pub name: String,
+    /// Its REST client.
+    pub rest: Rest,
 }
 
 /// Why agents are watched: the watched queues each is a member of, and the agents watched
@@ -249,7 +261,9 @@ impl Upstream {
                             ..
                         }
                     ) {
-                        self.rest.drop_token();
+                        for c in &mut self.clients {
+                            c.rest.drop_token();
+                        }
                         self.token_refresh_at = None;
                     }
                     let wait = backoff.next(e.retry_after());
@@ -276,7 +290,11 @@ impl Upstream {
     ) -> Result<(), UpstreamError> {
         // A token that is still good is reused across reconnects (no login storm).
         let token_refresh_at = match self.token_refresh_at {
-            Some(at) if self.rest.has_token() && self.clock.now_ms() < at => at,
+            Some(at)
+                if self.clients.iter().all(|c| c.rest.has_token()) && self.clock.now_ms() < at =>
+            {
+                at
+            }
             _ => {
                 let lifetime = self.login().await?;
                 let at = self.clock.after(lifetime);
@@ -386,14 +404,37 @@ impl Upstream {
         }
     }
 
-    /// Logs in when no token is held; returns when to refresh.
+    /// A new token for every client; returns when to refresh (the shortest lifetime's
+    /// fraction: the clients are refreshed together, and their channels rotated after).
     async fn login(&mut self) -> Result<Duration, UpstreamError> {
-        let lifetime = self.rest.login().await.what("oauth token")?;
-        self.audit.record(
-            "token",
-            &format!("new access token, lifetime {} s", lifetime.as_secs()),
-        );
-        Ok(lifetime.mul_f64(self.settings.token_refresh_fraction.clamp(0.1, 0.95)))
+        let mut shortest = Duration::MAX;
+        for c in &mut self.clients {
+            let lifetime = c.rest.login().await.what("oauth token")?;
+            self.audit.record(
+                "token",
+                &format!(
+                    "client {}: new access token, lifetime {} s",
+                    c.name,
+                    lifetime.as_secs()
+                ),
+            );
+            shortest = shortest.min(lifetime);
+        }
+        Ok(shortest.mul_f64(self.settings.token_refresh_fraction.clamp(0.1, 0.95)))
+    }
+
+    /// The REST client for the next read: round-robin over the clients, so a resync spends
+    /// every client's budget (reads are not tied to the client that holds the channel).
+    fn rest(&self) -> &Rest {
+        let i = self
+            .next_read
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.clients[i % self.clients.len()].rest
+    }
+
+    /// The server's time now, as the first client last read it.
+    fn server_now_ms(&self) -> u64 {
+        self.clients[0].rest.server_now_ms()
     }
 
     async fn send(&self, u: Update) {

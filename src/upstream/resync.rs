@@ -154,12 +154,12 @@ impl Upstream {
         began: Ms,
     ) -> Result<(), UpstreamError> {
         // Server time: the query's interval is read against the server's clock.
-        let sent = self.rest.server_now_ms();
+        let sent = self.server_now_ms();
         let mut busy: HashSet<Id> = HashSet::new();
         let mut hits: Vec<(Id, Id)> = Vec::new();
         for page in 1..=MAX_CONVERSATION_PAGES {
             let body = self
-                .rest
+                .rest()
                 .post_json(
                     "/api/v2/analytics/conversations/details/query",
                     conversations_query(users, sent, page),
@@ -180,7 +180,7 @@ impl Upstream {
                 continue; // another participant of the same conversation
             }
             let body = match self
-                .rest
+                .rest()
                 .get(&format!("/api/v2/conversations/{conversation}"))
                 .await
             {
@@ -270,7 +270,7 @@ impl Upstream {
     /// report (the caller retries later), the others complete. Only a 401 is an error.
     pub(super) async fn resync(&mut self, agents: &[Id]) -> Result<ResyncReport, UpstreamError> {
         // Server time, before the first request: see `resync_conversations`.
-        let began = self.rest.server_now_ms();
+        let began = self.server_now_ms();
         let user_reqs = agents.len().div_ceil(USERS_PER_PAGE);
         let queue_reqs = self.watch.queues.len().div_ceil(QUEUES_PER_QUERY);
         let m = self.metrics.clone();
@@ -294,7 +294,7 @@ impl Upstream {
         for chunk in agents.chunks(USERS_PER_PAGE) {
             let ids = join_ids(chunk, "&id=");
             let page = match self
-                .rest
+                .rest()
                 .get(&format!(
                     "/api/v2/users?pageSize={USERS_PER_PAGE}&id={ids}&expand=presence,routingStatus,conversationSummary,outOfOffice"
                 ))
@@ -367,7 +367,7 @@ impl Upstream {
         // `expand` is best effort upstream: read what it left out one by one.
         for id in no_routing {
             let read = self
-                .rest
+                .rest()
                 .get(&format!("/api/v2/users/{id}/routingstatus"))
                 .await
                 .what("routing status")
@@ -386,7 +386,7 @@ impl Upstream {
         for chunk in no_presence.chunks(BULK_PRESENCE_IDS) {
             let ids = join_ids(chunk, ",");
             let read = self
-                .rest
+                .rest()
                 .get(&format!("/api/v2/users/presences/purecloud/bulk?id={ids}"))
                 .await
                 .what("bulk presence")
@@ -425,7 +425,7 @@ impl Upstream {
                 preds.join(",")
             );
             let read = self
-                .rest
+                .rest()
                 .post_json("/api/v2/analytics/queues/observations/query", query)
                 .await
                 .what("queue observations")
@@ -440,7 +440,7 @@ impl Upstream {
                     break;
                 }
             };
-            let now = self.rest.server_now_ms();
+            let now = self.server_now_ms();
             for o in list.iter() {
                 let mut o = *o;
                 if o.observed == 0 {

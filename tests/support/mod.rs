@@ -28,7 +28,8 @@ pub fn site_id(name: &str) -> String {
     format!("{name}-{}", fastrand::u32(..))
 }
 
-/// A site config for `sim`, with the site id replaced and extra TOML appended to [genesys].
+/// A site config for `sim`, with the site id replaced and extra TOML appended to [genesys]
+/// (and to [watch], for what follows a `[watch]` line in it).
 pub fn config(
     sim: &Sim,
     broker: &(String, u16),
@@ -42,8 +43,12 @@ pub fn config(
         (&broker.0, broker.1),
         state_dir,
     )
-    .replace("id = \"demo\"", &format!("id = \"{site}\""))
-    .replace("[watch]", &format!("{genesys_extra}\n[watch]"));
+    .replace("id = \"demo\"", &format!("id = \"{site}\""));
+    // What follows a `[watch]` line in `genesys_extra` goes into the `[watch]` table.
+    let (genesys, watch) = genesys_extra
+        .split_once("[watch]\n")
+        .unwrap_or((genesys_extra, ""));
+    let toml = toml.replace("[watch]", &format!("{genesys}\n[watch]\n{watch}"));
     Config::from_toml_str(&toml, state_dir, &sim_env(&sim.config())).expect("valid config")
 }
 
