@@ -587,6 +587,27 @@ impl Config {
             plan.agents_that_fit,
             if plan.fits() { "fits" } else { "DOES NOT FIT" }
         );
+        // The first client's channels fill first, then the next (as the gateway places them).
+        let mut left = plan.channels;
+        let per_client: Vec<String> = g
+            .clients
+            .iter()
+            .map(|c| {
+                let n = left.min(plan.usable);
+                left -= n;
+                format!("{} {n} channel(s)", c.name)
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "  per client  {}{}",
+            per_client.join(", "),
+            if left > 0 {
+                format!("; {left} channel(s) carried by none")
+            } else {
+                String::new()
+            }
+        );
         let _ = writeln!(
             s,
             "credentials   {} OAuth client(s) ({}), id and secret set{}; mqtt password {}",
