@@ -274,6 +274,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
             max_channels: g.max_channels_per_client,
             user_topic_weight: g.user_topic_weight,
             max_agents: config.watch.max_agents,
+            group_refresh: g.group_refresh,
         },
         clients: g
             .clients

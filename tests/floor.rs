@@ -472,33 +472,52 @@ async fn members_who_left_a_queue_during_a_gap_leave_its_zone_after_the_reconnec
 /// Issue 12: the implicit zone `all` shows every watched agent, however it is watched. Here
 /// one queue and one group are watched: group members in no watched queue are subscribed and
 /// kept in state, and must be on the floor too, equal to the truth.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_watched_only_through_a_group_is_in_the_implicit_zone_all() {
+/// A gateway on the simulator's clock watching the first queue and the first group of `sim`
+/// (`genesys` is added to its `[genesys]` table), and a display of zone `all`.
+async fn queue_and_group_site(
+    sim: &genesys_sim::Sim,
+    genesys: &str,
+) -> (
+    presence_gateway::display::Subscriber,
+    presence_gateway::app::Running,
+    tempfile::TempDir,
+) {
     init_logs();
-    let sim = sim(60, 3, 53).await;
     let broker = broker();
     let dir = tempfile::tempdir().unwrap();
     let site = site_id("groups");
-    let queues = sim.queues();
     let group = sim.groups()[0].clone();
     let toml = presence_gateway::demo::site_toml(
         &sim.api_base(),
-        &queues[..1],
+        &sim.queues()[..1],
         (&broker.0, broker.1),
         &dir.path().join("state"),
     )
     .replace("id = \"demo\"", &format!("id = \"{site}\""))
-    .replace("[watch]\n", &format!("[watch]\ngroups = [\"{group}\"]\n"));
-    let state = dir.path().join("state");
+    .replace(
+        "[watch]\n",
+        &format!("{genesys}[watch]\ngroups = [\"{group}\"]\n"),
+    );
     let config = presence_gateway::config::Config::from_toml_str(
         &toml,
-        &state,
+        &dir.path().join("state"),
         &presence_gateway::demo::sim_env(&sim.config()),
     )
     .expect("valid config");
     let topics = presence_gateway::topics::Topics::new(&config.mqtt.topic_prefix, &config.site.id);
-    let display = presence_gateway::display::Subscriber::start(broker.clone(), &topics, "all");
-    let gw = presence_gateway::app::start(config).await.unwrap();
+    let display = presence_gateway::display::Subscriber::start(broker, &topics, "all");
+    let clock = presence_gateway::clock::Clock::external(sim.clock_reader());
+    let gw = presence_gateway::app::start_with_clock(config, clock)
+        .await
+        .expect("gateway starts");
+    (display, gw, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_watched_only_through_a_group_is_in_the_implicit_zone_all() {
+    let sim = sim(60, 3, 53).await;
+    let (queues, group) = (sim.queues(), sim.groups()[0].clone());
+    let (display, gw, _dir) = queue_and_group_site(&sim, "").await;
 
     let truth = sim.truth();
     let only_group: Vec<String> = sim
@@ -535,6 +554,67 @@ async fn an_agent_watched_only_through_a_group_is_in_the_implicit_zone_all() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    gw.stop().await;
+}
+
+/// Issue 13: watched groups are re-read every `group_refresh_secs` (Genesys notifies no group
+/// change): an agent who joins the group is watched and shown, one who leaves it (in no
+/// watched queue) leaves the floor, without a reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_joiners_and_leavers_are_followed_without_a_reconnect() {
+    let sim = sim(60, 3, 53).await;
+    let (queues, group) = (sim.queues(), sim.groups()[0].clone());
+    let (display, gw, _dir) = queue_and_group_site(&sim, "group_refresh_secs = 60\n").await;
+    let m = gw.metrics.clone();
+    wait_for("first resync", Duration::from_secs(60), || {
+        m.upstream.resyncs.get() >= 1
+    })
+    .await;
+
+    let truth = sim.truth();
+    let in_queue = |a: &String| truth.agents[a].queues.contains(&queues[0]);
+    let members = sim.group_members(&group);
+    let leaver = members
+        .iter()
+        .find(|a| !in_queue(a))
+        .expect("a group member outside the watched queue")
+        .clone();
+    let joiner = sim
+        .users()
+        .into_iter()
+        .find(|a| !in_queue(a) && !members.contains(a))
+        .expect("an agent in neither the group nor the watched queue");
+    wait_for("the leaver on the floor", Duration::from_secs(30), || {
+        display.snapshot().agents.contains_key(&leaver)
+    })
+    .await;
+    assert!(!display.snapshot().agents.contains_key(&joiner));
+
+    assert!(sim.set_group_member(&group, &leaver, false));
+    assert!(sim.set_group_member(&group, &joiner, true));
+    let disconnects = m.upstream.disconnects.get();
+    advance(&sim, &m, Duration::from_secs(61)).await;
+    let start = std::time::Instant::now();
+    loop {
+        let floor = display.snapshot();
+        let shown = floor.agents.get(&joiner).copied();
+        let mut one = floor.clone();
+        one.agents.retain(|id, _| *id == joiner);
+        let mut t = sim.truth();
+        t.agents.retain(|id, _| *id == joiner);
+        t.queues.clear();
+        if shown.is_some() && diff(&one, &t).is_empty() && !floor.agents.contains_key(&leaver) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "joiner shown: {shown:?}, leaver still shown: {}",
+            floor.agents.contains_key(&leaver)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(m.upstream.disconnects.get(), disconnects, "no reconnect");
+    assert!(m.upstream.agents_unwatched.get() >= 1);
     gw.stop().await;
 }
 

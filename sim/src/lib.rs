@@ -255,6 +255,28 @@ impl Sim {
             .unwrap_or_default()
     }
 
+    /// Scripted group membership change: `user` joins (`true`) or leaves (`false`) `group`.
+    /// Genesys sends no notification for it (a client learns it by reading the group's members
+    /// again). Unknown group or user, or no change: false.
+    pub fn set_group_member(&self, group: &str, user: &str, member: bool) -> bool {
+        let mut hub = self.inner.hub();
+        if !hub.world.agents.contains_key(user) {
+            return false;
+        }
+        let Some(g) = hub.world.groups.iter_mut().find(|g| g.id == group) else {
+            return false;
+        };
+        let at = g.members.iter().position(|m| m == user);
+        match (member, at) {
+            (true, None) => g.members.push(user.to_owned()),
+            (false, Some(i)) => {
+                g.members.remove(i);
+            }
+            _ => return false,
+        }
+        true
+    }
+
     /// Snapshot of the ground truth (also `GET /sim/truth`).
     pub fn truth(&self) -> Truth {
         self.inner.hub().world.truth()

@@ -101,6 +101,8 @@ pub mod defaults {
     /// Seconds a REST request may wait for its answer head, and again for its body: a server
     /// that accepts and never answers costs this much per attempt, not a stalled resync.
     pub const REST_TIMEOUT_SECS: u64 = 15;
+    /// Watched groups' members are read again this often (Genesys notifies no change).
+    pub const GROUP_REFRESH_SECS: u64 = 300;
     /// Genesys refuses more than 1000 topics per channel.
     pub const MAX_TOPICS_PER_CHANNEL: usize = 1000;
     /// Genesys keeps 20 channels per OAuth client (user + application); a 21st evicts the
@@ -187,6 +189,9 @@ pub struct Genesys {
     pub rest_budget_per_min: u32,
     /// Wait for one REST answer (head, then body) before it counts as failed (1..=120 s).
     pub rest_timeout: Duration,
+    /// Watched groups' members are re-read this often: joiners watched, leavers cleared
+    /// (30..=86400 s).
+    pub group_refresh: Duration,
     /// Topics per channel (1..=1000).
     pub max_topics_per_channel: usize,
     /// Channels per OAuth client (2..=20), one kept spare for rotation.

@@ -68,6 +68,8 @@ pub struct RawGenesys {
     pub rest_budget_per_min: Option<u32>,
     /// Seconds one REST request may wait for its answer (head, then body).
     pub rest_timeout_secs: Option<u64>,
+    /// Seconds between re-reads of the watched groups' members.
+    pub group_refresh_secs: Option<u64>,
     /// Topics subscribed per channel.
     pub max_topics_per_channel: Option<usize>,
     /// Channels per OAuth client.

@@ -212,6 +212,13 @@ pub(super) fn validate_genesys(
         1,
         300,
     )?;
+    let group_refresh = in_range(
+        "genesys.group_refresh_secs",
+        raw.group_refresh_secs,
+        defaults::GROUP_REFRESH_SECS,
+        30,
+        86_400,
+    )?;
     let rest_timeout = in_range(
         "genesys.rest_timeout_secs",
         raw.rest_timeout_secs,
@@ -254,6 +261,7 @@ pub(super) fn validate_genesys(
         backoff_max: Duration::from_secs(backoff_max),
         rest_budget_per_min: rest_budget,
         rest_timeout: Duration::from_secs(rest_timeout),
+        group_refresh: Duration::from_secs(group_refresh),
         max_topics_per_channel: max_topics,
         max_channels_per_client: max_channels,
         user_topic_weight,

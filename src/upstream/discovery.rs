@@ -197,22 +197,10 @@ impl Upstream {
                 .await;
             }
         }
-        for g in self.watch.groups.clone() {
-            let mut pager = Pager::new(
-                format!("/api/v2/groups/{g}/members?pageSize=100"),
-                max_pages,
-            );
-            while let Some(p) = pager.next_path() {
-                let body = self.rest().get(&p).await.what("group members")?;
-                let page =
-                    decode::rest::users_page(&body).map_err(|e| parse_err("group members", e))?;
-                for u in page.users.iter() {
-                    add(u.id, &mut agents);
-                    direct.push(u.id);
-                }
-                let next = Link::of(page.next_uri.as_deref(), page.next_uri_too_long);
-                self.follow(&mut pager, next, page.users.len(), "group members");
-            }
+        let (members, _) = self.group_members().await?;
+        for u in members {
+            add(u, &mut agents);
+            direct.push(u);
         }
         let watched: HashSet<Id> = agents.iter().copied().collect();
         let mut membership = Membership::default();
@@ -233,6 +221,82 @@ impl Upstream {
             .watched_agents
             .set(agents.len() as u64);
         Ok(agents)
+    }
+
+    /// Members of the watched groups (each once), and whether every listing was read to its
+    /// end (one cut short by a paging limit tells nobody to leave).
+    async fn group_members(&self) -> Result<(Vec<Id>, bool), UpstreamError> {
+        let max_pages = self.settings.max_agents / 100 + 2;
+        let mut members: Vec<Id> = Vec::new();
+        let mut seen: HashSet<Id> = HashSet::new();
+        let mut complete = true;
+        for g in &self.watch.groups {
+            let mut pager = Pager::new(
+                format!("/api/v2/groups/{g}/members?pageSize=100"),
+                max_pages,
+            );
+            while let Some(p) = pager.next_path() {
+                let body = self.rest().get(&p).await.what("group members")?;
+                let page =
+                    decode::rest::users_page(&body).map_err(|e| parse_err("group members", e))?;
+                members.extend(page.users.iter().map(|u| u.id).filter(|u| seen.insert(*u)));
+                let next = Link::of(page.next_uri.as_deref(), page.next_uri_too_long);
+                complete &= !self.follow(&mut pager, next, page.users.len(), "group members");
+            }
+        }
+        Ok((members, complete))
+    }
+
+    /// Re-reads the watched groups (Genesys notifies no group change; every
+    /// `group_refresh`): members not yet watched are subscribed (within the channel budget and
+    /// `max_agents`) and resynced; agents watched only through a group they left, in no watched
+    /// queue and not configured, are unsubscribed and cleared from the floor.
+    pub(super) async fn refresh_groups(
+        &mut self,
+        s: &mut Session,
+        generation: &mut u64,
+        ntx: &mpsc::Sender<Notice>,
+    ) -> Result<(), UpstreamError> {
+        let (members, complete) = Box::pin(self.group_members()).await?;
+        let configured: HashSet<Id> = self.watch.users.iter().copied().collect();
+        let now_direct: HashSet<Id> = configured.iter().chain(members.iter()).copied().collect();
+        if complete {
+            let gone: Vec<Id> = self
+                .membership
+                .direct
+                .iter()
+                .filter(|a| !now_direct.contains(a))
+                .copied()
+                .collect();
+            for a in gone {
+                self.membership.direct.remove(&a);
+                if !self.membership.queues.contains_key(&a) && s.known.contains(&a) {
+                    s.leavers.insert(a);
+                }
+            }
+            self.drop_leavers(s, true).await?;
+        }
+        let room = self.settings.max_agents.saturating_sub(s.known.len());
+        let new: Vec<Id> = members
+            .iter()
+            .filter(|a| !s.known.contains(a))
+            .take(room)
+            .copied()
+            .collect();
+        for a in members
+            .iter()
+            .filter(|a| s.known.contains(a) || new.contains(a))
+        {
+            self.membership.direct.insert(*a);
+        }
+        if !new.is_empty() {
+            self.audit.record(
+                "subscribe",
+                &format!("{} agent(s) joined a watched group: subscribed", new.len()),
+            );
+            Box::pin(self.add_agents(s, generation, ntx, &new)).await?;
+        }
+        Ok(())
     }
 
     /// Re-reads membership after a reconnect; agents who joined while we were away are

@@ -73,6 +73,8 @@ pub struct Settings {
     pub max_channels: usize,
     /// Agents the table holds (discovery stops there).
     pub max_agents: usize,
+    /// Watched groups' members are re-read this often.
+    pub group_refresh: Duration,
 }
 
 /// What to watch.
@@ -218,6 +220,8 @@ struct Session {
     resync_retry: Option<(Ms, Duration)>,
     /// Agents no longer watched (they left every watched queue): dropped at the next rotation.
     leavers: HashSet<Id>,
+    /// When to re-read the watched groups (on the clock; never without groups).
+    groups_at: Ms,
 }
 
 impl Session {
@@ -321,6 +325,7 @@ impl Upstream {
             token_refresh_at,
             resync_retry: None,
             leavers: HashSet::new(),
+            groups_at: self.next_group_refresh(),
         };
         // Subscribed and connected: now read the truth that may have changed while we were
         // away. Events arriving meanwhile are ordered against it by source timestamps.
@@ -359,6 +364,19 @@ impl Upstream {
                             cancel_all(&s.live);
                             return Err(e);
                         }
+                    }
+                }
+                _ = clock.sleep_until(s.groups_at), if s.groups_at != Ms::MAX => {
+                    let read = Box::pin(self.refresh_groups(&mut s, generation, ntx)).await;
+                    s.groups_at = self.next_group_refresh();
+                    match read {
+                        Err(UpstreamError::Rest { source: RestError::Unauthorized, what }) => {
+                            cancel_all(&s.live);
+                            return Err(UpstreamError::Rest { source: RestError::Unauthorized, what });
+                        }
+                        // Kept as they were until the next re-read; the rest goes on.
+                        Err(e) => self.audit.record("subscribe", &format!("group re-read failed, retried in {} s: {e}", self.settings.group_refresh.as_secs())),
+                        Ok(()) => {}
                     }
                 }
                 _ = clock.sleep_until(rotate_at) => {
@@ -421,6 +439,15 @@ impl Upstream {
             shortest = shortest.min(lifetime);
         }
         Ok(shortest.mul_f64(self.settings.token_refresh_fraction.clamp(0.1, 0.95)))
+    }
+
+    /// When the watched groups are next re-read: `group_refresh` from now, never without groups.
+    fn next_group_refresh(&self) -> Ms {
+        if self.watch.groups.is_empty() {
+            Ms::MAX
+        } else {
+            self.clock.after(self.settings.group_refresh)
+        }
     }
 
     /// The REST client for the next read: round-robin over the clients, so a resync spends
