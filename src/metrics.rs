@@ -68,6 +68,13 @@ pub struct UpstreamMetrics {
     pub resyncs: Counter,
     /// Gauge: channels live.
     pub channels: Counter,
+    /// Gauge: the latest resync's phases, ms: presence and routing of every agent, then the
+    /// queue numbers, then the conversations.
+    pub resync_agents_ms: Counter,
+    /// See `resync_agents_ms`.
+    pub resync_queues_ms: Counter,
+    /// See `resync_agents_ms`.
+    pub resync_conversations_ms: Counter,
     /// Gauge: channels live on the client that holds the most (each client's budget is
     /// `max_channels_per_client`).
     pub channels_busiest_client: Counter,
@@ -344,6 +351,12 @@ pub struct Snapshot {
     pub resyncs: u64,
     /// Channels live.
     pub channels: u64,
+    /// The latest resync's phases, ms: presence and routing, queues, conversations.
+    pub resync_agents_ms: u64,
+    /// See `resync_agents_ms`.
+    pub resync_queues_ms: u64,
+    /// See `resync_agents_ms`.
+    pub resync_conversations_ms: u64,
     /// Channels live on the busiest OAuth client.
     pub channels_busiest_client: u64,
     /// OAuth clients configured.

@@ -851,6 +851,64 @@ fn diff_without_conversations(s: &Scenario) -> Vec<String> {
     diff(&floor, &truth)
 }
 
+/// Issue 13: the resync reads by priority: presence and routing of every agent, then the queue
+/// numbers, then the conversations (the costliest). With every conversation read held by the
+/// simulator after a gap on a busy floor, presence, routing and the queues are already exact
+/// on the display while the resync is still in its last phase.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resync_puts_presence_routing_and_queues_right_before_conversations() {
+    let s = scenario(60, 3, 17, FAST).await;
+    let m = s.gw.metrics.clone();
+    let open = |t: &genesys_sim::AgentTruth| {
+        t.conversation
+            .as_ref()
+            .is_some_and(|c| c.state != "disconnected" || c.wrapup)
+    };
+    // A gap: what changes now reaches the gateway only through the resync.
+    s.sim.fault(Fault::Silence(true));
+    burst(&s, 300);
+    let mut steps = 0;
+    while !s.sim.truth().agents.values().any(open) {
+        steps += s.sim.step(1);
+        assert!(steps < 10_000, "no conversation was ever offered");
+    }
+    let (held, resyncs) = (
+        s.sim.stats().conversation_reads_held,
+        m.upstream.resyncs.get(),
+    );
+    let queried = s.sim.stats().queue_observation_queries;
+    s.sim.fault(Fault::HoldConversationReads(true));
+    s.sim.fault(Fault::Silence(false));
+    s.sim.fault(Fault::DropSockets);
+    wait_for("the resync's conversation reads held", CONVERGE, || {
+        s.sim.stats().conversation_reads_held > held
+    })
+    .await;
+    assert!(
+        s.sim.stats().queue_observation_queries > queried,
+        "the queue numbers were read before the conversations"
+    );
+    wait_for(
+        "presence, routing and queues exact before the conversations",
+        CONVERGE,
+        || diff_without_conversations(&s).is_empty(),
+    )
+    .await;
+    assert_eq!(
+        m.upstream.resyncs.get(),
+        resyncs,
+        "the resync is still reading conversations"
+    );
+    s.sim.fault(Fault::HoldConversationReads(false));
+    wait_for("the resync to finish", CONVERGE, || {
+        m.upstream.resyncs.get() > resyncs
+    })
+    .await;
+    s.converge(CONVERGE).await;
+
+    s.gw.stop().await;
+}
+
 /// Issue 12: the analytics conversation query answers 403 throughout (an OAuth client without
 /// the analytics permission). The resync skips that step and completes the others: presence,
 /// routing and the queues are exact, the channels are never torn down, health names the

@@ -344,6 +344,7 @@ fn route(hub: &mut Hub, token: &str, req: &Request<'_>, now: u64) -> Result<Resp
         }
         ("GET", ["systempresences"]) => Ok(Response::ok(payload::system_presences())),
         ("POST", ["analytics", "queues", "observations", "query"]) => {
+            crate::stats::Counters::inc(&hub.counters().queue_observation_queries);
             observations_query(&hub.world, req.body).map(Response::ok)
         }
         ("POST", ["analytics", "conversations", "details", "query"]) => {

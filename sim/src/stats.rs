@@ -86,6 +86,8 @@ counters! {
     conversation_reads,
     /// `GET /api/v2/users/presences/{source}/bulk` requests received.
     bulk_presence_reads,
+    /// `POST /api/v2/analytics/queues/observations/query` requests received.
+    queue_observation_queries,
 }
 
 impl Counters {
