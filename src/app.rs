@@ -264,6 +264,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
                 max_frame: cap.ws_max_frame_bytes,
                 heartbeat_timeout: g.heartbeat_timeout,
                 ping_interval: g.ping_interval,
+                pong_timeout: g.pong_timeout,
                 clock: clock.clone(),
             },
             token_refresh_fraction: g.token_refresh_fraction,

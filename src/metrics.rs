@@ -66,6 +66,8 @@ pub struct UpstreamMetrics {
     pub rest_paging_stopped: Counter,
     /// Resyncs completed.
     pub resyncs: Counter,
+    /// Sockets declared dead because a ping went unanswered for `pong_timeout`.
+    pub pong_timeouts: Counter,
     /// Gauge: channels live.
     pub channels: Counter,
     /// Gauge: the latest resync's phases, ms: presence and routing of every agent, then the
@@ -349,6 +351,8 @@ pub struct Snapshot {
     pub reconnects: u64,
     /// Resyncs done.
     pub resyncs: u64,
+    /// Sockets declared dead for an unanswered ping.
+    pub pong_timeouts: u64,
     /// Channels live.
     pub channels: u64,
     /// The latest resync's phases, ms: presence and routing, queues, conversations.

@@ -252,6 +252,7 @@ pub fn snapshot(m: &Metrics, session: u32, uptime_s: u64, sled_bytes: u64) -> Sn
         refused_full: m.state.refused_full.get(),
         reconnects: m.upstream.connects.get(),
         resyncs: m.upstream.resyncs.get(),
+        pong_timeouts: m.upstream.pong_timeouts.get(),
         channels: m.upstream.channels.get(),
         resync_agents_ms: m.upstream.resync_agents_ms.get(),
         resync_queues_ms: m.upstream.resync_queues_ms.get(),

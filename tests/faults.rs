@@ -150,6 +150,42 @@ async fn silent_socket_is_declared_dead_within_45_simulated_seconds() {
     s.gw.stop().await;
 }
 
+/// Issue 13: a ping unanswered for `pong_timeout_secs` declares the socket dead, long before
+/// the 45 s silence watchdog: here pings every second and a 2 s deadline; the simulator's
+/// clock is not moved, so only the pong deadline can end the silent socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_ping_declares_the_socket_dead_at_the_pong_deadline() {
+    let cfg = genesys_sim::SimConfig {
+        agents: 30,
+        queues: 2,
+        seed: 21,
+        clock_speed: 0.0,
+        ..genesys_sim::SimConfig::default()
+    };
+    let s = scenario_with(
+        cfg,
+        &format!("{FAST}ping_interval_secs = 1\npong_timeout_secs = 2\n"),
+    )
+    .await;
+    let m = s.gw.metrics.clone();
+    let (disconnects, sim_now) = (m.upstream.disconnects.get(), s.sim.now_ms());
+    s.sim.fault(Fault::Silence(true));
+    burst(&s, 50); // into the silence: back through the resync
+    wait_for("the pong deadline to end the socket", CONVERGE, || {
+        m.upstream.pong_timeouts.get() >= 1
+    })
+    .await;
+    assert!(m.upstream.disconnects.get() > disconnects);
+    assert_eq!(
+        s.sim.now_ms(),
+        sim_now,
+        "the silence watchdog's clock never moved"
+    );
+    s.sim.fault(Fault::Silence(false));
+    s.converge(CONVERGE).await;
+    s.gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_stop_but_events_flow_then_silence_is_detected() {
     // Heartbeats alone stop (events still arrive): events prove the socket alive; once the
@@ -405,6 +441,10 @@ async fn resync_clear_never_beats_a_live_conversation() {
         m.upstream.resyncs.get() > resyncs
     })
     .await;
+    // The resync read the queues before the conversations (its priority order), so the
+    // offer's queue figures come live: the frozen clock must pass the observations' pacing.
+    s.sim.advance(Duration::from_secs(2));
+    s.sim.step(0);
     s.converge(CONVERGE).await;
     s.gw.stop().await;
 }
@@ -657,7 +697,9 @@ fn channels_for(users: usize, queues: usize, max: usize) -> usize {
 }
 
 /// Server maintenance: `socket_closing` on every socket at once with events flowing, the
-/// rotation it starts (one channel at a time) run to its end, the old sockets' grace (61
+/// rotation it starts (one channel at a time) run to its end (on a frozen simulator clock, a
+/// loaded machine's slow rotation cannot look like a missed grace: the grace, Genesys' minute,
+/// is moved by the test), the old sockets' grace (61
 /// simulated seconds) over, a burst, and the display exact again, with no channel in use
 /// evicted or dropped and no resync.
 async fn socket_closing_everywhere(s: &Scenario) {
@@ -674,6 +716,9 @@ async fn socket_closing_everywhere(s: &Scenario) {
     .await;
     s.advance(Duration::from_secs(61)).await;
     burst(s, 100);
+    // The clock is frozen (see the callers): pass the queue observations' pacing.
+    s.sim.advance(Duration::from_secs(2));
+    s.sim.step(0);
     s.converge(CONVERGE).await;
     assert_eq!(
         gap_counters(&s.gw.metrics),
@@ -783,6 +828,7 @@ async fn twenty_one_channels_are_refused_with_one_client_and_carried_by_two() {
         genesys_sim::SimConfig {
             queues: 3,
             seed: 92,
+            clock_speed: 0.0,
             more_clients: vec![("sim-client-2".into(), "sim-secret-2".into())],
             ..genesys_sim::SimConfig::default()
         },

@@ -101,6 +101,8 @@ pub mod defaults {
     /// Seconds a REST request may wait for its answer head, and again for its body: a server
     /// that accepts and never answers costs this much per attempt, not a stalled resync.
     pub const REST_TIMEOUT_SECS: u64 = 15;
+    /// No answer to a ping within this long: the socket is dead.
+    pub const PONG_TIMEOUT_SECS: u64 = 10;
     /// Watched groups' members are read again this often (Genesys notifies no change).
     pub const GROUP_REFRESH_SECS: u64 = 300;
     /// Genesys refuses more than 1000 topics per channel.
@@ -177,6 +179,8 @@ pub struct Genesys {
     pub heartbeat_timeout: Duration,
     /// Period of our pings; shorter than `heartbeat_timeout`.
     pub ping_interval: Duration,
+    /// No frame within this long after a ping = dead socket (1..=60 s).
+    pub pong_timeout: Duration,
     /// Refresh a token after this fraction of its lifetime (0.1..=0.95).
     pub token_refresh_fraction: f64,
     /// Rotate a channel this long before its `expires`.

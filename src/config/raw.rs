@@ -56,6 +56,8 @@ pub struct RawGenesys {
     pub heartbeat_timeout_secs: Option<u64>,
     /// Seconds between our `ping` messages.
     pub ping_interval_secs: Option<u64>,
+    /// Seconds a ping may go unanswered before the socket counts as dead.
+    pub pong_timeout_secs: Option<u64>,
     /// Fraction of a token's lifetime after which a new one is fetched.
     pub token_refresh_fraction: Option<f64>,
     /// Seconds before a channel's `expires` at which it is replaced.

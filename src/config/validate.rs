@@ -212,6 +212,13 @@ pub(super) fn validate_genesys(
         1,
         300,
     )?;
+    let pong = in_range(
+        "genesys.pong_timeout_secs",
+        raw.pong_timeout_secs,
+        defaults::PONG_TIMEOUT_SECS,
+        1,
+        60,
+    )?;
     let group_refresh = in_range(
         "genesys.group_refresh_secs",
         raw.group_refresh_secs,
@@ -255,6 +262,7 @@ pub(super) fn validate_genesys(
         clients,
         heartbeat_timeout: Duration::from_secs(heartbeat),
         ping_interval: Duration::from_secs(ping),
+        pong_timeout: Duration::from_secs(pong),
         token_refresh_fraction: fraction,
         channel_rotate_before: Duration::from_secs(rotate),
         backoff_min: Duration::from_millis(backoff_min),

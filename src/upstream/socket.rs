@@ -5,7 +5,7 @@
 //! Owns the liveness rules of a socket: any frame resets the watchdog; no frame for
 //! `heartbeat_timeout` (Genesys sends a heartbeat every 30 s) means the socket is dead even if
 //! TCP looks open; a `{"message":"ping"}` every `ping_interval` asks the server to prove
-//! itself. Does not decide what happens next: it reports to the supervisor through
+//! itself, and no frame within `pong_timeout` after it means dead too. Does not decide what happens next: it reports to the supervisor through
 //! [`Notice`]s tagged with the channel's generation.
 
 use std::sync::Arc;
@@ -71,6 +71,8 @@ pub enum End {
     Closed(Option<u16>),
     /// No frame within the heartbeat timeout.
     Silent(Duration),
+    /// No frame within the pong timeout after a ping.
+    NoPong(Duration),
     /// Transport or protocol error.
     Error(String),
     /// The server says the channel is gone (evicted, expired, token revoked).
@@ -90,6 +92,9 @@ pub struct SocketSettings {
     pub heartbeat_timeout: Duration,
     /// Interval of `{"message":"ping"}`.
     pub ping_interval: Duration,
+    /// No frame within this long after a ping = dead. Real time, not the protocol clock: it
+    /// bounds a round trip, which a jump of simulated time says nothing about.
+    pub pong_timeout: Duration,
     /// The clock `heartbeat_timeout` is measured on.
     pub clock: Clock,
 }
@@ -151,6 +156,9 @@ pub async fn read(
     // Set when the supervisor retires this socket: keep reading what is already on the way
     // (events sent before the replacement channel was subscribed exist only here), then close.
     let mut draining: Option<Instant> = None;
+    // Set by a ping, cleared by any frame after it: the server answers pings in order, so any
+    // frame proves the socket alive.
+    let mut pong_due: Option<Instant> = None;
     metrics.upstream.connected.set(1);
     let why = loop {
         let drain_end = draining.map(|since| (last_frame + DRAIN_IDLE).min(since + DRAIN_MAX));
@@ -167,6 +175,7 @@ pub async fn read(
             }
             msg = stream.next() => {
                 last_frame = Instant::now();
+                pong_due = None;
                 silent_at = s.clock.now_ms().saturating_add(timeout_ms);
                 let msg = match msg {
                     None => break End::Closed(None),
@@ -200,10 +209,15 @@ pub async fn read(
             _ = s.clock.sleep_until(silent_at), if draining.is_none() => {
                 break End::Silent(s.heartbeat_timeout);
             }
+            _ = sleep_until_opt(pong_due), if draining.is_none() => {
+                metrics.upstream.pong_timeouts.inc();
+                break End::NoPong(s.pong_timeout);
+            }
             _ = ping.tick() => {
                 if let Err(e) = sink.send(WsMessage::text(r#"{"message":"ping"}"#)).await {
                     break End::Error(e.to_string());
                 }
+                pong_due.get_or_insert(Instant::now() + s.pong_timeout);
             }
         }
     };
