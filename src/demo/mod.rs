@@ -14,6 +14,7 @@
 //! [`crate::display::floor`].
 
 pub mod broker;
+pub mod truth;
 
 use std::future::Future;
 use std::path::Path;

@@ -1,0 +1,133 @@
+//! The display's view against the simulator's ground truth: what a display must show for each
+//! agent and queue of a [`Truth`], and every difference from a decoded [`Floor`]. The one
+//! comparison the end-to-end tests, the fault tests and the bench all judge by.
+
+use genesys_sim::Truth;
+use presence_wire::{AgentFrame, Interaction, Media, Presence, Routing};
+
+use crate::display::floor::Floor;
+
+/// The wire presence of a simulator system presence (UPPER_SNAKE).
+pub fn wire_presence(s: &str) -> Presence {
+    match s {
+        "AVAILABLE" => Presence::Available,
+        "AWAY" => Presence::Away,
+        "BUSY" => Presence::Busy,
+        "OFFLINE" => Presence::Offline,
+        "IDLE" => Presence::Idle,
+        "ON_QUEUE" => Presence::OnQueue,
+        "MEAL" => Presence::Meal,
+        "TRAINING" => Presence::Training,
+        "MEETING" => Presence::Meeting,
+        "BREAK" => Presence::Break,
+        _ => Presence::Unknown,
+    }
+}
+
+fn routing(s: &str) -> Routing {
+    match s {
+        "OFF_QUEUE" => Routing::OffQueue,
+        "IDLE" => Routing::Idle,
+        "INTERACTING" => Routing::Interacting,
+        "NOT_RESPONDING" => Routing::NotResponding,
+        "COMMUNICATING" => Routing::Communicating,
+        _ => Routing::Unknown,
+    }
+}
+
+fn media(s: &str) -> Media {
+    match s {
+        "call" => Media::Call,
+        "callback" => Media::Callback,
+        "chat" => Media::Chat,
+        "email" => Media::Email,
+        "message" => Media::Message,
+        _ => Media::Other,
+    }
+}
+
+fn interaction(s: &str) -> Interaction {
+    match s {
+        "alerting" => Interaction::Alerting,
+        "dialing" | "contacting" => Interaction::Dialing,
+        "connected" => Interaction::Connected,
+        "held" => Interaction::Held,
+        "disconnected" => Interaction::Disconnected,
+        _ => Interaction::None,
+    }
+}
+
+fn secs(ms: u64) -> u32 {
+    u32::try_from(ms / 1000).expect("timestamp fits u32 seconds")
+}
+
+/// Every difference between what the display decoded and the ground truth (empty = equal):
+/// each agent's presence, routing status, conversation (media, state, since, wrap-up) and
+/// out-of-office, agents on one side only, and each queue's five live numbers.
+pub fn diff(floor: &Floor, truth: &Truth) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, t) in &truth.agents {
+        let Some(a) = floor.agents.get(id) else {
+            out.push(format!("agent {id}: missing on the display"));
+            continue;
+        };
+        let mut want = AgentFrame {
+            presence: wire_presence(&t.system_presence),
+            presence_since: secs(t.presence_modified_ms),
+            routing: routing(&t.routing_status),
+            routing_since: secs(t.routing_start_ms),
+            ..AgentFrame::default()
+        };
+        if t.out_of_office {
+            want.flags |= AgentFrame::OUT_OF_OFFICE;
+        }
+        if let Some(c) = &t.conversation {
+            let ended = c.state == "disconnected" && !c.wrapup;
+            if !ended {
+                want.media = media(&c.media);
+                want.interaction = interaction(&c.state);
+                want.interaction_since = secs(c.changed_ms);
+                if c.wrapup {
+                    want.flags |= AgentFrame::WRAPUP;
+                }
+            }
+        }
+        let mut got = *a;
+        got.flags &= !AgentFrame::STALE;
+        if want.media == Media::None {
+            got.interaction_since = 0;
+        }
+        if got != want {
+            out.push(format!("agent {id}: display {got:?} != truth {want:?}"));
+        }
+    }
+    for id in floor.agents.keys() {
+        if !truth.agents.contains_key(id) {
+            out.push(format!("agent {id}: on the display but not in the org"));
+        }
+    }
+    for (id, t) in &truth.queues {
+        let Some(q) = floor.queues.get(id) else {
+            out.push(format!("queue {id}: missing on the display"));
+            continue;
+        };
+        let got = (
+            q.waiting,
+            q.interacting,
+            q.alerting,
+            q.on_queue,
+            q.off_queue,
+        );
+        let want = (
+            t.waiting as u16,
+            t.interacting as u16,
+            t.alerting as u16,
+            t.on_queue as u16,
+            t.off_queue as u16,
+        );
+        if got != want {
+            out.push(format!("queue {id}: display (waiting, interacting, alerting, on, off) {got:?} != truth {want:?}"));
+        }
+    }
+    out
+}
