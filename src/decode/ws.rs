@@ -1,7 +1,8 @@
 //! Notification-channel topics and their `eventBody` shapes (PROTOCOL.md §3-§5): topic-name
 //! routing ([`classify`]), then the typed read of `eventBody` for that topic ([`body`]), from
 //! wherever the envelope walk met it. Also owns the body pieces REST shares (presence
-//! definition, routing status object, metric fold, conversation). Does not own the pre-checks,
+//! definition, routing status object, conversation; the queue observations and their metric
+//! fold are `ws/observation.rs`). Does not own the pre-checks,
 //! the reader or field types (`json`, `reader`) nor the walk over the envelope
 //! (`decode::parse`).
 
@@ -13,16 +14,14 @@ use serde::Deserialize;
 use serde_json_core::de::Error;
 
 use super::json::{
-    count_u32, count_u64, loose, need_id, permille, stamp_or_zero, Capped, JId, Key, RoutingName,
-    Stamp, SysPresence, Text, LOOSE_LEN,
+    loose, need_id, stamp_or_zero, JId, Key, RoutingName, Stamp, SysPresence, Text, LOOSE_LEN,
 };
 use super::reader::Reader;
 use super::{evidence, Rejected, EVIDENCE_LEN};
 use crate::event::{
     ConversationChange, Event, Id, Interaction, Media, MemberChange, Millis, OutOfOfficeChange,
-    Presence, PresenceChange, QueueAggregate, QueueObservation, RoutingChange,
+    Presence, PresenceChange, RoutingChange,
 };
-use crate::limits::MAX_INTERVALS;
 use crate::message::{Control, Message};
 
 /// What a topic name says, with the entity id it carries.
@@ -371,167 +370,6 @@ fn member(queue: Id, b: MemberBody) -> Result<MemberChange, Rejected> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Queue observations (snapshot and 30-minute aggregate), shared with REST.
-
-/// Longest `interval` (`start/end`, two timestamps of at most 35 bytes each).
-const INTERVAL_LEN: usize = 80;
-
-#[derive(Deserialize)]
-struct ObsBody {
-    #[serde(default)]
-    data: Capped<ObsData, MAX_INTERVALS>,
-}
-
-#[derive(Deserialize)]
-struct ObsData {
-    interval: Option<Text<INTERVAL_LEN>>,
-    #[serde(default)]
-    metrics: MetricFold,
-}
-
-/// Every metric of one `metrics`/`data` array folded as it streams by (no capacity, no tail
-/// loss): counts summed over entries of the same metric (one per `qualifier`), the
-/// longest wait is the maximum, the service level the last valid ratio. Values that are not
-/// finite non-negative numbers in range are ignored.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub(super) struct MetricFold {
-    pub waiting: Option<u32>,
-    pub interacting: Option<u32>,
-    pub alerting: Option<u32>,
-    pub on_queue: Option<u32>,
-    pub off_queue: Option<u32>,
-    pub longest_waiting: Option<u64>,
-    pub offered: Option<u32>,
-    pub answered: Option<u32>,
-    pub abandoned: Option<u32>,
-    pub service_level_permille: Option<u16>,
-}
-
-/// Longest metric name compared (`oLongestWaiting` is 15).
-const METRIC_NAME_LEN: usize = 32;
-
-#[derive(Deserialize)]
-struct Metric {
-    metric: Option<Text<METRIC_NAME_LEN>>,
-    stats: Option<Stats>,
-}
-
-#[derive(Deserialize)]
-struct Stats {
-    count: Option<f64>,
-    max: Option<f64>,
-    ratio: Option<f64>,
-}
-
-fn add(slot: &mut Option<u32>, v: Option<u32>) {
-    if let Some(v) = v {
-        *slot = Some(slot.unwrap_or(0).saturating_add(v));
-    }
-}
-
-impl MetricFold {
-    fn apply(&mut self, m: Metric) {
-        let (Some(name), Some(stats)) = (m.metric, m.stats) else {
-            return;
-        };
-        let count = stats.count.and_then(count_u32);
-        let is = |n: &str| name.as_str().eq_ignore_ascii_case(n) && !name.truncated;
-        if is("oWaiting") {
-            add(&mut self.waiting, count);
-        } else if is("oInteracting") {
-            add(&mut self.interacting, count);
-        } else if is("oAlerting") {
-            add(&mut self.alerting, count);
-        } else if is("oOnQueueUsers") {
-            add(&mut self.on_queue, count);
-        } else if is("oOffQueueUsers") {
-            add(&mut self.off_queue, count);
-        } else if is("oLongestWaiting") {
-            if let Some(max) = stats.max.and_then(count_u64) {
-                self.longest_waiting = Some(self.longest_waiting.map_or(max, |m| m.max(max)));
-            }
-        } else if is("nOffered") {
-            add(&mut self.offered, count);
-        } else if is("tAnswered") {
-            add(&mut self.answered, count);
-        } else if is("tAbandon") {
-            add(&mut self.abandoned, count);
-        } else if is("oServiceLevel") {
-            if let Some(p) = stats.ratio.and_then(permille) {
-                self.service_level_permille = Some(p);
-            }
-        }
-    }
-
-    /// The snapshot metrics, as a [`QueueObservation`].
-    pub fn observation(&self, queue: Id, observed: Millis) -> QueueObservation {
-        QueueObservation {
-            queue,
-            observed,
-            waiting: self.waiting,
-            interacting: self.interacting,
-            alerting: self.alerting,
-            on_queue: self.on_queue,
-            off_queue: self.off_queue,
-            longest_waiting: self.longest_waiting,
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for MetricFold {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = MetricFold;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array of metrics")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MetricFold, A::Error> {
-                let mut fold = MetricFold::default();
-                while let Some(m) = seq.next_element::<Metric>()? {
-                    fold.apply(m);
-                }
-                Ok(fold)
-            }
-        }
-        d.deserialize_seq(V)
-    }
-}
-
-/// First data item: interval start == end → snapshot, start < end → 30-minute aggregate.
-fn observation(queue: Id, b: ObsBody) -> Result<Event, Rejected> {
-    const PATH: &str = "eventBody.data[].interval";
-    let item = b
-        .data
-        .items
-        .into_iter()
-        .next()
-        .ok_or(Rejected::MissingField("eventBody.data"))?;
-    let interval = item.interval.ok_or(Rejected::MissingField(PATH))?;
-    let (start, end) = interval
-        .as_str()
-        .split_once('/')
-        .filter(|_| !interval.truncated)
-        .ok_or(Rejected::BadTimestamp(PATH))?;
-    let start = super::parse_timestamp(start).ok_or(Rejected::BadTimestamp(PATH))?;
-    let end = super::parse_timestamp(end).ok_or(Rejected::BadTimestamp(PATH))?;
-    let m = item.metrics;
-    match start.cmp(&end) {
-        core::cmp::Ordering::Equal => Ok(Event::Observation(m.observation(queue, start))),
-        core::cmp::Ordering::Less => Ok(Event::Aggregate(QueueAggregate {
-            queue,
-            interval_start: start,
-            interval_end: end,
-            offered: m.offered,
-            answered: m.answered,
-            abandoned: m.abandoned,
-            service_level_permille: m.service_level_permille,
-        })),
-        core::cmp::Ordering::Greater => Err(Rejected::BadTimestamp(PATH)),
-    }
-}
-
-// ---------------------------------------------------------------------------------------
 // Conversations: the agent's own participant, found while streaming `participants`.
 
 /// Longest session `state` compared (`disconnected` is 12).
@@ -819,6 +657,10 @@ pub(super) fn conversation_change(
         changed,
     })
 }
+
+mod observation;
+pub(super) use observation::MetricFold;
+use observation::{observation, ObsBody};
 
 #[cfg(test)]
 mod tests;

@@ -2,8 +2,11 @@
 //! escapes, tail loss, hostile input and every rejection reason.
 
 use super::super::{parse, Reason, Rejected};
+use super::observation::ObsData;
 use super::*;
-use crate::event::Routing;
+use crate::decode::json::Capped;
+use crate::event::{QueueAggregate, QueueObservation, Routing};
+use crate::limits::MAX_INTERVALS;
 use crate::message::{Control, Message};
 
 const USER: &str = "9ed7d9f6-0c59-4360-ac54-40dd35eb9c2f";
