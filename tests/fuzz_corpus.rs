@@ -1,4 +1,6 @@
-//! Stable replay of the committed fuzz corpus (`fuzz/corpus/<target>/*`): every file goes
+//! Stable replay of the committed fuzz corpus (`fuzz/corpus/<target>/*`, plus the Genesys
+//! samples of `tests/fixtures/genesys` for the targets that read Genesys input, seeded from
+//! there rather than stored twice): every file goes
 //! through the same entry points and properties as its cargo-fuzz target (the checks are
 //! `fuzz/src/lib.rs`, included here), so `cargo test` catches a regression on any input the
 //! fuzzer ever kept or crashed on, without a fuzzer or a nightly compiler. Each target's
@@ -14,20 +16,32 @@ use std::time::{Duration, Instant};
 /// milliseconds; only a hang or a quadratic blow-up gets near it, even in a debug build).
 const REPLAY_BOUND: Duration = Duration::from_secs(60);
 
+/// Seed directories of `target` besides its own `fuzz/corpus/<target>` (CI's fuzz step passes
+/// the same ones to libFuzzer).
+fn seeds(target: &str) -> &'static [&'static str] {
+    match target {
+        "ws_frame" | "rest_bodies" => &["tests/fixtures/genesys"],
+        _ => &[],
+    }
+}
+
 fn corpus(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("corpus entry").path())
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let own = root.join("fuzz/corpus").join(target);
+    let dirs = std::iter::once(own.clone()).chain(seeds(target).iter().map(|d| root.join(d)));
+    let mut files: Vec<PathBuf> = dirs
+        .flat_map(|dir| {
+            std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .map(|e| e.expect("corpus entry").path())
+        })
         .filter(|p| p.is_file())
         .collect();
     files.sort();
     assert!(
         !files.is_empty(),
         "{}: the seed corpus is missing",
-        dir.display()
+        own.display()
     );
     files
 }
