@@ -53,6 +53,8 @@ pub mod pacer;
 pub mod publish;
 pub mod signal;
 pub mod state;
+#[cfg(any(test, feature = "demo"))]
+pub mod testkit;
 pub mod tls;
 pub mod topics;
 pub mod upstream;

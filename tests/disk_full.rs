@@ -10,8 +10,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +18,7 @@ use presence_gateway::display::Floor;
 use presence_gateway::metrics::Metrics;
 use presence_gateway::publish::{agent_frame, queue_frame};
 use presence_gateway::state::{Capacity, Key, Store, Table, Value};
+use presence_gateway::testkit::Tmpfs;
 use presence_gateway::topics::Topics;
 use presence_gateway::zones::{ZoneSpec, Zones};
 use support::*;
@@ -28,61 +28,6 @@ use support::*;
 const TMPFS_SIZE: &str = "16m";
 
 const CONVERGE: Duration = Duration::from_secs(90);
-
-/// A tmpfs mounted by the test, unmounted on drop (lazily if something still holds it open,
-/// as a panicking test's gateway may), so no mount outlives the test.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Err(why) where mounting is not permitted (not root, no `mount`): the test skips.
-    fn mount(size: &str) -> Result<Tmpfs, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "mount -t tmpfs refused (needs root): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Tmpfs { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Grows a filler file until the disk refuses a write (ENOSPC); returns its path.
-    fn fill(&self) -> PathBuf {
-        use std::io::Write;
-        let path = self.path().join("filler");
-        let mut f = std::fs::File::create(&path).expect("filler file");
-        let block = [0u8; 64 * 1024];
-        // write_all fills the last block partially before it fails: the disk is full to the page.
-        while f.write_all(&block).is_ok() {}
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let umount = |lazy: bool| {
-            let mut c = Command::new("umount");
-            if lazy {
-                c.arg("-l");
-            }
-            c.arg(self.dir.path()).status().is_ok_and(|s| s.success())
-        };
-        if !umount(false) && !umount(true) {
-            eprintln!("could not unmount {}", self.dir.path().display());
-        }
-    }
-}
 
 /// Drives the simulator in small steps until `done`, panicking with `what` after `timeout`.
 async fn step_until(

@@ -1,6 +1,5 @@
 //! Unit tests of the state stage: the table, the dirty set, records and the store.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::*;
@@ -10,6 +9,7 @@ use crate::event::{
 use crate::heatmap::minute_of;
 use crate::message::{ListingPhase, Update};
 use crate::metrics::Metrics;
+use crate::testkit::Tmpfs;
 use crate::zones::Zones;
 use presence_wire::Minutes;
 
@@ -418,60 +418,6 @@ fn corrupt_store_is_quarantined_and_rebuilt() {
                 .starts_with("state.corrupt-")
         });
     assert!(aside);
-}
-
-/// A tmpfs of the test's own, so a full disk is real; unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounts one of `size` (`mount -o size=`); Err(why) where that is not permitted
-    /// (not root, no mount binary): the test then says so and skips.
-    fn mount(size: &str) -> Result<Tmpfs, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "mount -t tmpfs refused (needs root): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Tmpfs { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Grows a filler file until the disk refuses (ENOSPC); returns its path.
-    fn fill(&self) -> PathBuf {
-        use std::io::Write;
-        let path = self.path().join("filler");
-        let mut f = std::fs::File::create(&path).unwrap();
-        let block = [0u8; 4096];
-        while f.write_all(&block).is_ok() {}
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let umount = |lazy: bool| {
-            let mut c = std::process::Command::new("umount");
-            if lazy {
-                c.arg("-l");
-            }
-            c.arg(self.dir.path()).status().is_ok_and(|s| s.success())
-        };
-        if !umount(false) {
-            umount(true);
-        }
-    }
 }
 
 #[test]
