@@ -46,7 +46,7 @@ const PROBE_RATE: f64 = 200.0;
 const RSS_RATE: f64 = 20_000.0;
 /// Most writes the sled probe replays (bounds its run time to about 15 s).
 const SLED_WRITES_MAX: u64 = 2_000_000;
-/// Genesys' REST limit per token: the request floor is requests / this rate.
+/// Genesys' REST limit per token: the request floor is requests / (this rate × OAuth clients).
 const REST_PER_SEC: f64 = 300.0 / 60.0;
 
 #[derive(Clone, Debug)]
@@ -887,12 +887,14 @@ async fn resync_runs(o: &Opts, s: &mut Session, runs: usize, label: &str, f: &mu
         let s1 = s.sim.stats();
         let answered = (s1.rest_requests - s0.rest_requests) - (s1.rate_limited - s0.rate_limited);
         let secs = t1.duration_since(t0).as_secs_f64();
-        let fl = answered as f64 / REST_PER_SEC;
+        // Each OAuth client has its own budget, and the gateway's reads take turns over them.
+        let clients = 1 + s.sim.config().more_clients.len();
+        let fl = answered as f64 / (REST_PER_SEC * clients as f64);
         time.push(secs);
         floor.push(fl);
         requests.push(answered as f64);
         eprintln!(
-            "[resync {}] run {run}: socket drop → resync done in {secs:.1} s; {answered} REST requests answered ({} refused 429) → floor {fl:.1} s; gateway: {}",
+            "[resync {}] run {run}: socket drop → resync done in {secs:.1} s; {answered} REST requests answered ({} refused 429) over {clients} OAuth client(s) → floor {fl:.1} s; gateway: {}",
             s.agents,
             s1.rate_limited - s0.rate_limited,
             doc["detail"].as_str().unwrap_or("")
@@ -1184,7 +1186,7 @@ fn table(o: &Opts, head: &str, f: &Figures) -> String {
             ),
             "≤ request floor + 1 s",
             format!(
-                "{} s; floor {} s ({} requests answered ÷ 5/s); time − floor {} s",
+                "{} s; floor {} s ({} requests answered ÷ 5/s per OAuth client); time − floor {} s",
                 time.show(|v| format!("{v:.1}")),
                 floor.show(|v| format!("{v:.1}")),
                 req.show(thousands),
