@@ -6,6 +6,7 @@
 //! memory flat, and times the republish against a bound derived from config.
 //! Needs the `mosquitto` binary (CI installs it); without it the test says so and passes.
 
+#[path = "e2e/support/mod.rs"]
 mod support;
 
 use std::process::{Child, Command, Stdio};

@@ -349,7 +349,7 @@ pub(super) fn validate_watch_and_zones(
         return Err(ConfigError::invalid(
             "watch.users",
             format!(
-                "{} users (with zone users) exceed max_agents ({}: [watch] or board {})",
+                "{} users (with zone users) exceed max_agents ({}) ([watch] max_agents, at most board {}'s)",
                 watch.users.len(),
                 watch.max_agents,
                 board.name,

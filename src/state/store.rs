@@ -411,7 +411,7 @@ impl Shared {
     /// flush fails the next write, which degrades the store). Healthy and quiet: a flush, which
     /// has nothing to write and is how a failed background flush is seen when no write follows
     /// it. (An explicit flush on every interval under load made the resident set grow by
-    /// ~2.5 MiB per 12,000-event burst in `tests/burst.rs`.) Degraded: close and reopen the store,
+    /// ~2.5 MiB per 12,000-event burst in `tests/e2e/burst.rs`.) Degraded: close and reopen the store,
     /// rewrite every record and heatmap from the table, flush; success clears the alarm.
     /// Entering and leaving the degraded state are reported to `report` (the audit trail).
     pub fn maintain_store(&self, disk: &Disk, mut report: impl FnMut(StoreEvent)) {

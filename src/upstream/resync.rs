@@ -147,7 +147,7 @@ impl Upstream {
     /// socket, before `began`. As exact as [`Rest::server_now_ms`]: a box clock trusted while
     /// ahead of the server (by less than its 2 s tolerance) moves `began` ahead by as much.
     /// (Found as a flake of `hostile_frames_are_counted_and_survived`; regression test
-    /// `resync_clear_never_beats_a_live_conversation` in `tests/faults.rs`.)
+    /// `resync_clear_never_beats_a_live_conversation` in `tests/e2e/faults.rs`.)
     pub(super) async fn resync_conversations(
         &mut self,
         users: &[Id],

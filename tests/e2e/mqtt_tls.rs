@@ -4,13 +4,12 @@
 //! broker's certificate, or a wrong password, nothing is published and the gateway keeps
 //! retrying. Skipped (with the reason printed) when `mosquitto` is not installed; CI installs it.
 
-mod support;
-
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::support::*;
 use presence_gateway::config::{Config, ENV_MQTT_PASSWORD};
 use presence_gateway::display::Subscriber;
 use presence_gateway::topics::Topics;
@@ -18,7 +17,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use support::*;
 
 const PASSWORD: &str = "correct horse battery staple";
 

@@ -2,13 +2,11 @@
 //! MQTT broker → a display subscriber decoding frames. The display's view must equal the
 //! simulator's ground truth exactly after a scenario.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use presence_gateway::display::Subscriber;
 use presence_gateway::topics::Topics;
-use support::*;
 
 /// Issue 3's acceptance scenario: 500 agents, 20 queues, 10,000 events.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,12 +6,10 @@
 //! 45 s of silence or 24 h of channel life pass in simulated time (`Scenario::advance`);
 //! only reconnect backoff is shortened through the site config.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use genesys_sim::Fault;
-use support::*;
 
 /// Fast reconnects (backoff is real time); every protocol timer keeps its default.
 const FAST: &str = "backoff_min_ms = 50\nbackoff_max_secs = 2\n";

@@ -5,13 +5,11 @@
 //! hangs, and that the display converges to the simulator's truth once the fault is lifted.
 //! Timers are shortened through the site config, as in `tests/faults.rs`.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use genesys_sim::{Fault, PagingLoop};
 use presence_gateway::config::Board;
-use support::*;
 
 /// Short timers (as `tests/faults.rs`) and a 1 s REST timeout, so a silent server costs
 /// seconds, not the production 15 s per attempt.

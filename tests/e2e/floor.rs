@@ -2,12 +2,10 @@
 //! real broker: display names, the zone roster, the activity heatmap, and republish commands
 //! answered on the reply topic.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use presence_wire::HEATMAP_MINUTES;
-use support::*;
 
 fn json(bytes: &[u8]) -> serde_json::Value {
     serde_json::from_slice(bytes).expect("answer is JSON")

@@ -3,17 +3,15 @@
 //! in a 429 storm), then converges to the ground truth, including what changed while it
 //! was dead. The gateway runs as a real child process started from a config file.
 
-mod support;
-
 use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::*;
 use genesys_sim::Fault;
 use presence_gateway::config::{ENV_CLIENT_ID, ENV_CLIENT_SECRET};
 use presence_gateway::display::Subscriber;
 use presence_gateway::topics::Topics;
-use support::*;
 
 /// The storm that holds the restarted gateway off the REST API (429, Retry-After = this): far
 /// longer than a start-up from sled takes, even on a loaded CI machine (about 0.1 s seen here).

@@ -6,12 +6,11 @@
 //! directory, or on one sled cannot open at all (quarantined), converges to the simulator's
 //! ground truth: what was dropped is rebuilt through resync.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::*;
 use presence_gateway::display::Subscriber;
 use presence_gateway::event::{Id, Presence, Routing};
 use presence_gateway::metrics::Metrics;
@@ -21,7 +20,6 @@ use presence_gateway::state::{
 use presence_gateway::topics::Topics;
 use presence_gateway::zones::Zones;
 use serde::Serialize;
-use support::*;
 
 /// sled settings as the gateway uses them (cache, flush period), small for tests.
 const CACHE: u64 = 1 << 20;

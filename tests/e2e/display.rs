@@ -6,9 +6,6 @@
 //! `UPDATE_SNAPSHOTS=1 cargo test --test display` rewrites the snapshot files after an
 //! intended change of the layout; review the diff.
 
-mod support;
-mod tools;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -31,7 +28,7 @@ fn draw(floor: &Floor) -> Buffer {
         footer: "",
     };
     terminal
-        .draw(|f| board.render(f.area(), f.buffer_mut(), floor, tools::NOW))
+        .draw(|f| board.render(f.area(), f.buffer_mut(), floor, crate::tools::NOW))
         .unwrap();
     terminal.backend().buffer().clone()
 }
@@ -90,7 +87,7 @@ fn check_snapshot(name: &str, buf: &Buffer) {
 
 #[test]
 fn wallboard_snapshot_online() {
-    let buf = draw(&tools::floor("online"));
+    let buf = draw(&crate::tools::floor("online"));
     check_snapshot("online", &buf);
     let screen = text(&buf).join("\n");
     // No banner when the gateway is online; names, timers and numbers as published.
@@ -149,7 +146,7 @@ fn wallboard_snapshot_online() {
 
 #[test]
 fn wallboard_snapshot_lost_banner() {
-    let buf = draw(&tools::floor("lost"));
+    let buf = draw(&crate::tools::floor("lost"));
     check_snapshot("lost", &buf);
     let (x, y) = find(&buf, "GATEWAY LOST");
     assert_eq!(y, 1, "the banner is right under the header");
@@ -164,7 +161,7 @@ fn offline_and_unknown_state_get_a_grey_banner() {
         (Some("offline"), "GATEWAY OFFLINE"),
         (None, "WAITING FOR THE GATEWAY"),
     ] {
-        let mut floor = tools::floor("x");
+        let mut floor = crate::tools::floor("x");
         floor.gateway_state = state.map(str::to_string);
         let buf = draw(&floor);
         let (x, y) = find(&buf, text_);
@@ -174,10 +171,10 @@ fn offline_and_unknown_state_get_a_grey_banner() {
 
 #[test]
 fn a_small_terminal_shows_what_fits_and_counts_the_rest() {
-    let floor = tools::floor("online");
+    let floor = crate::tools::floor("online");
     let area = Rect::new(0, 0, 80, 20);
     let mut buf = Buffer::empty(area);
-    wallboard::render(area, &mut buf, &floor, tools::NOW);
+    wallboard::render(area, &mut buf, &floor, crate::tools::NOW);
     let screen = text(&buf).join("\n");
     assert!(screen.contains("QUEUES 3 (1 not shown)"), "{screen}");
     assert!(screen.contains("AGENTS 5 (2 not shown)"), "{screen}");
@@ -263,14 +260,14 @@ fn display_runs_in_a_real_terminal_under_tmux() {
         eprintln!("SKIPPED display_runs_in_a_real_terminal_under_tmux: qemu-user lacks a terminal syscall crossterm needs (ENOSYS); runs natively");
         return;
     }
-    let broker = support::broker();
-    let site = support::site_id("wall");
+    let broker = crate::support::broker();
+    let site = crate::support::site_id("wall");
     let base = format!("presence/{site}");
-    let gateway = tools::Publisher::connect(&broker);
-    gateway.fixed_floor(&base, "all", "online", tools::unix_now());
+    let gateway = crate::tools::Publisher::connect(&broker);
+    gateway.fixed_floor(&base, "all", "online", crate::tools::unix_now());
 
     // The display command line, through the qemu runner on ARM CI.
-    let display = support::gateway_command();
+    let display = crate::support::gateway_command();
     let mut words = vec![display.get_program().to_string_lossy().into_owned()];
     words.extend(display.get_args().map(|a| a.to_string_lossy().into_owned()));
     words.extend(
@@ -327,12 +324,12 @@ fn display_runs_in_a_real_terminal_under_tmux() {
     assert!(!screen.contains("GATEWAY LOST"), "{screen}");
 
     // A live change: the queue's waiting count drops and its tile turns green.
-    let mut q = tools::queue_frames(tools::unix_now())[0];
+    let mut q = crate::tools::queue_frames(crate::tools::unix_now())[0];
     q.waiting = 3;
     q.level = presence_wire::Level::Normal;
     gateway.publish(
-        &format!("{base}/zone/all/queue/{}", tools::QUEUES[0]),
-        tools::frame(30, presence_wire::Body::Queue(q)),
+        &format!("{base}/zone/all/queue/{}", crate::tools::QUEUES[0]),
+        crate::tools::frame(30, presence_wire::Body::Queue(q)),
         true,
     );
     tmux.wait_for("the queue update", &["Waiting      3"], slow);
@@ -374,7 +371,7 @@ fn display_runs_in_a_real_terminal_under_tmux() {
 
 #[test]
 fn display_without_a_terminal_says_so_and_exits_1() {
-    let out = support::gateway_command()
+    let out = crate::support::gateway_command()
         .args(["display", "--broker", "127.0.0.1:1", "--site", "s"])
         .stdin(std::process::Stdio::null())
         .output()

@@ -7,15 +7,13 @@
 //! (armv7-512, 4 MiB sled cache): on the x86_64 profile (32 MiB sled cache) sled's page cache
 //! was still filling after the warm-up and a CI run saw a 1.9 MiB step in the last burst.
 
-mod support;
-
 use std::ffi::OsStr;
 use std::time::Duration;
 
+use crate::support::*;
 use presence_gateway::config::{ENV_CLIENT_ID, ENV_CLIENT_SECRET};
 use presence_gateway::display::Subscriber;
 use presence_gateway::topics::Topics;
-use support::*;
 
 /// Events in one burst: 60 s × 10 × 20 events/s.
 const BURST: usize = 60 * 10 * 20;

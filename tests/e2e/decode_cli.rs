@@ -2,9 +2,6 @@
 //! (raw or hex) or stdin to one JSON line, and a live subscription that prints one line per
 //! message, a bad frame included, until `--count`.
 
-mod support;
-mod tools;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Output, Stdio};
 use std::sync::mpsc;
@@ -14,7 +11,7 @@ use presence_wire::Body;
 use serde_json::Value;
 
 fn decode(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = support::gateway_command();
+    let mut cmd = crate::support::gateway_command();
     cmd.arg("decode")
         .args(args)
         .stdin(Stdio::piped())
@@ -44,20 +41,20 @@ fn one_line(out: &Output) -> Value {
 #[test]
 fn a_frame_file_decodes_to_one_json_line() {
     let dir = tempfile::tempdir().unwrap();
-    let agent = tools::agent_frames(tools::NOW)[0];
-    let bytes = tools::frame(7, Body::Agent(agent));
+    let agent = crate::tools::agent_frames(crate::tools::NOW)[0];
+    let bytes = crate::tools::frame(7, Body::Agent(agent));
     std::fs::write(dir.path().join("agent.bin"), &bytes).unwrap();
     let out = decode(&[dir.path().join("agent.bin").to_str().unwrap()], None);
     assert!(out.status.success(), "{out:?}");
     let v = one_line(&out);
     assert_eq!(v["kind"], "agent");
-    assert_eq!(v["session"], tools::SESSION);
+    assert_eq!(v["session"], crate::tools::SESSION);
     assert_eq!(v["seq"], 7);
     assert_eq!(v["presence"], "OnQueue");
     assert_eq!(v["routing"], "Interacting");
     assert_eq!(v["media"], "Call");
     assert_eq!(v["interaction"], "Connected");
-    assert_eq!(v["presence_since"], tools::NOW - 723);
+    assert_eq!(v["presence_since"], crate::tools::NOW - 723);
     assert!(v.get("topic").is_none() && v.get("error").is_none());
 
     // The same frame as hex text on stdin, as `xxd -p` prints it.
@@ -69,13 +66,13 @@ fn a_frame_file_decodes_to_one_json_line() {
     // A heatmap (longer than any frame) is recognised by itself.
     std::fs::write(
         dir.path().join("heatmap.bin"),
-        tools::heatmap_bytes(&tools::heatmap(tools::NOW)),
+        crate::tools::heatmap_bytes(&crate::tools::heatmap(crate::tools::NOW)),
     )
     .unwrap();
     let out = decode(&[dir.path().join("heatmap.bin").to_str().unwrap()], None);
     let v = one_line(&out);
     assert_eq!(v["kind"], "heatmap");
-    assert_eq!(v["end"], tools::NOW / 60 * 60);
+    assert_eq!(v["end"], crate::tools::NOW / 60 * 60);
     assert_eq!(v["counts"].as_array().map(Vec::len), Some(1440));
 }
 
@@ -98,16 +95,16 @@ fn a_bad_frame_prints_an_error_line_and_exits_1() {
 
 #[test]
 fn live_mode_prints_one_line_per_message_until_count() {
-    let broker = support::broker();
-    let site = support::site_id("dec");
+    let broker = crate::support::broker();
+    let site = crate::support::site_id("dec");
     let base = format!("presence/{site}");
-    let gateway = tools::Publisher::connect(&broker);
+    let gateway = crate::tools::Publisher::connect(&broker);
     // 3 queues + 5 agents + 4 names + roster + heatmap + $state = 15 retained messages.
-    gateway.fixed_floor(&base, "all", "online", tools::NOW);
+    gateway.fixed_floor(&base, "all", "online", crate::tools::NOW);
     let retained = 15;
     let live = 3;
 
-    let mut cmd = support::gateway_command();
+    let mut cmd = crate::support::gateway_command();
     cmd.args([
         "decode",
         "--broker",
@@ -144,7 +141,7 @@ fn live_mode_prints_one_line_per_message_until_count() {
         lines.push(next(&format!("retained message {i}")));
     }
     // Subscribed: now live messages, a bad frame and a cleared topic among them.
-    let bad_topic = format!("{base}/zone/all/agent/{}", tools::AGENTS[0].0);
+    let bad_topic = format!("{base}/zone/all/agent/{}", crate::tools::AGENTS[0].0);
     gateway.publish(&bad_topic, vec![1, 0xff], false);
     gateway.publish(&format!("{base}/zone/all/agent/gone-1"), Vec::new(), false);
     gateway.publish(
@@ -168,19 +165,19 @@ fn live_mode_prints_one_line_per_message_until_count() {
     assert_eq!(of_kind("json"), 1);
     let queue = lines
         .iter()
-        .find(|v| v["id"] == tools::QUEUES[0])
+        .find(|v| v["id"] == crate::tools::QUEUES[0])
         .expect("the critical queue");
     assert_eq!(
         queue["topic"],
-        format!("{base}/zone/all/queue/{}", tools::QUEUES[0])
+        format!("{base}/zone/all/queue/{}", crate::tools::QUEUES[0])
     );
     assert_eq!(queue["zone"], "all");
     assert_eq!(queue["level"], "Critical");
     assert_eq!(queue["waiting"], 12);
-    assert_eq!(queue["session"], tools::SESSION);
+    assert_eq!(queue["session"], crate::tools::SESSION);
     let ana = lines
         .iter()
-        .find(|v| v["id"] == tools::AGENTS[0].0 && v["kind"] == "name")
+        .find(|v| v["id"] == crate::tools::AGENTS[0].0 && v["kind"] == "name")
         .unwrap();
     assert_eq!(ana["name"], "Ana Lopez");
     let bad = lines
@@ -206,9 +203,9 @@ fn live_mode_prints_one_line_per_message_until_count() {
 
 #[test]
 fn live_mode_gives_up_at_the_timeout_when_count_is_not_reached() {
-    let broker = support::broker();
-    let site = support::site_id("quiet");
-    let mut cmd = support::gateway_command();
+    let broker = crate::support::broker();
+    let site = crate::support::site_id("quiet");
+    let mut cmd = crate::support::gateway_command();
     let out = cmd
         .args([
             "decode",

@@ -2,12 +2,10 @@
 //! problem (a bad field, a board whose capacities exceed its memory budget, with the
 //! arithmetic) before any socket opens; a good config checks out with exit 0.
 
-mod support;
-
 use std::process::Output;
 
 fn gateway(args: &[&str], dir: &std::path::Path) -> Output {
-    let mut cmd = support::gateway_command();
+    let mut cmd = crate::support::gateway_command();
     cmd.args(args)
         .current_dir(dir)
         .env("GENESYS_CLIENT_ID", "id")
@@ -42,7 +40,7 @@ fn check_config_refuses_a_watch_set_one_client_cannot_carry_and_accepts_two() {
 
     let two = "[[genesys.client]]\nname = \"a\"\n[[genesys.client]]\nname = \"b\"\n";
     std::fs::write(dir.path().join("site.toml"), site_with("rpi4", two, "")).unwrap();
-    let mut cmd = support::gateway_command();
+    let mut cmd = crate::support::gateway_command();
     let out = cmd
         .args(["check-config", "--config", "site.toml"])
         .current_dir(dir.path())

@@ -8,12 +8,11 @@
 //! Mounting needs root (as in CI and the dev container); elsewhere the test says why and
 //! passes. `mount` is a host command, so this runs under qemu-user too (`PG_TEST_RUNNER`).
 
-mod support;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use presence_gateway::display::Floor;
 use presence_gateway::metrics::Metrics;
 use presence_gateway::publish::{agent_frame, queue_frame};
@@ -21,7 +20,6 @@ use presence_gateway::state::{Capacity, Key, Store, Table, Value};
 use presence_gateway::testkit::Tmpfs;
 use presence_gateway::topics::Topics;
 use presence_gateway::zones::{ZoneSpec, Zones};
-use support::*;
 
 /// Room for the gateway's sled store of a few dozen agents, and little more: the filler
 /// takes the rest.
