@@ -413,6 +413,86 @@ pub struct Snapshot {
     pub checkpoints: u64,
     /// How long the latest checkpoint's flush took, µs.
     pub checkpoint_flush_us: u64,
+    /// Frames rejected, by reason.
+    pub rejects_by_reason: RejectsByReason,
+    /// Resync steps skipped because they failed, by step.
+    pub resync_step_failures: StepFailures,
+    /// Upstream sockets that ended (any cause).
+    pub disconnects: u64,
+    /// 1 while an upstream socket is connected.
+    pub upstream_connected: u64,
+    /// Notification channels created.
+    pub channels_created: u64,
+    /// Rotations (every channel replaced, one at a time).
+    pub rotations: u64,
+    /// 1 while a rotation runs.
+    pub rotating: u64,
+    /// OAuth tokens fetched (every client).
+    pub tokens: u64,
+    /// Agents watched (config, queue and group members).
+    pub watched_agents: u64,
+    /// Agents no longer watched (left every watched queue and group).
+    pub agents_unwatched: u64,
+    /// Subscribed topics' weight against the per-channel limits.
+    pub topic_weight: u64,
+    /// Requests the running (or latest) resync planned, and those done.
+    pub resync_total: u64,
+    /// See `resync_total`.
+    pub resync_done: u64,
+    /// Updates that changed a record.
+    pub applied: u64,
+    /// Records dropped at boot (unknown format version).
+    pub records_dropped: u64,
+    /// Updates waiting in the upstream → state channel after the latest batch.
+    pub event_queue_depth: u64,
+    /// Agents in the table.
+    pub agents: u64,
+    /// Queues in the table.
+    pub queues: u64,
+    /// Broker connections (ConnAck).
+    pub broker_connects: u64,
+    /// Broker connections lost.
+    pub broker_disconnects: u64,
+    /// 1 while connected to the broker.
+    pub broker_connected: u64,
+    /// Full republishes (boot, broker reconnect, command).
+    pub republishes: u64,
+    /// PUBACKs received from the broker.
+    pub acked: u64,
+    /// Commands received, and refused.
+    pub commands: u64,
+    /// See `commands`.
+    pub commands_refused: u64,
+    /// Audit events dropped because the trail was full.
+    pub audit_dropped: u64,
+}
+
+/// `rejects_by_reason` of the metrics document: one count per [`crate::decode::Reason`].
+#[derive(Serialize, Debug, Default)]
+#[allow(missing_docs)]
+pub struct RejectsByReason {
+    pub oversize: u64,
+    pub not_utf8: u64,
+    pub too_deep: u64,
+    pub malformed: u64,
+    pub unknown_topic: u64,
+    pub unknown_message: u64,
+    pub missing_field: u64,
+    pub bad_id: u64,
+    pub bad_timestamp: u64,
+    pub over_capacity: u64,
+}
+
+/// `resync_step_failures` of the metrics document: one count per
+/// [`crate::upstream::ResyncStep`].
+#[derive(Serialize, Debug, Default)]
+#[allow(missing_docs)]
+pub struct StepFailures {
+    pub users: u64,
+    pub routing_status: u64,
+    pub presence: u64,
+    pub conversations: u64,
+    pub queues: u64,
 }
 
 impl Metrics {

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use crate::metrics::{rss_kib, Counter, Metrics, Snapshot};
 
 /// Largest JSON document the monitor writes (health, metrics, one audit event).
-pub const DOC_LEN: usize = 2048;
+pub const DOC_LEN: usize = 4096;
 
 /// Audit events waiting to be published. Audit is for humans: 64 pending is plenty, and a
 /// burst beyond it is summarised by the `audit_dropped` counter rather than queued.
@@ -230,7 +230,18 @@ pub fn to_json<T: Serialize>(doc: &T) -> Option<Vec<u8>> {
 
 /// Builds the metrics snapshot. Takes the latency window: its percentiles cover the samples
 /// since the previous snapshot (one metrics interval), and the next window starts empty.
-pub fn snapshot(m: &Metrics, session: u32, uptime_s: u64, sled_bytes: u64) -> Snapshot {
+pub fn snapshot(
+    m: &Metrics,
+    session: u32,
+    uptime_s: u64,
+    sled_bytes: u64,
+    audit_dropped: u64,
+) -> Snapshot {
+    use crate::decode::Reason;
+    use crate::upstream::ResyncStep;
+    let reject = |r: Reason| m.upstream.rejects[r.index() % m.upstream.rejects.len()].get();
+    let step = |s: ResyncStep| m.upstream.resync_step_failures[s as usize].get();
+    let (u, st, p) = (&m.upstream, &m.state, &m.publish);
     let (rss, hwm) = rss_kib();
     // The latency window is the time since the previous document: taking it starts the next.
     let latency = m
@@ -283,6 +294,49 @@ pub fn snapshot(m: &Metrics, session: u32, uptime_s: u64, sled_bytes: u64) -> Sn
         broker_connect_failures: m.publish.connect_failures.get(),
         checkpoints: m.state.checkpoints.get(),
         checkpoint_flush_us: m.state.checkpoint_flush_us.get(),
+        rejects_by_reason: crate::metrics::RejectsByReason {
+            oversize: reject(Reason::Oversize),
+            not_utf8: reject(Reason::NotUtf8),
+            too_deep: reject(Reason::TooDeep),
+            malformed: reject(Reason::Malformed),
+            unknown_topic: reject(Reason::UnknownTopic),
+            unknown_message: reject(Reason::UnknownMessage),
+            missing_field: reject(Reason::MissingField),
+            bad_id: reject(Reason::BadId),
+            bad_timestamp: reject(Reason::BadTimestamp),
+            over_capacity: reject(Reason::OverCapacity),
+        },
+        resync_step_failures: crate::metrics::StepFailures {
+            users: step(ResyncStep::Users),
+            routing_status: step(ResyncStep::RoutingStatus),
+            presence: step(ResyncStep::Presence),
+            conversations: step(ResyncStep::Conversations),
+            queues: step(ResyncStep::Queues),
+        },
+        disconnects: u.disconnects.get(),
+        upstream_connected: u.connected.get(),
+        channels_created: u.channels_created.get(),
+        rotations: u.rotations.get(),
+        rotating: u.rotating.get(),
+        tokens: u.tokens.get(),
+        watched_agents: u.watched_agents.get(),
+        agents_unwatched: u.agents_unwatched.get(),
+        topic_weight: u.topic_weight.get(),
+        resync_total: u.resync_total.get(),
+        resync_done: u.resync_done.get(),
+        applied: st.applied.get(),
+        records_dropped: st.records_dropped.get(),
+        event_queue_depth: st.event_queue_depth.get(),
+        agents: st.agents.get(),
+        queues: st.queues.get(),
+        broker_connects: p.connects.get(),
+        broker_disconnects: p.disconnects.get(),
+        broker_connected: p.connected.get(),
+        republishes: p.republishes.get(),
+        acked: p.acked.get(),
+        commands: p.commands.get(),
+        commands_refused: p.commands_refused.get(),
+        audit_dropped,
     }
 }
 
@@ -302,11 +356,41 @@ mod tests {
         );
     }
 
+    /// docs/WIRE.md's table of metrics keys (between its markers) lists exactly the keys the
+    /// gateway publishes: a counter added without its line, or a documented key that is gone,
+    /// fails here. Objects' members are written `object.member`.
+    #[test]
+    fn the_documented_metrics_keys_are_the_published_ones() {
+        let wire = include_str!("../docs/WIRE.md");
+        let table = wire
+            .split("<!-- metrics keys: start -->")
+            .nth(1)
+            .and_then(|t| t.split("<!-- metrics keys: end -->").next())
+            .expect("docs/WIRE.md marks its metrics key table");
+        let mut documented: Vec<String> = Vec::new();
+        for row in table.lines().filter(|l| l.starts_with("| `")) {
+            let cell = row.split(" | ").next().unwrap_or("");
+            documented.extend(cell.split('`').skip(1).step_by(2).map(str::to_string));
+        }
+        documented.sort();
+        let json = to_json(&snapshot(&Metrics::default(), 1, 1, 0, 0)).expect("fits");
+        let doc: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+        let mut published: Vec<String> = Vec::new();
+        for (k, v) in doc.as_object().expect("an object") {
+            match v.as_object() {
+                Some(inner) => published.extend(inner.keys().map(|m| format!("{k}.{m}"))),
+                None => published.push(k.clone()),
+            }
+        }
+        published.sort();
+        assert_eq!(documented, published);
+    }
+
     #[test]
     fn metrics_snapshot_serialises_to_json() {
         let m = Metrics::default();
         m.upstream.frames.add(5);
-        let json = to_json(&snapshot(&m, 3, 10, 0)).unwrap();
+        let json = to_json(&snapshot(&m, 3, 10, 0, 0)).unwrap();
         let text = String::from_utf8(json).unwrap();
         assert!(text.starts_with("{\"session\":3,\"uptime_s\":10,\"frames\":5,"));
     }
@@ -320,14 +404,14 @@ mod tests {
                 l.push(us);
             }
         }
-        let first = snapshot(&m, 1, 1, 0);
+        let first = snapshot(&m, 1, 1, 0, 0);
         assert_eq!(first.latency_samples, 1000);
         assert_eq!(first.latency_max_us, 1000);
         assert!(first.latency_p50_us >= 500 && first.latency_p50_us <= 515);
         assert!(first.latency_p999_us >= 999 && first.latency_p999_us <= 1000);
         let text = String::from_utf8(to_json(&first).unwrap()).unwrap();
         assert!(text.contains("\"latency_p999_us\":"), "{text}");
-        let second = snapshot(&m, 1, 2, 0);
+        let second = snapshot(&m, 1, 2, 0, 0);
         assert_eq!((second.latency_samples, second.latency_p99_us), (0, 0));
     }
 

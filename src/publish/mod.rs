@@ -586,7 +586,13 @@ impl Publisher {
             .as_ref()
             .and_then(|d| d.size_on_disk().ok())
             .unwrap_or(0);
-        let snap = monitor::snapshot(&self.metrics, self.session, uptime_s, sled_bytes);
+        let snap = monitor::snapshot(
+            &self.metrics,
+            self.session,
+            uptime_s,
+            sled_bytes,
+            self.audit.dropped(),
+        );
         if let Some(doc) = monitor::to_json(&snap) {
             let _ = client.try_publish(self.topics.metrics(), QoS::AtMostOnce, true, doc);
         }
