@@ -57,6 +57,13 @@ pub enum Update {
         /// Name, truncated.
         name: heapless::String<NAME_LEN>,
     },
+    /// A watched queue's display name (REST).
+    QueueName {
+        /// Queue.
+        queue: Id,
+        /// Name, truncated.
+        name: heapless::String<NAME_LEN>,
+    },
     /// An agent is watched (discovered via config, queue or group membership): make sure a
     /// record exists so displays list the agent even before its first event.
     Watch(Id),

@@ -76,6 +76,11 @@ impl Topics {
         format!("{}/zone/{zone}/name/{user}", self.base)
     }
 
+    /// One queue's display name in one zone.
+    pub fn queue_name(&self, zone: &str, queue: &Id) -> String {
+        format!("{}/zone/{zone}/queue_name/{queue}", self.base)
+    }
+
     /// A zone's roster.
     pub fn roster(&self, zone: &str) -> String {
         format!("{}/zone/{zone}/roster", self.base)

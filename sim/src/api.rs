@@ -246,9 +246,13 @@ fn route(hub: &mut Hub, token: &str, req: &Request<'_>, now: u64) -> Result<Resp
         }
         ("GET", ["routing", "queues"]) => {
             let w = &hub.world;
+            // `id` (repeatable) selects queues by id, as Genesys documents; unknown ids are
+            // left out.
+            let ids = req.list("id");
             let all: Vec<Value> = w
                 .queue_order
                 .iter()
+                .filter(|q| ids.is_empty() || ids.contains(q))
                 .filter_map(|q| w.queues.get(q))
                 .map(|q| payload::queue(w, q))
                 .collect();

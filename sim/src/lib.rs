@@ -233,6 +233,16 @@ impl Sim {
         self.inner.hub().world.queue_order.clone()
     }
 
+    /// A queue's display name (None if unknown).
+    pub fn queue_name(&self, queue: &str) -> Option<String> {
+        self.inner
+            .hub()
+            .world
+            .queues
+            .get(queue)
+            .map(|q| q.name.clone())
+    }
+
     /// Group ids in creation order.
     pub fn groups(&self) -> Vec<String> {
         self.inner

@@ -280,6 +280,62 @@ pub fn members_page(body: &[u8]) -> Result<MembersPage, Rejected> {
     Ok(page)
 }
 
+/// One queue of a `QueueEntityListing` page: its id and display name.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct QueueName {
+    /// The queue.
+    pub id: Id,
+    /// Display name, cut to [`NAME_LEN`] bytes at a char boundary (empty when absent).
+    pub name: String<NAME_LEN>,
+}
+
+/// One page of `GET /api/v2/routing/queues?id=…` (the names of the watched queues).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct QueuesPage {
+    /// The queues, in response order.
+    pub queues: Vec<QueueName, MAX_PAGE>,
+    /// The next page's path, absent on the last page.
+    pub next_uri: Option<String<NEXT_URI_LEN>>,
+    /// A `nextUri` was given but is longer than [`NEXT_URI_LEN`]: not kept.
+    pub next_uri_too_long: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawQueue {
+    id: Option<JId>,
+    name: Option<Text<NAME_LEN>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawQueuesPage {
+    #[serde(default)]
+    entities: Capped<RawQueue, MAX_PAGE>,
+    next_uri: Option<Text<NEXT_URI_LEN>>,
+}
+
+/// Parses a `QueueEntityListing` page (≤ [`MAX_PAGE`] queues + `nextUri`); every other
+/// field of a queue (media settings, member counts, …) is skipped unread.
+pub fn queues_page(body: &[u8]) -> Result<QueuesPage, Rejected> {
+    let raw: RawQueuesPage = read(body)?;
+    let (next_uri, next_uri_too_long) = next_uri(raw.next_uri);
+    let mut page = QueuesPage {
+        next_uri,
+        next_uri_too_long,
+        ..QueuesPage::default()
+    };
+    for q in raw.entities.items {
+        let queue = QueueName {
+            id: need_id(q.id, "entities[].id")?,
+            name: q.name.unwrap_or_default().s,
+        };
+        // Cannot fail: at most MAX_PAGE items came out of the Capped.
+        let _ = page.queues.push(queue);
+    }
+    Ok(page)
+}
+
 /// A user's interaction counts from the `conversationSummary` expand, summed over media
 /// types and over contact-center and enterprise conversations.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]

@@ -329,7 +329,7 @@ fn key_kind(key: &str) -> Kind {
     match key {
         "agent" => Kind::Agent,
         "queue" => Kind::Queue,
-        "name" => Kind::Name,
+        "name" | "queue_name" => Kind::Name,
         "roster" => Kind::Roster,
         "heatmap" => Kind::Heatmap,
         _ => Kind::Unknown,

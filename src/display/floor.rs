@@ -38,6 +38,8 @@ pub struct Floor {
     pub agent_sessions: BTreeMap<String, u32>,
     /// Display names by user id.
     pub names: BTreeMap<String, String>,
+    /// Queue display names by queue id.
+    pub queue_names: BTreeMap<String, String>,
     /// The zone's roster frame.
     pub roster: Option<RosterFrame>,
     /// The zone's activity heatmap.
@@ -222,6 +224,9 @@ fn apply(
             "name" => {
                 floor.names.remove(id);
             }
+            "queue_name" => {
+                floor.queue_names.remove(id);
+            }
             _ => {}
         }
         return false;
@@ -238,6 +243,11 @@ fn apply(
                 }
                 Body::Queue(q) => {
                     floor.queues.insert(id.to_string(), q);
+                }
+                Body::Name(n) if kind == "queue_name" => {
+                    floor
+                        .queue_names
+                        .insert(id.to_string(), n.as_str().to_string());
                 }
                 Body::Name(n) => {
                     floor.names.insert(id.to_string(), n.as_str().to_string());
@@ -335,7 +345,13 @@ pub fn render(floor: &Floor, now_s: u64, max_agents: usize) -> String {
             out,
             "  {}{:<20}{reset} {:>7}  {:>7}  {:>11}  {:>8}  {:>8}  {:>9}  {:>7}  {:>8}  {:>9}  {:>3}",
             level_colour(q.level),
-            &id[..8.min(id.len())],
+            floor
+                .queue_names
+                .get(id)
+                .map_or(&id[..8.min(id.len())], |n| n.as_str())
+                .chars()
+                .take(20)
+                .collect::<String>(),
             q.waiting,
             mm_ss(u64::from(q.longest_waiting_s)),
             q.interacting,

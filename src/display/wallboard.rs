@@ -255,7 +255,11 @@ impl Wallboard<'_> {
             }
             put(buf, body.x, body.y, body.width, &label, bold());
             for (slot, (id, q)) in slots.iter().zip(&floor.queues) {
-                queue_tile(buf, *slot, short_id(id), q);
+                let name = floor
+                    .queue_names
+                    .get(id)
+                    .map_or(short_id(id), String::as_str);
+                queue_tile(buf, *slot, name, q);
             }
             let used = 1 + height;
             agent_area = Rect::new(body.x, body.y + used, body.width, body.height - used);

@@ -465,16 +465,21 @@ impl Publisher {
             };
             self.publish_frame(client, topic, &Frame { header, body })
                 .await;
-            if let (true, Key::Agent(id), Value::Agent(a)) = (item.name, &item.key, &item.value) {
-                if !a.name.is_empty() {
+            let named = match (&item.key, &item.value) {
+                (Key::Agent(id), Value::Agent(a)) => {
+                    Some((self.topics.name(&spec.name, id), &a.name))
+                }
+                (Key::Queue(id), Value::Queue(q)) => {
+                    Some((self.topics.queue_name(&spec.name, id), &q.name))
+                }
+                _ => None,
+            };
+            if let (true, Some((topic, name))) = (item.name, named) {
+                if !name.is_empty() {
                     if let Some(header) = st.header(self.session, z) {
-                        let body = Body::Name(DisplayName::new(&a.name));
-                        self.publish_frame(
-                            client,
-                            self.topics.name(&spec.name, id),
-                            &Frame { header, body },
-                        )
-                        .await;
+                        let body = Body::Name(DisplayName::new(name));
+                        self.publish_frame(client, topic, &Frame { header, body })
+                            .await;
                     }
                 }
             }
@@ -495,7 +500,10 @@ impl Publisher {
                     Some(self.topics.agent(name, &id)),
                     Some(self.topics.name(name, &id)),
                 ],
-                Key::Queue(id) => [Some(self.topics.queue(name, &id)), None],
+                Key::Queue(id) => [
+                    Some(self.topics.queue(name, &id)),
+                    Some(self.topics.queue_name(name, &id)),
+                ],
             };
             // An empty retained payload deletes the retained frame: the key left the zone.
             for topic in topics.into_iter().flatten() {

@@ -12,7 +12,7 @@ use crate::zones::MAX_AGENT_QUEUES;
 
 /// Format version of a persisted record (first byte of every sled value). A record with
 /// another version is dropped at boot and rebuilt through resync, never misread.
-pub const RECORD_VERSION: u8 = 2;
+pub const RECORD_VERSION: u8 = 3;
 
 /// Largest encoded record, for the fixed encode buffer.
 pub const RECORD_BUF: usize = 256;
@@ -121,6 +121,8 @@ pub struct QueueRecord {
     pub interval_start_ms: Millis,
     /// Local wall-clock time of the last confirmation.
     pub confirmed_ms: Millis,
+    /// Display name from REST (`GET /api/v2/routing/queues`).
+    pub name: heapless::String<NAME_LEN>,
 }
 
 /// A record of either kind.
@@ -158,7 +160,7 @@ mod tests {
     }
 
     /// One record of each kind with every field set to a distinct value, and the bytes sled
-    /// holds for it at [`RECORD_VERSION`] 2. A field added, removed, reordered or retyped
+    /// holds for it at [`RECORD_VERSION`] 3 (2 had no queue name). A field added, removed, reordered or retyped
     /// changes these bytes: bump `RECORD_VERSION` (old records are then dropped at boot and
     /// rebuilt by resync) and write the new golden bytes here.
     fn golden() -> [(Value, &'static str); 2] {
@@ -196,6 +198,7 @@ mod tests {
             service_level_permille: Some(875),
             interval_start_ms: 1_764_000_000_006,
             confirmed_ms: 1_764_000_000_007,
+            name: heapless::String::try_from("Sales ü").unwrap(),
         };
         [
             (Value::Agent(agent), AGENT_GOLDEN),
@@ -203,9 +206,9 @@ mod tests {
         ]
     }
 
-    const AGENT_GOLDEN: &str = "0200061111111111111111111111111111111181d0dfb4ab330382d0dfb4ab330103012222222222222222222222222222222283d0dfb4ab330203ac0206416e6120c3a984d0dfb4ab330188d0dfb4ab33";
+    const AGENT_GOLDEN: &str = "0300061111111111111111111111111111111181d0dfb4ab330382d0dfb4ab330103012222222222222222222222222222222283d0dfb4ab330203ac0206416e6120c3a984d0dfb4ab330188d0dfb4ab33";
     const QUEUE_GOLDEN: &str =
-        "0201010203900305e0d40385d0dfb4ab3306070801eb0686d0dfb4ab3387d0dfb4ab33";
+        "0301010203900305e0d40385d0dfb4ab3306070801eb0686d0dfb4ab3387d0dfb4ab330853616c657320c3bc";
 
     #[test]
     fn records_match_their_golden_bytes_and_round_trip() {

@@ -214,6 +214,22 @@ impl Table {
                 }
                 change
             }
+            Update::QueueName { queue, name } => {
+                let change = self.with_queue(*queue, now_ms, |q| {
+                    if q.name == *name {
+                        Change::Duplicate
+                    } else {
+                        q.name = name.clone();
+                        Change::Applied
+                    }
+                });
+                if change == Change::Applied {
+                    if let Some(&i) = self.index.get(&Key::Queue(*queue)) {
+                        self.slots[i as usize].name_dirty = true;
+                    }
+                }
+                change
+            }
             Update::MemberListing { queue, phase } => self.member_listing(queue, *phase),
             Update::Unwatch(user) => match self.index.get(&Key::Agent(*user)).copied() {
                 Some(i) if self.slots[i as usize].watched => {

@@ -197,6 +197,7 @@ impl Upstream {
                 .await;
             }
         }
+        self.read_queue_names().await;
         let (members, _) = self.group_members().await?;
         for u in members {
             add(u, &mut agents);
@@ -221,6 +222,45 @@ impl Upstream {
             .watched_agents
             .set(agents.len() as u64);
         Ok(agents)
+    }
+
+    /// The watched queues' display names, 100 a request (`GET /api/v2/routing/queues?id=…`).
+    /// Best effort: a failure (a missing `routing:queue:view` permission, say) is audited
+    /// and the queues stay unnamed (displays show their ids); nothing else depends on it.
+    async fn read_queue_names(&mut self) {
+        for chunk in self.watch.queues.clone().chunks(crate::limits::MAX_PAGE) {
+            let ids = join_ids(chunk, "&id=");
+            let read = self
+                .rest()
+                .get(&format!(
+                    "/api/v2/routing/queues?pageSize={}&id={ids}",
+                    crate::limits::MAX_PAGE
+                ))
+                .await
+                .what("queue names")
+                .and_then(|body| {
+                    decode::rest::queues_page(&body).map_err(|e| parse_err("queue names", e))
+                });
+            match read {
+                Ok(page) => {
+                    for q in page.queues.iter().filter(|q| chunk.contains(&q.id)) {
+                        if !q.name.is_empty() {
+                            self.send(Update::QueueName {
+                                queue: q.id,
+                                name: q.name.clone(),
+                            })
+                            .await;
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.audit
+                        .record("resync", &format!("queue names not read: {e}"));
+                    tracing::warn!(error = %e, "queue names not read");
+                    return;
+                }
+            }
+        }
     }
 
     /// Members of the watched groups (each once), and whether every listing was read to its

@@ -1,5 +1,5 @@
 //! What the floor sees beyond agent and queue frames, end to end against the simulator and a
-//! real broker: display names, the zone roster, the activity heatmap, and republish commands
+//! real broker: display names (agents and queues), the zone roster, the activity heatmap, and republish commands
 //! answered on the reply topic.
 
 use std::time::{Duration, Instant};
@@ -42,6 +42,22 @@ async fn names_roster_and_heatmap_follow_the_truth() {
             floor.names.get(id).map(String::as_str),
             Some(want.as_str()),
             "agent {id}"
+        );
+    }
+
+    // Queue names: one per watched queue, as the cloud has them (`…/queue_name/{id}`).
+    wait_for("every queue's name", Duration::from_secs(20), || {
+        s.display.snapshot().queue_names.len() == truth.queues.len()
+    })
+    .await;
+    let floor = s.display.snapshot();
+    for id in truth.queues.keys() {
+        let want = s.sim.queue_name(id).expect("a queue of the org");
+        assert!(!want.is_empty());
+        assert_eq!(
+            floor.queue_names.get(id).map(String::as_str),
+            Some(presence_wire::DisplayName::new(&want).as_str()),
+            "queue {id}"
         );
     }
 

@@ -488,3 +488,34 @@ fn nesting_hidden_behind_a_swallowed_quote_is_too_deep_not_a_crash() {
         Err(Reason::TooDeep)
     );
 }
+
+#[test]
+fn queues_page_reads_ids_and_names_and_skips_the_rest() {
+    const QUEUE: &str = "788c3a6d-8b4f-4a2d-a2bc-ffc815bba881";
+    let json = format!(
+        r#"{{"entities":[{{"id":"{QUEUE}","name":"Support \u00e9quipe","division":{{"id":"d","name":"Home"}},
+        "memberCount":3,"mediaSettings":{{"call":{{"alertingTimeoutSeconds":8,"serviceLevel":{{"percentage":0.8,"durationMs":20000}}}}}},
+        "acwSettings":{{"wrapupPrompt":"MANDATORY_TIMEOUT","timeoutMs":60000}},"selfUri":"/api/v2/routing/queues/{QUEUE}"}},
+        {{"id":"{USER}"}}],"pageSize":100,"pageNumber":1,"total":2,"pageCount":1}}"#
+    );
+    let page = queues_page(json.as_bytes()).unwrap();
+    assert_eq!(
+        page.queues.as_slice(),
+        &[
+            QueueName {
+                id: id(QUEUE),
+                name: heapless::String::try_from("Support équipe").unwrap(),
+            },
+            QueueName {
+                id: id(USER),
+                name: heapless::String::new(),
+            },
+        ]
+    );
+    assert_eq!(page.next_uri, None);
+    // No id: refused, named.
+    assert!(matches!(
+        queues_page(br#"{"entities":[{"name":"x"}]}"#),
+        Err(Rejected::MissingField("entities[].id"))
+    ));
+}
