@@ -386,6 +386,44 @@ mod tests {
         assert_eq!(documented, published);
     }
 
+    /// docs/WIRE.md's health table lists exactly the keys of the published health document.
+    #[test]
+    fn the_documented_health_keys_are_the_published_ones() {
+        let wire = include_str!("../docs/WIRE.md");
+        let table = wire
+            .split("#### `health`")
+            .nth(1)
+            .and_then(|t| t.split("#### `metrics`").next())
+            .expect("docs/WIRE.md has a health section before the metrics one");
+        let mut documented: Vec<String> = Vec::new();
+        for row in table.lines().filter(|l| l.starts_with("| `")) {
+            let cell = row.split(" | ").next().unwrap_or("");
+            documented.extend(cell.split('`').skip(1).step_by(2).map(str::to_string));
+        }
+        documented.sort();
+        let health = Health {
+            status: "ok",
+            session: 1,
+            version: "0",
+            upstream_connected: true,
+            resync_done: 0,
+            resync_total: 0,
+            agents: 0,
+            queues: 0,
+            backlog: 0,
+            persist_errors: 0,
+            storage_alarm: false,
+            reasons: &[],
+            resync_failing: &[],
+            alarms: &[],
+        };
+        let doc: serde_json::Value =
+            serde_json::from_slice(&to_json(&health).expect("fits")).expect("JSON");
+        let mut published: Vec<String> = doc.as_object().expect("object").keys().cloned().collect();
+        published.sort();
+        assert_eq!(documented, published);
+    }
+
     #[test]
     fn metrics_snapshot_serialises_to_json() {
         let m = Metrics::default();
