@@ -458,12 +458,31 @@ fn wrapup(world: &mut World, now: u64, wanted: Wanted<'_>) -> Option<Vec<Notific
 fn membership(world: &mut World, now: u64, wanted: Wanted<'_>) -> Option<Vec<Notification>> {
     let user = pick_agent(world, Pick::Free)?;
     let q = pick_queue(world, |_| true)?;
-    let agent = world.agents.get_mut(&user)?;
+    let agent = world.agents.get(&user)?;
     let joined = match (agent.queues.contains(&q), agent.queues.len()) {
         (true, n) if n > 1 => false,
         (false, n) if n < 3 => true,
         _ => return None,
     };
+    set_membership(world, &user, &q, joined, now, wanted)
+}
+
+/// `user` joins (`joined`) or leaves queue `q`: the truth, the queue-users notification and the
+/// user's own. None for an unknown user or queue, or no change.
+pub(crate) fn set_membership(
+    world: &mut World,
+    user: &str,
+    q: &str,
+    joined: bool,
+    now: u64,
+    wanted: Wanted<'_>,
+) -> Option<Vec<Notification>> {
+    let (user, q) = (user.to_owned(), q.to_owned());
+    world.queues.get(&q)?;
+    let agent = world.agents.get_mut(&user)?;
+    if agent.queues.contains(&q) == joined {
+        return None;
+    }
     agent.queues_ms = agent.stamp(now);
     if joined {
         agent.queues.push(q.clone());

@@ -792,6 +792,25 @@ impl Hub {
         true
     }
 
+    /// Scripted queue membership change. Unknown user or queue, or no change: false.
+    pub(crate) fn set_queue_member(
+        &mut self,
+        queue: &str,
+        user: &str,
+        member: bool,
+        now: u64,
+    ) -> bool {
+        let Some(ns) =
+            generate::set_membership(&mut self.world, user, queue, member, now, &|_| true)
+        else {
+            return false;
+        };
+        Counters::inc(&self.counters.events_generated);
+        self.publish_all(ns, now);
+        self.observations(now);
+        true
+    }
+
     /// Scripted routing-status change. Unknown user or status: ignored (returns false).
     pub(crate) fn set_routing(&mut self, user: &str, status: &str, now: u64) -> bool {
         let Some(status) = generate::ROUTING_STATUSES

@@ -265,6 +265,14 @@ impl Sim {
             .unwrap_or_default()
     }
 
+    /// Scripted queue membership change: `user` joins (`true`) or leaves (`false`) `queue`,
+    /// notified as the generator's membership changes are. Unknown queue or user, or no
+    /// change: false.
+    pub fn set_queue_member(&self, queue: &str, user: &str, member: bool) -> bool {
+        let (mut hub, now) = self.inner.hub_now();
+        hub.set_queue_member(queue, user, member, now)
+    }
+
     /// Scripted group membership change: `user` joins (`true`) or leaves (`false`) `group`.
     /// Genesys sends no notification for it (a client learns it by reading the group's members
     /// again). Unknown group or user, or no change: false.

@@ -382,6 +382,75 @@ async fn each_zone_shows_its_queue_and_members_with_a_roster_while_membership_ch
     gw.stop().await;
 }
 
+/// Issue 13: a queue join or leave reaches the zone's tiles and roster within 2 s. An agent
+/// already watched (a member of another watched queue) joins the zone's queue, then leaves it;
+/// each time the display of that zone shows the change, roster included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_join_or_leave_reaches_the_zone_within_two_seconds() {
+    init_logs();
+    let sim = sim(40, 2, 48).await;
+    let broker = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let site = site_id("join");
+    let queues = sim.queues();
+    let toml = presence_gateway::demo::site_toml(
+        &sim.api_base(),
+        &queues,
+        (&broker.0, broker.1),
+        &dir.path().join("state"),
+    )
+    .replace("id = \"demo\"", &format!("id = \"{site}\""))
+        + &format!("\n[[zone]]\nname = \"z0\"\nqueues = [\"{}\"]\n", queues[0]);
+    let config = presence_gateway::config::Config::from_toml_str(
+        &toml,
+        dir.path(),
+        &presence_gateway::demo::sim_env(&sim.config()),
+    )
+    .expect("config with a zone");
+    let topics = presence_gateway::topics::Topics::new("presence", &site);
+    let display = presence_gateway::display::Subscriber::start(broker.clone(), &topics, "z0");
+    let gw = presence_gateway::app::start(config).await.expect("gateway");
+    let members = |q: &str| {
+        sim.truth()
+            .agents
+            .iter()
+            .filter(|(_, a)| a.queues.iter().any(|x| x == q))
+            .map(|(id, _)| id.clone())
+            .collect::<Vec<_>>()
+    };
+    let shows = |n: usize, agent: &str, present: bool| {
+        let f = display.snapshot();
+        f.agents.contains_key(agent) == present
+            && f.agents.len() == n
+            && f.roster.is_some_and(|r| usize::from(r.agents) == n)
+    };
+    let before = members(&queues[0]);
+    let agent = members(&queues[1])
+        .into_iter()
+        .find(|a| !before.contains(a))
+        .expect("a member of the other queue only");
+    wait_for(
+        "zone z0 as the truth has it",
+        Duration::from_secs(30),
+        || shows(before.len(), &agent, false),
+    )
+    .await;
+    for (joined, n) in [(true, before.len() + 1), (false, before.len())] {
+        let start = Instant::now();
+        assert!(sim.set_queue_member(&queues[0], &agent, joined));
+        wait_for(
+            "the change on the zone's display",
+            Duration::from_secs(10),
+            || shows(n, &agent, joined),
+        )
+        .await;
+        let took = start.elapsed();
+        println!("joined {joined}: on the display after {took:?}");
+        assert!(took <= Duration::from_secs(2), "joined {joined}: {took:?}");
+    }
+    gw.stop().await;
+}
+
 async fn s_step(sim: &genesys_sim::Sim, n: usize) {
     sim.step(n);
     tokio::time::sleep(Duration::from_millis(20)).await;
