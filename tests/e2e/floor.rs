@@ -308,10 +308,18 @@ async fn republish_commands_are_answered_on_the_reply_topic() {
     s.converge(Duration::from_secs(10)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_zone_shows_its_queue_and_members_with_a_roster_while_membership_changes() {
+/// A gateway watching every queue of `sim`, with zones `z0`… for its first `zones` queues
+/// (one queue each): (broker, topics, gateway, state directory).
+async fn zoned_site(
+    sim: &genesys_sim::Sim,
+    zones: usize,
+) -> (
+    (String, u16),
+    presence_gateway::topics::Topics,
+    presence_gateway::app::Running,
+    tempfile::TempDir,
+) {
     init_logs();
-    let sim = sim(60, 3, 47).await;
     let broker = broker();
     let dir = tempfile::tempdir().unwrap();
     let site = site_id("zones");
@@ -323,7 +331,7 @@ async fn each_zone_shows_its_queue_and_members_with_a_roster_while_membership_ch
         &dir.path().join("state"),
     )
     .replace("id = \"demo\"", &format!("id = \"{site}\""));
-    for (i, q) in queues.iter().take(2).enumerate() {
+    for (i, q) in queues.iter().take(zones).enumerate() {
         toml.push_str(&format!(
             "\n[[zone]]\nname = \"z{i}\"\nqueues = [\"{q}\"]\n"
         ));
@@ -335,12 +343,20 @@ async fn each_zone_shows_its_queue_and_members_with_a_roster_while_membership_ch
     )
     .expect("config with zones");
     let topics = presence_gateway::topics::Topics::new("presence", &site);
+    let gw = presence_gateway::app::start(config).await.expect("gateway");
+    (broker, topics, gw, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_zone_shows_its_queue_and_members_with_a_roster_while_membership_changes() {
+    let sim = sim(60, 3, 47).await;
+    let queues = sim.queues();
+    let (broker, topics, gw, _dir) = zoned_site(&sim, 2).await;
     let displays: Vec<_> = (0..2)
         .map(|i| {
             presence_gateway::display::Subscriber::start(broker.clone(), &topics, &format!("z{i}"))
         })
         .collect();
-    let gw = presence_gateway::app::start(config).await.expect("gateway");
 
     // What zone i must show: queue i and the agents who are joined members of it.
     let zone_truth = |i: usize| {
@@ -387,29 +403,10 @@ async fn each_zone_shows_its_queue_and_members_with_a_roster_while_membership_ch
 /// each time the display of that zone shows the change, roster included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_join_or_leave_reaches_the_zone_within_two_seconds() {
-    init_logs();
     let sim = sim(40, 2, 48).await;
-    let broker = broker();
-    let dir = tempfile::tempdir().unwrap();
-    let site = site_id("join");
     let queues = sim.queues();
-    let toml = presence_gateway::demo::site_toml(
-        &sim.api_base(),
-        &queues,
-        (&broker.0, broker.1),
-        &dir.path().join("state"),
-    )
-    .replace("id = \"demo\"", &format!("id = \"{site}\""))
-        + &format!("\n[[zone]]\nname = \"z0\"\nqueues = [\"{}\"]\n", queues[0]);
-    let config = presence_gateway::config::Config::from_toml_str(
-        &toml,
-        dir.path(),
-        &presence_gateway::demo::sim_env(&sim.config()),
-    )
-    .expect("config with a zone");
-    let topics = presence_gateway::topics::Topics::new("presence", &site);
-    let display = presence_gateway::display::Subscriber::start(broker.clone(), &topics, "z0");
-    let gw = presence_gateway::app::start(config).await.expect("gateway");
+    let (broker, topics, gw, _dir) = zoned_site(&sim, 1).await;
+    let display = presence_gateway::display::Subscriber::start(broker, &topics, "z0");
     let members = |q: &str| {
         sim.truth()
             .agents
