@@ -139,7 +139,7 @@ pub struct Upstream {
     /// Tunables.
     pub settings: Settings,
     /// The OAuth clients, at least one, each a REST client with its own token and budget.
-    /// Reads go round-robin over all of them ([`Upstream::rest`]); a channel is created and
+    /// Reads go round-robin over all of them (`Upstream::rest`); a channel is created and
     /// subscribed with its own client's token and counts toward that client's channel budget.
     pub clients: Vec<Client>,
     /// The client of the next read.
