@@ -276,16 +276,20 @@ pub async fn scenario_prepared(
 
 /// The gateway binary as a command; cross-target runs (CI under qemu-user) name the emulator
 /// in `PG_TEST_RUNNER="qemu-aarch64 -L …"`, since the test host cannot exec an ARM binary itself.
+/// `PG_TEST_GATEWAY` names another gateway binary to run instead of the one cargo built (CI
+/// points it at the firmware of the shipped bundle).
 pub fn gateway_command() -> std::process::Command {
+    let exe = std::env::var("PG_TEST_GATEWAY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_presence-gateway").to_string());
     let runner = std::env::var("PG_TEST_RUNNER").unwrap_or_default();
     let mut words = runner.split_whitespace();
     match words.next() {
         Some(emulator) => {
             let mut c = std::process::Command::new(emulator);
-            c.args(words).arg(env!("CARGO_BIN_EXE_presence-gateway"));
+            c.args(words).arg(exe);
             c
         }
-        None => std::process::Command::new(env!("CARGO_BIN_EXE_presence-gateway")),
+        None => std::process::Command::new(exe),
     }
 }
 
