@@ -953,8 +953,8 @@ async fn the_resync_puts_presence_routing_and_queues_right_before_conversations(
     s.gw.stop().await;
 }
 
-/// Issue 12: the analytics conversation query answers 403 throughout (an OAuth client without
-/// the analytics permission). The resync skips that step and completes the others: presence,
+/// Issue 12: after a gap, the analytics conversation query answers 403 throughout (an OAuth
+/// client without the analytics permission). The resync skips that step and completes the others: presence,
 /// routing and the queues are exact, the channels are never torn down, health names the
 /// failing step, and the step is retried at a slow pace (one minute, simulated) until the
 /// permission is granted, when the resync completes and the whole floor converges.
@@ -971,21 +971,33 @@ async fn a_resync_step_refused_403_is_skipped_retried_and_the_rest_of_the_floor_
         path_prefix: "/api/v2/analytics/conversations/details/query".into(),
         status: 403,
     };
-    let s = scenario_prepared(cfg, FAST, 0, |sim| {
-        // Conversations open before the gateway starts: its first resync needs the query.
-        sim.step(300);
-        sim.fault(Fault::DenyEndpoint(Some(denial.clone())));
-    })
-    .await;
+    let s = scenario_with(cfg, FAST).await;
     let m = s.gw.metrics.clone();
+    // Subscribed before anything fails: audit events are not retained, so a probe that came
+    // later could miss the alarm being raised.
+    let (health_topic, audit_topic) = (s.gw.topics.health(), s.gw.topics.audit());
+    let monitor = Probe::start(&s.broker, &[health_topic.clone(), audit_topic.clone()]).await;
+    // Open conversations, so the resync after the gap needs the query; then the permission
+    // goes and the socket drops.
+    let open = |t: &genesys_sim::AgentTruth| {
+        t.conversation
+            .as_ref()
+            .is_some_and(|c| c.state != "disconnected" || c.wrapup)
+    };
+    let mut steps = s.sim.step(300);
+    while !s.sim.truth().agents.values().any(open) {
+        steps += s.sim.step(1);
+        assert!(steps < 10_000, "no conversation was ever offered");
+    }
+    let resyncs = m.upstream.resyncs.get();
+    s.sim.fault(Fault::DenyEndpoint(Some(denial.clone())));
+    s.sim.fault(Fault::DropSockets);
     let conversations = presence_gateway::upstream::ResyncStep::Conversations as usize;
     wait_for("the conversations step to fail", CONVERGE, || {
         m.upstream.resync_step_failures[conversations].get() >= 1
     })
     .await;
     assert!(s.sim.stats().rest_denied >= 1, "the query was refused");
-    let (health_topic, audit_topic) = (s.gw.topics.health(), s.gw.topics.audit());
-    let monitor = Probe::start(&s.broker, &[health_topic.clone(), audit_topic.clone()]).await;
     wait_for("health naming the failing step", CONVERGE, || {
         monitor.on(&health_topic).iter().any(|p| {
             let text = String::from_utf8_lossy(p);
@@ -1016,7 +1028,7 @@ async fn a_resync_step_refused_403_is_skipped_retried_and_the_rest_of_the_floor_
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let created = s.sim.stats().channels_created;
+    let (created, disconnects) = (s.sim.stats().channels_created, m.upstream.disconnects.get());
     // Retried at a slow pace (a minute, then two, … of simulated time after the attempt
     // ends): the clock moves until the next attempt has been refused. (The pause counts from
     // the end of an attempt, which under an emulator comes seconds after it started: move the
@@ -1028,18 +1040,22 @@ async fn a_resync_step_refused_403_is_skipped_retried_and_the_rest_of_the_floor_
         s.advance(Duration::from_secs(30)).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(m.upstream.resyncs.get(), 0, "no resync completed yet");
+    assert_eq!(
+        m.upstream.resyncs.get(),
+        resyncs,
+        "no resync completed since the gap"
+    );
     assert_eq!(
         s.sim.stats().channels_created,
         created,
         "a failing REST step never tears the channels down"
     );
-    assert_eq!(m.upstream.disconnects.get(), 0);
+    assert_eq!(m.upstream.disconnects.get(), disconnects);
     // The permission is granted: the next retry (at most fifteen simulated minutes later)
     // completes, the alarm clears, and the conversations on the floor are exact too.
     s.sim.fault(Fault::DenyEndpoint(None));
     let start = Instant::now();
-    while !(m.upstream.resyncs.get() >= 1 && m.upstream.resync_failing.get() == 0) {
+    while !(m.upstream.resyncs.get() > resyncs && m.upstream.resync_failing.get() == 0) {
         assert!(
             start.elapsed() < CONVERGE,
             "no complete resync once allowed"
