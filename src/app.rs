@@ -276,6 +276,7 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
             user_topic_weight: g.user_topic_weight,
             max_agents: config.watch.max_agents,
             group_refresh: g.group_refresh,
+            queue_figures: g.queue_figures,
         },
         clients: g
             .clients

@@ -92,7 +92,10 @@ pub struct UpstreamMetrics {
     pub subscriptions_refused: Counter,
     /// Resync steps that failed and were skipped, per [`crate::upstream::ResyncStep`] (index =
     /// the step's position in `ResyncStep::ALL`).
-    pub resync_step_failures: [Counter; 5],
+    pub resync_step_failures: [Counter; 6],
+    /// Queue interval-figure reads (conversation aggregates queries), in resyncs and the
+    /// periodic re-read.
+    pub queue_figure_reads: Counter,
     /// Gauge: the steps the latest resync had to skip (bit per step; 0 = complete).
     pub resync_failing: Counter,
     /// Gauge: the subscribed topics' weight against the per-channel limits (a combined user
@@ -361,6 +364,8 @@ pub struct Snapshot {
     pub resync_queues_ms: u64,
     /// See `resync_agents_ms`.
     pub resync_conversations_ms: u64,
+    /// Queue interval-figure reads.
+    pub queue_figure_reads: u64,
     /// Channels live on the busiest OAuth client.
     pub channels_busiest_client: u64,
     /// OAuth clients configured.
@@ -493,6 +498,7 @@ pub struct StepFailures {
     pub presence: u64,
     pub conversations: u64,
     pub queues: u64,
+    pub queue_figures: u64,
 }
 
 impl Metrics {

@@ -163,6 +163,10 @@ impl Reader<'_> {
     fn u32(&mut self) -> u32 {
         u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
     }
+    /// `None` when the next byte is even, else `Some` of what `read` takes next.
+    fn opt<T>(&mut self, read: fn(&mut Self) -> T) -> Option<T> {
+        (self.u8() % 2 == 1).then(|| read(self))
+    }
     fn pick<T: Copy>(&mut self, all: &[T]) -> T {
         all[usize::from(self.u8()) % all.len()]
     }
@@ -237,17 +241,17 @@ fn build(data: &[u8]) -> Frame {
             flags: r.u8(),
         }),
         1 => Body::Queue(QueueFrame {
-            waiting: r.u16(),
-            interacting: r.u16(),
-            alerting: r.u16(),
-            on_queue: r.u16(),
-            off_queue: r.u16(),
-            longest_waiting_s: r.u32(),
+            waiting: r.opt(Reader::u16),
+            interacting: r.opt(Reader::u16),
+            alerting: r.opt(Reader::u16),
+            on_queue: r.opt(Reader::u16),
+            off_queue: r.opt(Reader::u16),
+            longest_waiting_s: r.opt(Reader::u32),
             observed: r.u32(),
-            offered: r.u16(),
-            answered: r.u16(),
-            abandoned: r.u16(),
-            service_level_pct: r.u8(),
+            offered: r.opt(Reader::u16),
+            answered: r.opt(Reader::u16),
+            abandoned: r.opt(Reader::u16),
+            service_level_pct: r.opt(Reader::u8),
             level: r.pick(&LEVELS),
         }),
         2 => Body::Name(DisplayName::new(r.str())),

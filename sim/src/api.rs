@@ -351,6 +351,10 @@ fn route(hub: &mut Hub, token: &str, req: &Request<'_>, now: u64) -> Result<Resp
             crate::stats::Counters::inc(&hub.counters().queue_observation_queries);
             observations_query(&hub.world, req.body).map(Response::ok)
         }
+        ("POST", ["analytics", "conversations", "aggregates", "query"]) => {
+            crate::stats::Counters::inc(&hub.counters().queue_aggregate_queries);
+            crate::aggregates::query(&hub.world, req.body).map(Response::ok)
+        }
         ("POST", ["analytics", "conversations", "details", "query"]) => {
             crate::conversations::details_query(&hub.world, req.body).map(Response::ok)
         }
@@ -616,7 +620,7 @@ fn observations_query(world: &World, body: &[u8]) -> Result<Value, ApiError> {
     Ok(json!({ "results": results }))
 }
 
-fn collect_queue_ids(v: &Value, out: &mut Vec<String>) {
+pub(crate) fn collect_queue_ids(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(map) => {
             let is_queue = map

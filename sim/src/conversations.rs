@@ -480,7 +480,7 @@ pub(crate) fn details_query(world: &World, body: &[u8]) -> Result<Value, ApiErro
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)` into ms since the epoch.
-fn parse_iso(s: &str) -> Option<u64> {
+pub(crate) fn parse_iso(s: &str) -> Option<u64> {
     let (date, time) = s.trim().split_once('T')?;
     let mut d = date.splitn(3, '-').map(|x| x.parse::<i64>().ok());
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);

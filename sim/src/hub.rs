@@ -858,7 +858,7 @@ impl Hub {
             let body = if snapshot {
                 payload::observation(&self.world, q)
             } else {
-                payload::aggregate(q)
+                crate::aggregates::notification(q)
             };
             self.publish(Notification { topic, body }, now);
         }

@@ -41,6 +41,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod aggregates;
 mod api;
 mod clock;
 mod config;

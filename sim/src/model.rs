@@ -350,6 +350,13 @@ impl Aggregate {
     }
 
     /// Service level in percent, if anything was answered or abandoned.
+    /// `oServiceLevel`'s ratio as a consumer keeps it: per mille, rounded.
+    pub(crate) fn sl_permille(&self) -> Option<u16> {
+        let den = self.sl_denominator();
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        (den > 0).then(|| (f64::from(self.sl_numerator) / f64::from(den) * 1000.0).round() as u16)
+    }
+
     pub(crate) fn sl_pct(&self) -> Option<f32> {
         let den = self.sl_denominator();
         (den > 0).then(|| {
@@ -1010,6 +1017,7 @@ impl World {
                         answered: q.aggregate.answered.count,
                         abandoned: q.aggregate.abandoned.count,
                         service_level_pct: q.aggregate.sl_pct(),
+                        service_level_permille: q.aggregate.sl_permille(),
                         aggregate_interval_start_ms: q.aggregate.interval_start,
                     },
                 )
@@ -1094,6 +1102,9 @@ pub struct QueueTruth {
     pub abandoned: u32,
     /// `oServiceLevel` ratio × 100, if anything was answered or abandoned.
     pub service_level_pct: Option<f32>,
+    /// The same ratio in per mille, rounded (what the gateway keeps), if any.
+    #[serde(default)]
+    pub service_level_permille: Option<u16>,
     /// Start of the current 30-minute aggregate interval.
     pub aggregate_interval_start_ms: u64,
 }

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use crate::clock::{iso, iso_interval};
 use crate::model::{
-    Agent, Conversation, Phase, PresenceDef, Queue, World, AGGREGATE_INTERVAL_MS, PRESENCE_DEFS,
-    SERVICE_LEVEL_TARGET_MS, SERVICE_LEVEL_TARGET_RATIO,
+    Agent, Conversation, Phase, PresenceDef, Queue, World, PRESENCE_DEFS, SERVICE_LEVEL_TARGET_MS,
+    SERVICE_LEVEL_TARGET_RATIO,
 };
 
 /// `v2.users.{id}.presence` body (samples/presence.full.json) plus unknown fields.
@@ -252,35 +252,6 @@ pub(crate) fn observation(world: &World, q: &Queue) -> Value {
     json!({
         "group": { "queueId": q.id },
         "data": [{ "interval": iso_interval(q.observed_ms, q.observed_ms), "metrics": metrics }],
-    })
-}
-
-/// `v2.analytics.queues.{id}.observations`, 30-minute aggregate shape. Like real analytics, duration metrics
-/// and `oServiceLevel` are absent while they have no data in the interval.
-pub(crate) fn aggregate(q: &Queue) -> Value {
-    let a = q.aggregate;
-    let mut metrics = vec![count("nOffered", a.offered)];
-    for (name, st) in [("tAnswered", a.answered), ("tAbandon", a.abandoned)] {
-        if st.count > 0 {
-            metrics.push(json!({ "metric": name, "stats": { "max": st.max, "min": st.min, "count": st.count, "sum": st.sum } }));
-        }
-    }
-    let den = a.sl_denominator();
-    if den > 0 {
-        metrics.push(json!({ "metric": "oServiceLevel", "stats": {
-            "ratio": f64::from(a.sl_numerator) / f64::from(den),
-            "numerator": a.sl_numerator,
-            "denominator": den,
-            "target": SERVICE_LEVEL_TARGET_RATIO,
-        }}));
-    }
-    json!({
-        "group": { "queueId": q.id },
-        "data": [{
-            "interval": iso_interval(a.interval_start, a.interval_start + AGGREGATE_INTERVAL_MS),
-            "metrics": metrics,
-            "serviceLevelTargetMs": SERVICE_LEVEL_TARGET_MS,
-        }],
     })
 }
 

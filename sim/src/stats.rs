@@ -88,6 +88,8 @@ counters! {
     bulk_presence_reads,
     /// `POST /api/v2/analytics/queues/observations/query` requests received.
     queue_observation_queries,
+    /// `POST /api/v2/analytics/conversations/aggregates/query` requests received.
+    queue_aggregate_queries,
 }
 
 impl Counters {

@@ -11,27 +11,6 @@ use genesys_sim::{ConversationTruth, Fault, Sim, SimConfig};
 use serde_json::{json, Value};
 use support::*;
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for ms since the epoch (civil_from_days, H. Hinnant).
-fn iso(ms: u64) -> String {
-    let (secs, millis) = (ms / 1000, ms % 1000);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
 const DAY: u64 = 86_400_000;
 
 /// The query the gateway sends: open conversations (no `conversationEnd`) of any of `users`.

@@ -640,6 +640,61 @@ async fn resync_endpoints_match_the_truth() {
         assert_eq!(metric("oOnQueueUsers"), Some(json!(qt.on_queue)));
         assert_eq!(metric("oOffQueueUsers"), Some(json!(qt.off_queue)));
     }
+
+    // Conversation aggregates by queue: the current interval's figures; a queue with nothing
+    // counted has no result, a metric with nothing counted is left out.
+    let start = truth
+        .queues
+        .values()
+        .next()
+        .expect("a queue")
+        .aggregate_interval_start_ms;
+    let body = json!({
+        "interval": format!("{}/{}", iso(start), iso(start + 1_800_000)),
+        "granularity": "PT30M",
+        "groupBy": ["queueId"],
+        "filter": { "type": "or", "predicates": sim.queues().iter().map(|q| json!({ "dimension": "queueId", "value": q })).collect::<Vec<_>>() },
+        "metrics": ["nOffered", "tAnswered", "tAbandon", "oServiceLevel"],
+    })
+    .to_string();
+    let v = api(
+        &sim,
+        &t,
+        "POST",
+        "/api/v2/analytics/conversations/aggregates/query",
+        Some(&body),
+    )
+    .await
+    .json();
+    let results = v["results"].as_array().cloned().unwrap_or_default();
+    for (q, qt) in &truth.queues {
+        let r = results.iter().find(|r| r["group"]["queueId"] == q.as_str());
+        let count = |name: &str| {
+            r.and_then(|r| r["data"][0]["metrics"].as_array())
+                .and_then(|d| d.iter().find(|m| m["metric"] == name))
+                .map_or(0, |m| m["stats"]["count"].as_u64().expect("count"))
+        };
+        assert_eq!(count("nOffered"), u64::from(qt.offered), "{q}");
+        assert_eq!(count("tAnswered"), u64::from(qt.answered), "{q}");
+        assert_eq!(count("tAbandon"), u64::from(qt.abandoned), "{q}");
+        if qt.offered + qt.answered + qt.abandoned == 0 {
+            assert!(r.is_none(), "{q}: nothing counted, no result");
+        }
+    }
+    // Another interval: nothing (the sim keeps the current one).
+    let old = body
+        .replace(&iso(start), &iso(start - 1_800_000))
+        .replace(&iso(start + 1_800_000), &iso(start));
+    let v = api(
+        &sim,
+        &t,
+        "POST",
+        "/api/v2/analytics/conversations/aggregates/query",
+        Some(&old),
+    )
+    .await
+    .json();
+    assert!(v.get("results").is_none(), "{v}");
 }
 
 fn norm(s: &str) -> String {

@@ -105,6 +105,9 @@ pub mod defaults {
     pub const PONG_TIMEOUT_SECS: u64 = 10;
     /// Watched groups' members are read again this often (Genesys notifies no change).
     pub const GROUP_REFRESH_SECS: u64 = 300;
+    /// `genesys.queue_figures_secs`: one request per 100 queues this often (5 of the 300
+    /// requests a minute for 500 queues at the default).
+    pub const QUEUE_FIGURES_SECS: u64 = 60;
     /// Genesys refuses more than 1000 topics per channel.
     pub const MAX_TOPICS_PER_CHANNEL: usize = 1000;
     /// Genesys keeps 20 channels per OAuth client (user + application); a 21st evicts the
@@ -196,6 +199,9 @@ pub struct Genesys {
     /// Watched groups' members are re-read this often: joiners watched, leavers cleared
     /// (30..=86400 s).
     pub group_refresh: Duration,
+    /// The watched queues' interval figures (offered, answered, abandoned, service level) are
+    /// read again this often (5..=3600 s): the queue topic does not carry `answered`.
+    pub queue_figures: Duration,
     /// Topics per channel (1..=1000).
     pub max_topics_per_channel: usize,
     /// Channels per OAuth client (2..=20), one kept spare for rotation.

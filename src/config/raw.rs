@@ -72,6 +72,8 @@ pub struct RawGenesys {
     pub rest_timeout_secs: Option<u64>,
     /// Seconds between re-reads of the watched groups' members.
     pub group_refresh_secs: Option<u64>,
+    /// Seconds between reads of the watched queues' interval figures.
+    pub queue_figures_secs: Option<u64>,
     /// Topics subscribed per channel.
     pub max_topics_per_channel: Option<usize>,
     /// Channels per OAuth client.

@@ -226,6 +226,13 @@ pub(super) fn validate_genesys(
         30,
         86_400,
     )?;
+    let queue_figures = in_range(
+        "genesys.queue_figures_secs",
+        raw.queue_figures_secs,
+        defaults::QUEUE_FIGURES_SECS,
+        5,
+        3_600,
+    )?;
     let rest_timeout = in_range(
         "genesys.rest_timeout_secs",
         raw.rest_timeout_secs,
@@ -270,6 +277,7 @@ pub(super) fn validate_genesys(
         rest_budget_per_min: rest_budget,
         rest_timeout: Duration::from_secs(rest_timeout),
         group_refresh: Duration::from_secs(group_refresh),
+        queue_figures: Duration::from_secs(queue_figures),
         max_topics_per_channel: max_topics,
         max_channels_per_client: max_channels,
         user_topic_weight,

@@ -24,8 +24,8 @@ use super::json::{
     from_json, need_id, stamp_or_zero, Capped, JId, RoutingName, Stamp, SysPresence, Text,
 };
 use super::ws::{
-    out_of_office, presence_change, routing_change, MetricFold, OutOfOfficeBody, PresenceBody,
-    PresenceDef, PresencePaths, RoutingObj, RoutingPaths, UserRef,
+    out_of_office, presence_change, routing_change, MetricFold, ObsData, OutOfOfficeBody,
+    PresenceBody, PresenceDef, PresencePaths, RoutingObj, RoutingPaths, UserRef,
 };
 use super::{
     Rejected, CHANNEL_ID_LEN, CONNECT_URI_LEN, ERROR_CODE_LEN, ERROR_MESSAGE_LEN, MAX_BULK,
@@ -33,7 +33,8 @@ use super::{
     TOKEN_LEN,
 };
 use crate::event::{
-    Id, Millis, OutOfOfficeChange, Presence, PresenceChange, QueueObservation, RoutingChange,
+    Id, Millis, OutOfOfficeChange, Presence, PresenceChange, QueueAggregate, QueueObservation,
+    RoutingChange,
 };
 use crate::limits::NAME_LEN;
 
@@ -635,6 +636,52 @@ pub fn observations_query(
         let queue = need_id(r.group.and_then(|g| g.queue_id), "results[].group.queueId")?;
         // Cannot fail: at most MAX_QUEUE_RESULTS items came out of the Capped.
         let _ = out.push(r.data.observation(queue, 0));
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct RawAggregateResult {
+    group: Option<Group>,
+    #[serde(default)]
+    /// One 30-minute interval is asked for: a second one is dropped (and counted).
+    data: Capped<ObsData, 1>,
+}
+
+#[derive(Deserialize)]
+struct RawAggregates {
+    #[serde(default)]
+    results: Capped<RawAggregateResult, MAX_QUEUE_RESULTS>,
+}
+
+/// Parses `POST /api/v2/analytics/conversations/aggregates/query` grouped by `queueId` with a
+/// 30-minute granularity → `{"results":[{"group":{"queueId"},"data":[{"interval","metrics":[…]}]}]}`:
+/// one [`QueueAggregate`] per result whose interval starts at `interval_start` (the one asked
+/// for), counts analytics left out as 0 (`tAnswered` included: this query carries it). A queue
+/// with nothing in the interval has no result at all: the caller sets it to zeros. More than
+/// [`MAX_QUEUE_RESULTS`] results is refused.
+pub fn queue_aggregates(
+    body: &[u8],
+    interval_start: Millis,
+) -> Result<Vec<QueueAggregate, MAX_QUEUE_RESULTS>, Rejected> {
+    const PATH: &str = "results[].data[].interval";
+    let raw: RawAggregates = read(body)?;
+    if raw.results.dropped > 0 {
+        return Err(Rejected::OverCapacity {
+            field: "results",
+            max: MAX_QUEUE_RESULTS,
+        });
+    }
+    let mut out = Vec::new();
+    for r in raw.results.items {
+        let queue = need_id(r.group.and_then(|g| g.queue_id), "results[].group.queueId")?;
+        for d in r.data.items.iter() {
+            let interval = d.interval(PATH)?;
+            if interval.0 == interval_start {
+                // Cannot fail: one per result, at most MAX_QUEUE_RESULTS results.
+                let _ = out.push(d.aggregate(queue, interval, true));
+            }
+        }
     }
     Ok(out)
 }

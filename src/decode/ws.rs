@@ -659,8 +659,8 @@ pub(super) fn conversation_change(
 }
 
 mod observation;
-pub(super) use observation::MetricFold;
 use observation::{observation, ObsBody};
+pub(super) use observation::{MetricFold, ObsData};
 
 #[cfg(test)]
 mod tests;

@@ -61,9 +61,40 @@ fn secs(ms: u64) -> u32 {
     u32::try_from(ms / 1000).expect("timestamp fits u32 seconds")
 }
 
+/// A queue's figures as a display shows them: `live` = waiting, interacting, alerting, on
+/// queue, off queue; `interval` = offered, answered, abandoned (every one `None` = "–").
+#[derive(Debug, PartialEq, Eq)]
+struct QueueFigures {
+    live: [Option<u16>; 5],
+    longest_waiting_s: Option<u32>,
+    interval: [Option<u16>; 3],
+    service_level_pct: Option<u8>,
+}
+
+fn queue_figures(q: &presence_wire::QueueFrame) -> QueueFigures {
+    QueueFigures {
+        live: [
+            q.waiting,
+            q.interacting,
+            q.alerting,
+            q.on_queue,
+            q.off_queue,
+        ],
+        longest_waiting_s: q.longest_waiting_s,
+        interval: [q.offered, q.answered, q.abandoned],
+        service_level_pct: q.service_level_pct,
+    }
+}
+
+/// The percent a display shows for a service level in per mille: truncated to whole percent.
+fn pct(permille: u16) -> u8 {
+    u8::try_from((permille / 10).min(100)).unwrap_or(100)
+}
+
 /// Every difference between what the display decoded and the ground truth (empty = equal):
 /// each agent's presence, routing status, conversation (media, state, since, wrap-up) and
-/// out-of-office, agents on one side only, and each queue's five live numbers.
+/// out-of-office, agents on one side only, and every figure of each queue (all but `observed`,
+/// a timestamp, and `level`, computed from `waiting`).
 pub fn diff(floor: &Floor, truth: &Truth) -> Vec<String> {
     let mut out = Vec::new();
     for (id, t) in &truth.agents {
@@ -111,22 +142,23 @@ pub fn diff(floor: &Floor, truth: &Truth) -> Vec<String> {
             out.push(format!("queue {id}: missing on the display"));
             continue;
         };
-        let got = (
-            q.waiting,
-            q.interacting,
-            q.alerting,
-            q.on_queue,
-            q.off_queue,
-        );
-        let want = (
-            t.waiting as u16,
-            t.interacting as u16,
-            t.alerting as u16,
-            t.on_queue as u16,
-            t.off_queue as u16,
-        );
+        let got = queue_figures(q);
+        let want = QueueFigures {
+            live: [
+                t.waiting,
+                t.interacting,
+                t.alerting,
+                t.on_queue,
+                t.off_queue,
+            ]
+            .map(|v| Some(u16::try_from(v).unwrap_or(u16::MAX))),
+            longest_waiting_s: Some(t.longest_waiting_ms.map_or(0, secs)),
+            interval: [t.offered, t.answered, t.abandoned]
+                .map(|v| Some(u16::try_from(v).unwrap_or(u16::MAX))),
+            service_level_pct: t.service_level_permille.map(pct),
+        };
         if got != want {
-            out.push(format!("queue {id}: display (waiting, interacting, alerting, on, off) {got:?} != truth {want:?}"));
+            out.push(format!("queue {id}: display {got:?} != truth {want:?}"));
         }
     }
     out

@@ -96,30 +96,30 @@ impl From<AgentFrame> for AgentFields {
     }
 }
 
-/// A queue frame's fields; `service_level_pct` is `null` when unknown (255 on the wire).
+/// A queue frame's fields; every figure is `null` when unknown (the none tag on the wire).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct QueueFields {
     /// Interactions waiting.
-    pub waiting: u16,
+    pub waiting: Option<u16>,
     /// Interactions being handled.
-    pub interacting: u16,
+    pub interacting: Option<u16>,
     /// Interactions ringing at an agent.
-    pub alerting: u16,
+    pub alerting: Option<u16>,
     /// Members on queue.
-    pub on_queue: u16,
+    pub on_queue: Option<u16>,
     /// Members off queue.
-    pub off_queue: u16,
-    /// Longest current wait, seconds.
-    pub longest_waiting_s: u32,
-    /// When observed (Unix seconds).
+    pub off_queue: Option<u16>,
+    /// Longest current wait, seconds (0: nobody waits).
+    pub longest_waiting_s: Option<u32>,
+    /// When observed (Unix seconds; 0 = never).
     pub observed: u32,
     /// Offered in the current 30-minute interval.
-    pub offered: u16,
+    pub offered: Option<u16>,
     /// Answered in the interval.
-    pub answered: u16,
+    pub answered: Option<u16>,
     /// Abandoned in the interval.
-    pub abandoned: u16,
-    /// Service level in percent, `null` when unknown.
+    pub abandoned: Option<u16>,
+    /// Service level in percent.
     pub service_level_pct: Option<u8>,
     /// Threshold level, `"Normal"`, `"Warning"` or `"Critical"`.
     pub level: Level,
@@ -138,8 +138,7 @@ impl From<QueueFrame> for QueueFields {
             offered: q.offered,
             answered: q.answered,
             abandoned: q.abandoned,
-            service_level_pct: (q.service_level_pct != presence_wire::PCT_UNKNOWN)
-                .then_some(q.service_level_pct),
+            service_level_pct: q.service_level_pct,
             level: q.level,
         }
     }
@@ -655,8 +654,8 @@ mod tests {
     #[test]
     fn queue_name_roster_and_file_mode() {
         let q = enc(Body::Queue(QueueFrame {
-            waiting: 12,
-            service_level_pct: presence_wire::PCT_UNKNOWN,
+            waiting: Some(12),
+            answered: Some(0),
             level: Level::Critical,
             ..QueueFrame::default()
         }));
@@ -665,6 +664,8 @@ mod tests {
         assert_eq!(v["waiting"], 12);
         assert_eq!(v["level"], "Critical");
         assert!(v["service_level_pct"].is_null());
+        assert!(v["offered"].is_null(), "unknown is null, never 0");
+        assert_eq!(v["answered"], 0);
         assert!(v.get("topic").is_none());
         let n = enc(Body::Name(DisplayName::new("Ana Lopez")));
         let v = json(&describe(Some("p/s/zone/z/name/u-1"), 1, &n));
@@ -729,7 +730,7 @@ mod tests {
         assert_eq!(v["error"], "decode: unknown wire version 9");
         assert_eq!(v["hex"], "090102");
         assert_eq!(v["len"], 3);
-        let v = json(&describe(None, 0, &[1, 1]));
+        let v = json(&describe(None, 0, &[2, 1]));
         assert_eq!(v["error"], "decode: malformed body");
         let v = json(&describe(Some("p/s/gateway/health"), 1, b"{nope"));
         assert!(v["error"].as_str().unwrap().starts_with("not JSON"));

@@ -313,6 +313,14 @@ fn since(now_s: u64, at: u32) -> String {
     mm_ss(now_s.saturating_sub(u64::from(at)))
 }
 
+/// What a display shows for a figure the gateway says is unknown (WIRE.md §4.4): never 0.
+pub const UNKNOWN: &str = "–";
+
+/// A queue figure as text: the number, or [`UNKNOWN`].
+pub fn figure<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| UNKNOWN.to_string(), |v| v.to_string())
+}
+
 fn mm_ss(secs: u64) -> String {
     format!("{:02}:{:02}", secs / 60, secs % 60)
 }
@@ -336,11 +344,6 @@ pub fn render(floor: &Floor, now_s: u64, max_agents: usize) -> String {
         floor.queues.len()
     );
     for (id, q) in &floor.queues {
-        let sl = if q.service_level_pct == presence_wire::PCT_UNKNOWN {
-            "-".to_string()
-        } else {
-            q.service_level_pct.to_string()
-        };
         let _ = writeln!(
             out,
             "  {}{:<20}{reset} {:>7}  {:>7}  {:>11}  {:>8}  {:>8}  {:>9}  {:>7}  {:>8}  {:>9}  {:>3}",
@@ -352,16 +355,17 @@ pub fn render(floor: &Floor, now_s: u64, max_agents: usize) -> String {
                 .chars()
                 .take(20)
                 .collect::<String>(),
-            q.waiting,
-            mm_ss(u64::from(q.longest_waiting_s)),
-            q.interacting,
-            q.alerting,
-            q.on_queue,
-            q.off_queue,
-            q.offered,
-            q.answered,
-            q.abandoned,
-            sl
+            figure(q.waiting),
+            q.longest_waiting_s
+                .map_or(UNKNOWN.to_string(), |s| mm_ss(u64::from(s))),
+            figure(q.interacting),
+            figure(q.alerting),
+            figure(q.on_queue),
+            figure(q.off_queue),
+            figure(q.offered),
+            figure(q.answered),
+            figure(q.abandoned),
+            figure(q.service_level_pct),
         );
     }
     let _ = writeln!(

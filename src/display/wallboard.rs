@@ -14,6 +14,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Sparkline, Widget};
 
+use crate::display::floor::{figure, UNKNOWN};
 use crate::display::Floor;
 
 /// Queue tile size in cells (border included): two columns of `label value` over five rows.
@@ -432,30 +433,32 @@ fn queue_tile(buf: &mut Buffer, area: Rect, name: &str, q: &QueueFrame) {
         );
     let inner = block.inner(area);
     block.render(area, buf);
-    let sl = if q.service_level_pct == presence_wire::PCT_UNKNOWN {
-        "-".to_string()
-    } else {
-        format!("{}%", q.service_level_pct)
-    };
-    let waiting = format!("{:>5}", q.waiting);
+    let sl = q
+        .service_level_pct
+        .map_or_else(|| UNKNOWN.to_string(), |p| format!("{p}%"));
+    let waiting = format!("{:>5}", figure(q.waiting));
     let rows: [(String, String); 5] = [
         (
             String::new(),
-            cell("Longest", &duration(u64::from(q.longest_waiting_s))),
+            cell(
+                "Longest",
+                &q.longest_waiting_s
+                    .map_or_else(|| UNKNOWN.to_string(), |s| duration(u64::from(s))),
+            ),
         ),
         (
-            cell("On queue", &q.on_queue.to_string()),
-            cell("Off queue", &q.off_queue.to_string()),
+            cell("On queue", &figure(q.on_queue)),
+            cell("Off queue", &figure(q.off_queue)),
         ),
         (
-            cell("Interact", &q.interacting.to_string()),
-            cell("Alerting", &q.alerting.to_string()),
+            cell("Interact", &figure(q.interacting)),
+            cell("Alerting", &figure(q.alerting)),
         ),
         (
-            cell("Offered", &q.offered.to_string()),
-            cell("Answered", &q.answered.to_string()),
+            cell("Offered", &figure(q.offered)),
+            cell("Answered", &figure(q.answered)),
         ),
-        (cell("Abandon", &q.abandoned.to_string()), cell("SL", &sl)),
+        (cell("Abandon", &figure(q.abandoned)), cell("SL", &sl)),
     ];
     for (i, (left, right)) in rows.iter().enumerate() {
         let Ok(dy) = u16::try_from(i) else { break };

@@ -1,7 +1,7 @@
 //! The frames a display sees: an agent record or a queue record (with its zone's colour
 //! thresholds) turned into the `presence-wire` frame bodies. Pure, no I/O.
 
-use presence_wire::{AgentFrame, Level, QueueFrame, PCT_UNKNOWN};
+use presence_wire::{AgentFrame, Level, QueueFrame};
 
 use crate::state::{AgentRecord, QueueRecord};
 use crate::zones::ZoneSpec;
@@ -37,13 +37,11 @@ pub fn agent_frame(a: &AgentRecord, stale: bool) -> AgentFrame {
 
 /// The frame a display sees for a queue in a zone (thresholds are per zone).
 pub fn queue_frame(q: &QueueRecord, zone: &ZoneSpec) -> QueueFrame {
-    let sat = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
-    let level = if q.waiting >= zone.waiting_critical {
-        Level::Critical
-    } else if q.waiting >= zone.waiting_warning {
-        Level::Warning
-    } else {
-        Level::Normal
+    let sat = |v: Option<u32>| v.map(|v| u16::try_from(v).unwrap_or(u16::MAX));
+    let level = match q.waiting {
+        Some(w) if w >= zone.waiting_critical => Level::Critical,
+        Some(w) if w >= zone.waiting_warning => Level::Warning,
+        _ => Level::Normal,
     };
     QueueFrame {
         waiting: sat(q.waiting),
@@ -51,14 +49,14 @@ pub fn queue_frame(q: &QueueRecord, zone: &ZoneSpec) -> QueueFrame {
         alerting: sat(q.alerting),
         on_queue: sat(q.on_queue),
         off_queue: sat(q.off_queue),
-        longest_waiting_s: secs(q.longest_waiting_ms),
+        longest_waiting_s: q.longest_waiting_ms.map(secs),
         observed: secs(q.observed_ms),
         offered: sat(q.offered),
         answered: sat(q.answered),
         abandoned: sat(q.abandoned),
-        service_level_pct: q.service_level_permille.map_or(PCT_UNKNOWN, |p| {
-            u8::try_from((p / 10).min(100)).unwrap_or(100)
-        }),
+        service_level_pct: q
+            .service_level_permille
+            .map(|p| u8::try_from((p / 10).min(100)).unwrap_or(100)),
         level,
     }
 }
@@ -81,18 +79,26 @@ mod tests {
 
     #[test]
     fn queue_levels_follow_zone_thresholds() {
-        let mut q = QueueRecord {
-            waiting: 4,
-            ..QueueRecord::default()
-        };
+        let mut q = QueueRecord::default();
+        // Nothing observed yet: every figure unknown, the level Normal.
+        let f = queue_frame(&q, &zone());
+        assert_eq!((f.waiting, f.longest_waiting_s), (None, None));
+        assert_eq!((f.offered, f.answered, f.abandoned), (None, None, None));
+        assert_eq!(f.level, Level::Normal);
+        q.waiting = Some(4);
         assert_eq!(queue_frame(&q, &zone()).level, Level::Normal);
-        q.waiting = 5;
+        q.waiting = Some(5);
         assert_eq!(queue_frame(&q, &zone()).level, Level::Warning);
-        q.waiting = 10;
+        q.waiting = Some(10);
         assert_eq!(queue_frame(&q, &zone()).level, Level::Critical);
-        assert_eq!(queue_frame(&q, &zone()).service_level_pct, PCT_UNKNOWN);
+        assert_eq!(queue_frame(&q, &zone()).service_level_pct, None);
         q.service_level_permille = Some(875);
-        assert_eq!(queue_frame(&q, &zone()).service_level_pct, 87);
+        assert_eq!(queue_frame(&q, &zone()).service_level_pct, Some(87));
+        // Known zeros stay zeros; counts past u16 saturate.
+        q.answered = Some(0);
+        q.offered = Some(70_000);
+        let f = queue_frame(&q, &zone());
+        assert_eq!((f.offered, f.answered), (Some(u16::MAX), Some(0)));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::zones::MAX_AGENT_QUEUES;
 
 /// Format version of a persisted record (first byte of every sled value). A record with
 /// another version is dropped at boot and rebuilt through resync, never misread.
-pub const RECORD_VERSION: u8 = 3;
+pub const RECORD_VERSION: u8 = 4;
 
 /// Largest encoded record, for the fixed encode buffer.
 pub const RECORD_BUF: usize = 256;
@@ -92,29 +92,31 @@ pub struct AgentRecord {
     pub out_of_office_ms: Millis,
 }
 
-/// Everything known about one queue.
+/// Everything known about one queue. `None` is "the cloud has not told us" (shown as unknown,
+/// never as 0): observations are `None` until the first observation carrying them, interval
+/// figures until the interval's first aggregate event or read carrying them.
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 pub struct QueueRecord {
     /// Waiting interactions.
-    pub waiting: u32,
+    pub waiting: Option<u32>,
     /// Interactions being handled.
-    pub interacting: u32,
+    pub interacting: Option<u32>,
     /// Interactions alerting.
-    pub alerting: u32,
+    pub alerting: Option<u32>,
     /// Members on queue.
-    pub on_queue: u32,
+    pub on_queue: Option<u32>,
     /// Members off queue.
-    pub off_queue: u32,
-    /// Longest wait, ms.
-    pub longest_waiting_ms: u64,
+    pub off_queue: Option<u32>,
+    /// Longest current wait, ms; `Some(0)` when nobody waits.
+    pub longest_waiting_ms: Option<u64>,
     /// Source time of the observation.
     pub observed_ms: Millis,
     /// Offered in the current interval.
-    pub offered: u32,
+    pub offered: Option<u32>,
     /// Answered in the current interval.
-    pub answered: u32,
+    pub answered: Option<u32>,
     /// Abandoned in the current interval.
-    pub abandoned: u32,
+    pub abandoned: Option<u32>,
     /// Service level, per mille.
     pub service_level_permille: Option<u16>,
     /// Start of the 30-minute interval the aggregates belong to.
@@ -160,7 +162,7 @@ mod tests {
     }
 
     /// One record of each kind with every field set to a distinct value, and the bytes sled
-    /// holds for it at [`RECORD_VERSION`] 3 (2 had no queue name). A field added, removed, reordered or retyped
+    /// holds for it at [`RECORD_VERSION`] 4 (3 had no unknown queue figures, 2 no queue name). A field added, removed, reordered or retyped
     /// changes these bytes: bump `RECORD_VERSION` (old records are then dropped at boot and
     /// rebuilt by resync) and write the new golden bytes here.
     fn golden() -> [(Value, &'static str); 2] {
@@ -185,16 +187,16 @@ mod tests {
             out_of_office_ms: 1_764_000_000_008,
         };
         let queue = QueueRecord {
-            waiting: 1,
-            interacting: 2,
-            alerting: 3,
-            on_queue: 400,
-            off_queue: 5,
-            longest_waiting_ms: 60_000,
+            waiting: Some(1),
+            interacting: Some(2),
+            alerting: Some(3),
+            on_queue: Some(400),
+            off_queue: Some(5),
+            longest_waiting_ms: Some(60_000),
             observed_ms: 1_764_000_000_005,
-            offered: 6,
-            answered: 7,
-            abandoned: 8,
+            offered: Some(6),
+            answered: Some(7),
+            abandoned: Some(8),
             service_level_permille: Some(875),
             interval_start_ms: 1_764_000_000_006,
             confirmed_ms: 1_764_000_000_007,
@@ -206,9 +208,9 @@ mod tests {
         ]
     }
 
-    const AGENT_GOLDEN: &str = "0300061111111111111111111111111111111181d0dfb4ab330382d0dfb4ab330103012222222222222222222222222222222283d0dfb4ab330203ac0206416e6120c3a984d0dfb4ab330188d0dfb4ab33";
+    const AGENT_GOLDEN: &str = "0400061111111111111111111111111111111181d0dfb4ab330382d0dfb4ab330103012222222222222222222222222222222283d0dfb4ab330203ac0206416e6120c3a984d0dfb4ab330188d0dfb4ab33";
     const QUEUE_GOLDEN: &str =
-        "0301010203900305e0d40385d0dfb4ab3306070801eb0686d0dfb4ab3387d0dfb4ab330853616c657320c3bc";
+        "0401010101020103019003010501e0d40385d0dfb4ab3301060107010801eb0686d0dfb4ab3387d0dfb4ab330853616c657320c3bc";
 
     #[test]
     fn records_match_their_golden_bytes_and_round_trip() {

@@ -438,8 +438,8 @@ impl Table {
     pub(super) fn apply_observation(&mut self, o: QueueObservation, now: Millis) -> Change {
         self.with_queue(o.queue, now, |q| {
             let mut next = q.clone();
-            let set = |dst: &mut u32, v: Option<u32>| {
-                if let Some(v) = v {
+            let set = |dst: &mut Option<u32>, v: Option<u32>| {
+                if v.is_some() {
                     *dst = v;
                 }
             };
@@ -448,10 +448,11 @@ impl Table {
             set(&mut next.alerting, o.alerting);
             set(&mut next.on_queue, o.on_queue);
             set(&mut next.off_queue, o.off_queue);
-            if let Some(l) = o.longest_waiting {
-                next.longest_waiting_ms = l;
+            if o.longest_waiting.is_some() {
+                next.longest_waiting_ms = o.longest_waiting;
             } else if o.waiting == Some(0) {
-                next.longest_waiting_ms = 0;
+                // Nobody waits: the longest wait is known to be none.
+                next.longest_waiting_ms = Some(0);
             }
             next.observed_ms = q.observed_ms.max(o.observed);
             let same = next == *q;
@@ -465,6 +466,12 @@ impl Table {
         })
     }
 
+    /// An interval's figures, from an aggregate notification or the resync's aggregates read.
+    /// Both are snapshots of the same 30-minute interval taken at different times, and the
+    /// counts only grow within an interval, so the larger of what is held and what arrives is
+    /// the newer: arrival order does not matter. A metric the snapshot does not carry keeps
+    /// what is held (unknown at the interval's start); the service level, which can fall,
+    /// comes from the latest snapshot that carries it.
     pub(super) fn apply_aggregate(&mut self, g: QueueAggregate, now: Millis) -> Change {
         self.with_queue(g.queue, now, |q| {
             if g.interval_start < q.interval_start_ms {
@@ -472,16 +479,20 @@ impl Table {
             }
             let mut next = q.clone();
             if g.interval_start > q.interval_start_ms {
-                // A new interval starts from zero.
-                next.offered = 0;
-                next.answered = 0;
-                next.abandoned = 0;
+                // A new interval: what the old one held says nothing about it.
+                next.offered = None;
+                next.answered = None;
+                next.abandoned = None;
                 next.service_level_permille = None;
                 next.interval_start_ms = g.interval_start;
             }
-            next.offered = g.offered.unwrap_or(next.offered);
-            next.answered = g.answered.unwrap_or(next.answered);
-            next.abandoned = g.abandoned.unwrap_or(next.abandoned);
+            let grow = |held: Option<u32>, got: Option<u32>| match (held, got) {
+                (Some(h), Some(g)) => Some(h.max(g)),
+                (h, g) => g.or(h),
+            };
+            next.offered = grow(next.offered, g.offered);
+            next.answered = grow(next.answered, g.answered);
+            next.abandoned = grow(next.abandoned, g.abandoned);
             if g.service_level_permille.is_some() {
                 next.service_level_permille = g.service_level_permille;
             }

@@ -552,3 +552,40 @@ fn a_full_disk_at_boot_is_refused_not_quarantined() {
         Some(b"v".as_slice())
     );
 }
+
+#[test]
+fn interval_figures_are_unknown_until_told_and_grow_whatever_the_order() {
+    use crate::event::QueueAggregate;
+    let mut t = table(4);
+    let q = id(100);
+    let agg = |start: Millis, offered, answered, abandoned| {
+        Update::Event(Event::Aggregate(QueueAggregate {
+            queue: q,
+            interval_start: start,
+            interval_end: start + 1_800_000,
+            offered,
+            answered,
+            abandoned,
+            service_level_permille: None,
+        }))
+    };
+    let figures = |t: &Table| match t.get(&Key::Queue(q)) {
+        Some(Value::Queue(r)) => (r.offered, r.answered, r.abandoned),
+        other => panic!("{other:?}"),
+    };
+    // A notification without tAnswered: answered stays unknown.
+    assert_eq!(t.apply(&agg(0, Some(3), None, Some(1)), 0), Change::Applied);
+    assert_eq!(figures(&t), (Some(3), None, Some(1)));
+    // The read of the same interval, taken before the notification (smaller counts): the
+    // counts only grow within an interval, so the larger stays.
+    t.apply(&agg(0, Some(2), Some(1), Some(0)), 0);
+    assert_eq!(figures(&t), (Some(3), Some(1), Some(1)));
+    // A newer interval starts unknown for what it does not carry.
+    t.apply(&agg(1_800_000, Some(1), None, Some(0)), 0);
+    assert_eq!(figures(&t), (Some(1), None, Some(0)));
+    // An older interval is stale.
+    assert_eq!(
+        t.apply(&agg(0, Some(9), Some(9), Some(9)), 0),
+        Change::Stale
+    );
+}

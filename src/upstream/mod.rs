@@ -75,6 +75,8 @@ pub struct Settings {
     pub max_agents: usize,
     /// Watched groups' members are re-read this often.
     pub group_refresh: Duration,
+    /// Watched queues' interval figures are re-read this often.
+    pub queue_figures: Duration,
 }
 
 /// What to watch.
@@ -222,6 +224,8 @@ struct Session {
     leavers: HashSet<Id>,
     /// When to re-read the watched groups (on the clock; never without groups).
     groups_at: Ms,
+    /// When the queues' interval figures are next read (`Ms::MAX`: no queues).
+    figures_at: Ms,
 }
 
 impl Session {
@@ -326,6 +330,7 @@ impl Upstream {
             resync_retry: None,
             leavers: HashSet::new(),
             groups_at: self.next_group_refresh(),
+            figures_at: self.next_figures_read(),
         };
         // Subscribed and connected: now read the truth that may have changed while we were
         // away. Events arriving meanwhile are ordered against it by source timestamps.
@@ -376,6 +381,21 @@ impl Upstream {
                         }
                         // Kept as they were until the next re-read; the rest goes on.
                         Err(e) => self.audit.record("subscribe", &format!("group re-read failed, retried in {} s: {e}", self.settings.group_refresh.as_secs())),
+                        Ok(()) => {}
+                    }
+                }
+                _ = clock.sleep_until(s.figures_at), if s.figures_at != Ms::MAX => {
+                    let queues = self.watch.queues.clone();
+                    let read = Box::pin(self.read_queue_figures(&queues)).await;
+                    s.figures_at = self.next_figures_read();
+                    match read {
+                        Err(UpstreamError::Rest { source: RestError::Unauthorized, what }) => {
+                            cancel_all(&s.live);
+                            return Err(UpstreamError::Rest { source: RestError::Unauthorized, what });
+                        }
+                        // The figures stay as they were (live events still update offered,
+                        // abandoned and the service level) until the next read.
+                        Err(e) => self.audit.record("resync", &format!("queue figures read failed, retried in {} s: {e}", self.settings.queue_figures.as_secs())),
                         Ok(()) => {}
                     }
                 }
@@ -447,6 +467,16 @@ impl Upstream {
             Ms::MAX
         } else {
             self.clock.after(self.settings.group_refresh)
+        }
+    }
+
+    /// When the watched queues' interval figures are next read: `queue_figures` from now,
+    /// never without queues.
+    fn next_figures_read(&self) -> Ms {
+        if self.watch.queues.is_empty() {
+            Ms::MAX
+        } else {
+            self.clock.after(self.settings.queue_figures)
         }
     }
 

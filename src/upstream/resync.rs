@@ -4,6 +4,7 @@
 //! resync is on disk before it is reported done.
 
 use super::*;
+use crate::event::QueueAggregate;
 
 /// Users per bulk presence request: as many as one bulk answer can carry (Genesys' limit).
 pub(super) const BULK_PRESENCE_IDS: usize = crate::limits::MAX_BULK;
@@ -50,16 +51,19 @@ pub enum ResyncStep {
     Conversations,
     /// Queue observations.
     Queues,
+    /// Queue interval figures (offered, answered, abandoned, service level).
+    QueueFigures,
 }
 
 impl ResyncStep {
     /// Every step, in the order a resync runs them (its bit in [`ResyncReport::failed`]).
-    pub const ALL: [ResyncStep; 5] = [
+    pub const ALL: [ResyncStep; 6] = [
         ResyncStep::Users,
         ResyncStep::RoutingStatus,
         ResyncStep::Presence,
         ResyncStep::Conversations,
         ResyncStep::Queues,
+        ResyncStep::QueueFigures,
     ];
 
     /// Name in health, metrics and the audit trail.
@@ -70,6 +74,7 @@ impl ResyncStep {
             ResyncStep::Presence => "presence",
             ResyncStep::Conversations => "conversations",
             ResyncStep::Queues => "queues",
+            ResyncStep::QueueFigures => "queue_figures",
         }
     }
 
@@ -213,6 +218,51 @@ impl Upstream {
         Ok(())
     }
 
+    /// Reads the current interval's figures (offered, answered, abandoned, service level) of
+    /// `queues`, [`QUEUES_PER_QUERY`] per request, from the conversation aggregates query: the
+    /// queue topic's aggregates do not carry `answered`, and a restart or a gap would
+    /// otherwise leave every figure unknown until the queue's next aggregate event. A queue
+    /// the answer leaves out had nothing in the interval: its figures are known zeros. Run
+    /// by each resync and every `genesys.queue_figures_secs`.
+    pub(super) async fn read_queue_figures(&mut self, queues: &[Id]) -> Result<(), UpstreamError> {
+        let now = self.server_now_ms();
+        let start = now - now % INTERVAL_MS;
+        for chunk in queues.chunks(QUEUES_PER_QUERY) {
+            let body = self
+                .rest()
+                .post_json(
+                    "/api/v2/analytics/conversations/aggregates/query",
+                    queue_figures_query(chunk, start),
+                )
+                .await
+                .what("queue figures")?;
+            // Off the future's state (it is held across the sends below): at most
+            // QUEUES_PER_QUERY entries, on the heap.
+            let read: Vec<QueueAggregate> = decode::rest::queue_aggregates(&body, start)
+                .map_err(|e| parse_err("queue figures", e))?
+                .into_iter()
+                .collect();
+            for &queue in chunk {
+                let figures =
+                    read.iter()
+                        .find(|a| a.queue == queue)
+                        .copied()
+                        .unwrap_or(QueueAggregate {
+                            queue,
+                            interval_start: start,
+                            interval_end: start + INTERVAL_MS,
+                            offered: Some(0),
+                            answered: Some(0),
+                            abandoned: Some(0),
+                            service_level_permille: None,
+                        });
+                self.send(Update::Event(Event::Aggregate(figures))).await;
+            }
+            self.metrics.upstream.queue_figure_reads.inc();
+        }
+        Ok(())
+    }
+
     /// Tells the state stage that `users` have no open conversation, stamped `began - 1` (see
     /// [`Self::resync_conversations`] for why that stamp can never hide a live conversation).
     pub(super) async fn clear_conversations(&mut self, users: &[Id], began: Ms) {
@@ -276,7 +326,8 @@ impl Upstream {
         // Server time, before the first request: see `resync_conversations`.
         let began = self.server_now_ms();
         let user_reqs = agents.len().div_ceil(USERS_PER_PAGE);
-        let queue_reqs = self.watch.queues.len().div_ceil(QUEUES_PER_QUERY);
+        // Observations and interval figures: one query each per QUEUES_PER_QUERY queues.
+        let queue_reqs = 2 * self.watch.queues.len().div_ceil(QUEUES_PER_QUERY);
         let m = self.metrics.clone();
         let mut report = ResyncReport::default();
         // Planned requests; fallbacks and conversation queries are added once known.
@@ -449,6 +500,11 @@ impl Upstream {
             }
             progress(&m);
         }
+        let watched = self.watch.queues.clone();
+        match Box::pin(self.read_queue_figures(&watched)).await {
+            Ok(()) => (0..watched.len().div_ceil(QUEUES_PER_QUERY)).for_each(|_| progress(&m)),
+            Err(e) => self.step_failed(&mut report, ResyncStep::QueueFigures, e)?,
+        }
         let queues_ms = started.elapsed().as_millis() as u64 - agents_ms;
         // Phase 3: conversations (idle agents cleared without a request, busy ones read).
         self.clear_conversations(&idle, began).await;
@@ -507,6 +563,23 @@ impl Upstream {
         );
         Ok(report)
     }
+}
+
+/// Length of a Genesys Cloud analytics interval (aggregates are per UTC half hour).
+pub(super) const INTERVAL_MS: u64 = 30 * 60 * 1000;
+
+/// The conversation aggregates query for the current interval's figures of `queues`.
+pub(super) fn queue_figures_query(queues: &[Id], interval_start: u64) -> String {
+    let preds: Vec<String> = queues
+        .iter()
+        .map(|q| format!("{{\"type\":\"dimension\",\"dimension\":\"queueId\",\"operator\":\"matches\",\"value\":\"{q}\"}}"))
+        .collect();
+    format!(
+        "{{\"interval\":\"{}/{}\",\"granularity\":\"PT30M\",\"groupBy\":[\"queueId\"],\"filter\":{{\"type\":\"or\",\"predicates\":[{}]}},\"metrics\":[\"nOffered\",\"tAnswered\",\"tAbandon\",\"oServiceLevel\"]}}",
+        iso8601(interval_start),
+        iso8601(interval_start + INTERVAL_MS),
+        preds.join(",")
+    )
 }
 
 /// The analytics details query for the open conversations of `users`.

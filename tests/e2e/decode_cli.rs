@@ -142,7 +142,7 @@ fn live_mode_prints_one_line_per_message_until_count() {
     }
     // Subscribed: now live messages, a bad frame and a cleared topic among them.
     let bad_topic = format!("{base}/zone/all/agent/{}", crate::tools::AGENTS[0].0);
-    gateway.publish(&bad_topic, vec![1, 0xff], false);
+    gateway.publish(&bad_topic, vec![presence_wire::WIRE_VERSION, 0xff], false);
     gateway.publish(&format!("{base}/zone/all/agent/gone-1"), Vec::new(), false);
     gateway.publish(
         &format!("{base}/gateway/health"),

@@ -325,7 +325,7 @@ fn display_runs_in_a_real_terminal_under_tmux() {
 
     // A live change: the queue's waiting count drops and its tile turns green.
     let mut q = crate::tools::queue_frames(crate::tools::unix_now())[0];
-    q.waiting = 3;
+    q.waiting = Some(3);
     q.level = presence_wire::Level::Normal;
     gateway.publish(
         &format!("{base}/zone/all/queue/{}", crate::tools::QUEUES[0]),

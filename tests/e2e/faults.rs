@@ -440,8 +440,10 @@ async fn resync_clear_never_beats_a_live_conversation() {
     })
     .await;
     // The resync read the queues before the conversations (its priority order), so the
-    // offer's queue figures come live: the frozen clock must pass the observations' pacing.
-    s.sim.advance(Duration::from_secs(2));
+    // offer's queue figures come live: the frozen clock must pass the observations' pacing,
+    // and the next read of the interval figures (`queue_figures_secs`, 5 s in these tests:
+    // "answered" comes from that read only, as on a real org).
+    s.sim.advance(Duration::from_secs(6));
     s.sim.step(0);
     s.converge(CONVERGE).await;
     s.gw.stop().await;

@@ -114,7 +114,7 @@ fn write_old_store(
         .unwrap();
     // A current-version record cut short (torn write of an old build).
     let mut torn = current(&Value::Queue(QueueRecord {
-        waiting: 3,
+        waiting: Some(3),
         observed_ms: 5,
         ..QueueRecord::default()
     }));
@@ -185,8 +185,8 @@ fn previous_version_store_keeps_current_records_and_drops_the_rest() {
         (
             Key::Queue(id(9)),
             Value::Queue(QueueRecord {
-                waiting: 4,
-                on_queue: 7,
+                waiting: Some(4),
+                on_queue: Some(7),
                 observed_ms: 1_700_000_000_000,
                 ..QueueRecord::default()
             }),
@@ -295,8 +295,8 @@ async fn gateway_on_a_previous_version_store_rebuilds_through_resync_and_converg
     kept.push((
         Key::Queue(queues[0]),
         Value::Queue(QueueRecord {
-            waiting: 99,
-            on_queue: 99,
+            waiting: Some(99),
+            on_queue: Some(99),
             observed_ms: 1,
             ..QueueRecord::default()
         }),

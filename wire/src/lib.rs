@@ -23,15 +23,13 @@ extern crate std;
 
 use serde::{Deserialize, Serialize};
 
-/// First byte of every frame. Bumped on any change a version-1 decoder would misread.
-pub const WIRE_VERSION: u8 = 1;
+/// First byte of every frame. Bumped on any change an older decoder would misread: 2 made
+/// every queue figure that can be unknown an `Option` (version 1 sent 0 for "unknown").
+pub const WIRE_VERSION: u8 = 2;
 
 /// Largest encoded frame in bytes (version byte included): a buffer of this size always
 /// holds any [`Frame`]; pinned by the `largest_frame_fits` test.
 pub const MAX_FRAME_LEN: usize = 64;
-
-/// Sentinel for "not known" in the `u8` percentage fields.
-pub const PCT_UNKNOWN: u8 = 255;
 
 /// System presence, normalised from Genesys' three casings (`ON_QUEUE`, `On Queue`, `OnQueue`).
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default, Hash)]
@@ -173,31 +171,35 @@ impl AgentFrame {
 }
 
 /// One queue's current numbers. The queue id is the last MQTT topic level.
+///
+/// Every figure the cloud may not have sent is an `Option`: `None` is "unknown" (a display
+/// shows "–"), never a made-up 0. On the wire an option is one raw tag byte, 0 = `None` or
+/// 1 = `Some` followed by the value.
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct QueueFrame {
     /// Interactions waiting in queue.
-    pub waiting: u16,
+    pub waiting: Option<u16>,
     /// Interactions being handled.
-    pub interacting: u16,
+    pub interacting: Option<u16>,
     /// Interactions offered to an agent, ringing.
-    pub alerting: u16,
+    pub alerting: Option<u16>,
     /// Members on queue.
-    pub on_queue: u16,
+    pub on_queue: Option<u16>,
     /// Members off queue.
-    pub off_queue: u16,
-    /// Longest current wait, seconds (0 when nobody waits or unknown).
-    pub longest_waiting_s: u32,
-    /// When these observations were taken (Unix seconds).
+    pub off_queue: Option<u16>,
+    /// Longest current wait, seconds; `Some(0)` when nobody waits.
+    pub longest_waiting_s: Option<u32>,
+    /// When these observations were taken (Unix seconds); 0 = never observed.
     pub observed: u32,
     /// Offered in the current 30-minute interval.
-    pub offered: u16,
+    pub offered: Option<u16>,
     /// Answered in the current 30-minute interval.
-    pub answered: u16,
+    pub answered: Option<u16>,
     /// Abandoned in the current 30-minute interval.
-    pub abandoned: u16,
-    /// Service level of the current interval in percent, [`PCT_UNKNOWN`] when unknown.
-    pub service_level_pct: u8,
-    /// Threshold level for the waiting count.
+    pub abandoned: Option<u16>,
+    /// Service level of the current interval in percent (0-100).
+    pub service_level_pct: Option<u8>,
+    /// Threshold level for the waiting count (`Normal` while it is unknown).
     pub level: Level,
 }
 
@@ -468,21 +470,21 @@ mod tests {
 
     #[test]
     fn an_unknown_body_kind_is_told_apart_from_a_corrupt_frame() {
-        // Version 1, header {session 3, seq 7}, body kind 9 with some bytes a newer gateway
+        // Version 2, header {session 3, seq 7}, body kind 9 with some bytes a newer gateway
         // would carry.
         assert_eq!(
-            decode(&[1, 3, 7, 9, 0x42, 0x42]),
+            decode(&[2, 3, 7, 9, 0x42, 0x42]),
             Err(WireError::DecodeUnknownKind(9))
         );
         // Kind 4 is the first unknown one; a large kind is a varint too.
-        assert_eq!(decode(&[1, 3, 7, 4]), Err(WireError::DecodeUnknownKind(4)));
+        assert_eq!(decode(&[2, 3, 7, 4]), Err(WireError::DecodeUnknownKind(4)));
         assert_eq!(
-            decode(&[1, 3, 7, 0x80, 0x01]),
+            decode(&[2, 3, 7, 0x80, 0x01]),
             Err(WireError::DecodeUnknownKind(128))
         );
         // A known kind with a truncated body, or a truncated header: corrupt.
-        assert_eq!(decode(&[1, 3, 7, 0]), Err(WireError::DecodeBody));
-        assert_eq!(decode(&[1, 3]), Err(WireError::DecodeBody));
+        assert_eq!(decode(&[2, 3, 7, 0]), Err(WireError::DecodeBody));
+        assert_eq!(decode(&[2, 3]), Err(WireError::DecodeBody));
     }
 
     fn agent() -> Frame {
@@ -510,7 +512,7 @@ mod tests {
         let mut buf = [0u8; MAX_FRAME_LEN];
         let bytes = encode(&agent(), &mut buf).unwrap();
         let golden: &[u8] = &[
-            0x01, // wire version
+            0x02, // wire version
             0x03, // session 3
             0xe8, 0x07, // seq 1000
             0x00, // Body::Agent
@@ -528,28 +530,72 @@ mod tests {
         assert_eq!(decode(bytes).unwrap(), agent());
     }
 
-    #[test]
-    fn queue_frame_round_trips() {
-        let f = Frame {
+    fn queue() -> Frame {
+        Frame {
             header: Header { session: 1, seq: 2 },
             body: Body::Queue(QueueFrame {
-                waiting: 12,
-                interacting: 4,
-                alerting: 1,
-                on_queue: 9,
-                off_queue: 3,
-                longest_waiting_s: 95,
+                waiting: Some(12),
+                interacting: Some(4),
+                alerting: Some(1),
+                on_queue: Some(9),
+                off_queue: Some(3),
+                longest_waiting_s: Some(95),
                 observed: 1_735_551_598,
-                offered: 120,
-                answered: 110,
-                abandoned: 10,
-                service_level_pct: 87,
+                offered: Some(120),
+                answered: None,
+                abandoned: Some(10),
+                service_level_pct: Some(87),
                 level: Level::Critical,
             }),
+        }
+    }
+
+    /// WIRE.md §5.5: every figure known but `answered`.
+    #[test]
+    fn queue_frame_golden_bytes() {
+        let mut buf = [0u8; MAX_FRAME_LEN];
+        let bytes = encode(&queue(), &mut buf).unwrap();
+        let golden: &[u8] = &[
+            0x02, // wire version
+            0x01, // session 1
+            0x02, // seq 2
+            0x01, // Body::Queue
+            0x01, 0x0c, // waiting Some(12)
+            0x01, 0x04, // interacting Some(4)
+            0x01, 0x01, // alerting Some(1)
+            0x01, 0x09, // on_queue Some(9)
+            0x01, 0x03, // off_queue Some(3)
+            0x01, 0x5f, // longest_waiting_s Some(95)
+            0xee, 0xd4, 0xc9, 0xbb, 0x06, // observed 1735551598
+            0x01, 0x78, // offered Some(120)
+            0x00, // answered None
+            0x01, 0x0a, // abandoned Some(10)
+            0x01, 0x57, // service_level_pct Some(87), a raw byte
+            0x02, // Level::Critical
+        ];
+        assert_eq!(bytes, golden);
+        assert_eq!(decode(bytes).unwrap(), queue());
+    }
+
+    /// A queue nothing is known of yet: every option `None`, `observed` 0.
+    #[test]
+    fn unknown_queue_frame_golden_bytes() {
+        let f = Frame {
+            header: Header { session: 1, seq: 1 },
+            body: Body::Queue(QueueFrame::default()),
         };
         let mut buf = [0u8; MAX_FRAME_LEN];
         let bytes = encode(&f, &mut buf).unwrap();
+        assert_eq!(
+            bytes,
+            &[0x02, 0x01, 0x01, 0x01, 0, 0, 0, 0, 0, 0, 0x00, 0, 0, 0, 0, 0x00]
+        );
         assert_eq!(decode(bytes).unwrap(), f);
+        // An option tag other than 0 or 1 is malformed.
+        let mut bad = [0u8; 16];
+        bad.copy_from_slice(bytes);
+        bad[4] = 2;
+        assert_eq!(decode(&bad), Err(WireError::DecodeBody));
     }
 
     #[test]
@@ -560,22 +606,24 @@ mod tests {
                 seq: u32::MAX,
             },
             body: Body::Queue(QueueFrame {
-                waiting: u16::MAX,
-                interacting: u16::MAX,
-                alerting: u16::MAX,
-                on_queue: u16::MAX,
-                off_queue: u16::MAX,
-                longest_waiting_s: u32::MAX,
+                waiting: Some(u16::MAX),
+                interacting: Some(u16::MAX),
+                alerting: Some(u16::MAX),
+                on_queue: Some(u16::MAX),
+                off_queue: Some(u16::MAX),
+                longest_waiting_s: Some(u32::MAX),
                 observed: u32::MAX,
-                offered: u16::MAX,
-                answered: u16::MAX,
-                abandoned: u16::MAX,
-                service_level_pct: u8::MAX,
+                offered: Some(u16::MAX),
+                answered: Some(u16::MAX),
+                abandoned: Some(u16::MAX),
+                service_level_pct: Some(u8::MAX),
                 level: Level::Critical,
             }),
         };
         let mut buf = [0u8; MAX_FRAME_LEN];
-        assert!(encode(&max, &mut buf).is_ok());
+        let len = encode(&max, &mut buf).unwrap().len();
+        // 1 version + 10 header + 1 kind + 5 × 4 + 6 + 5 + 3 × 4 + 2 + 1.
+        assert_eq!(len, 58);
     }
 
     #[test]
@@ -602,7 +650,7 @@ mod tests {
         let mut buf = [0u8; MAX_FRAME_LEN];
         let bytes = encode(&f, &mut buf).unwrap();
         // version, session, seq, Body::Name = 2, length 3, "Ana"
-        assert_eq!(bytes, &[0x01, 0x02, 0x05, 0x02, 0x03, b'A', b'n', b'a']);
+        assert_eq!(bytes, &[0x02, 0x02, 0x05, 0x02, 0x03, b'A', b'n', b'a']);
         assert_eq!(decode(bytes).unwrap(), f);
         // 40 bytes of two-byte characters: cut to 32 bytes, never inside a character.
         let long = "é".repeat(20);
@@ -623,7 +671,7 @@ mod tests {
     fn a_name_longer_than_the_limit_is_rejected_on_decode() {
         // Hand-made: Body::Name with a 33-byte string.
         let mut bytes = [b'x'; 38];
-        bytes[..5].copy_from_slice(&[0x01, 0x01, 0x01, 0x02, 33]);
+        bytes[..5].copy_from_slice(&[0x02, 0x01, 0x01, 0x02, 33]);
         assert_eq!(decode(&bytes), Err(WireError::DecodeBody));
     }
 
@@ -639,7 +687,7 @@ mod tests {
         };
         let mut buf = [0u8; MAX_FRAME_LEN];
         let bytes = encode(&f, &mut buf).unwrap();
-        assert_eq!(bytes, &[0x01, 0x01, 0x09, 0x03, 0xac, 0x02, 0x04, 0x02]);
+        assert_eq!(bytes, &[0x02, 0x01, 0x09, 0x03, 0xac, 0x02, 0x04, 0x02]);
         assert_eq!(decode(bytes).unwrap(), f);
     }
 
@@ -658,7 +706,7 @@ mod tests {
         // version, session, seq, end_minute varint, then 1440 varints (1 byte each but the last).
         assert_eq!(
             &bytes[..8],
-            &[0x01, 0x01, 0x02, 0xc0, 0x82, 0xea, 0x0d, 0x01]
+            &[0x02, 0x01, 0x02, 0xc0, 0x82, 0xea, 0x0d, 0x01]
         );
         assert_eq!(&bytes[bytes.len() - 2..], &[0xac, 0x02]);
         assert_eq!(bytes.len(), 7 + HEATMAP_MINUTES + 1);

@@ -519,3 +519,46 @@ fn queues_page_reads_ids_and_names_and_skips_the_rest() {
         Err(Rejected::MissingField("entities[].id"))
     ));
 }
+
+#[test]
+fn queue_aggregates_parse_with_left_out_counts_as_zero() {
+    let start = parse_timestamp("2024-12-30T09:30:00.000Z").unwrap();
+    let json = format!(
+        r#"{{"results":[
+          {{"group":{{"queueId":"{QUEUE}"}},"data":[{{"interval":"2024-12-30T09:30:00.000Z/2024-12-30T10:00:00.000Z","metrics":[
+            {{"metric":"nOffered","stats":{{"count":7}}}},
+            {{"metric":"tAnswered","stats":{{"max":9000,"min":1000,"count":5,"sum":20000}}}},
+            {{"metric":"oServiceLevel","stats":{{"ratio":0.8,"numerator":4,"denominator":5,"target":0.8}}}}]}}]}},
+          {{"group":{{"queueId":"{USER}"}},"data":[{{"interval":"2024-12-30T09:00:00.000Z/2024-12-30T09:30:00.000Z","metrics":[
+            {{"metric":"nOffered","stats":{{"count":3}}}}]}}]}}
+        ]}}"#
+    );
+    let list = queue_aggregates(json.as_bytes(), start).unwrap();
+    // The second result is another interval than the one asked for: left out.
+    assert_eq!(
+        list.as_slice(),
+        &[QueueAggregate {
+            queue: id(QUEUE),
+            interval_start: start,
+            interval_end: start + 1_800_000,
+            offered: Some(7),
+            answered: Some(5),
+            // Not in the answer: nothing was abandoned (the query carries tAbandon).
+            abandoned: Some(0),
+            service_level_permille: Some(800),
+        }]
+    );
+    // No results at all (nothing happened anywhere): an empty list, the caller zeroes.
+    assert_eq!(queue_aggregates(b"{}", start).unwrap().len(), 0);
+    assert_eq!(
+        queue_aggregates(br#"{"results":[{"data":[]}]}"#, start),
+        Err(Rejected::MissingField("results[].group.queueId"))
+    );
+    let bad = format!(
+        r#"{{"results":[{{"group":{{"queueId":"{QUEUE}"}},"data":[{{"interval":"yesterday","metrics":[]}}]}}]}}"#
+    );
+    assert_eq!(
+        queue_aggregates(bad.as_bytes(), start),
+        Err(Rejected::BadTimestamp("results[].data[].interval"))
+    );
+}

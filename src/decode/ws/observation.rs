@@ -22,10 +22,52 @@ pub(super) struct ObsBody {
 }
 
 #[derive(Deserialize)]
-pub(super) struct ObsData {
+pub(crate) struct ObsData {
     interval: Option<Text<INTERVAL_LEN>>,
     #[serde(default)]
     metrics: MetricFold,
+}
+
+impl ObsData {
+    /// The `interval` (`start/end`) as two instants; `path` names it in a rejection.
+    pub(crate) fn interval(&self, path: &'static str) -> Result<(Millis, Millis), Rejected> {
+        let interval = self.interval.as_ref().ok_or(Rejected::MissingField(path))?;
+        let (start, end) = interval
+            .as_str()
+            .split_once('/')
+            .filter(|_| !interval.truncated)
+            .ok_or(Rejected::BadTimestamp(path))?;
+        let start = super::super::parse_timestamp(start).ok_or(Rejected::BadTimestamp(path))?;
+        let end = super::super::parse_timestamp(end).ok_or(Rejected::BadTimestamp(path))?;
+        Ok((start, end))
+    }
+
+    /// The interval's figures as a complete snapshot: the counts analytics leaves out when
+    /// nothing was counted (`nOffered`, `tAbandon`, and `tAnswered` when `answered_carried`)
+    /// are 0, not unknown. The queue topic's aggregate does not carry `tAnswered` (a
+    /// live-org capture has `tAlert`, `tAbandon`, `nOffered`, `tConnected`, `tAcd`,
+    /// `tNotResponding`, `oServiceLevel`, `tWait`): there, a missing one is unknown.
+    pub(crate) fn aggregate(
+        &self,
+        queue: Id,
+        (start, end): (Millis, Millis),
+        answered_carried: bool,
+    ) -> QueueAggregate {
+        let m = &self.metrics;
+        QueueAggregate {
+            queue,
+            interval_start: start,
+            interval_end: end,
+            offered: m.offered.or(Some(0)),
+            answered: if answered_carried {
+                m.answered.or(Some(0))
+            } else {
+                m.answered
+            },
+            abandoned: m.abandoned.or(Some(0)),
+            service_level_permille: m.service_level_permille,
+        }
+    }
 }
 
 /// Every metric of one `metrics`/`data` array folded as it streams by (no capacity, no tail
@@ -60,6 +102,9 @@ struct Stats {
     count: Option<f64>,
     max: Option<f64>,
     ratio: Option<f64>,
+    /// What an observations *query* answers for `oLongestWaiting` (ms); the topic sends `max`.
+    #[serde(rename = "calculatedMetricValue")]
+    calculated: Option<f64>,
 }
 
 fn add(slot: &mut Option<u32>, v: Option<u32>) {
@@ -86,7 +131,7 @@ impl MetricFold {
         } else if is("oOffQueueUsers") {
             add(&mut self.off_queue, count);
         } else if is("oLongestWaiting") {
-            if let Some(max) = stats.max.and_then(count_u64) {
+            if let Some(max) = stats.max.or(stats.calculated).and_then(count_u64) {
                 self.longest_waiting = Some(self.longest_waiting.map_or(max, |m| m.max(max)));
             }
         } else if is("nOffered") {
@@ -146,26 +191,14 @@ pub(super) fn observation(queue: Id, b: ObsBody) -> Result<Event, Rejected> {
         .into_iter()
         .next()
         .ok_or(Rejected::MissingField("eventBody.data"))?;
-    let interval = item.interval.ok_or(Rejected::MissingField(PATH))?;
-    let (start, end) = interval
-        .as_str()
-        .split_once('/')
-        .filter(|_| !interval.truncated)
-        .ok_or(Rejected::BadTimestamp(PATH))?;
-    let start = super::super::parse_timestamp(start).ok_or(Rejected::BadTimestamp(PATH))?;
-    let end = super::super::parse_timestamp(end).ok_or(Rejected::BadTimestamp(PATH))?;
-    let m = item.metrics;
+    let (start, end) = item.interval(PATH)?;
     match start.cmp(&end) {
-        core::cmp::Ordering::Equal => Ok(Event::Observation(m.observation(queue, start))),
-        core::cmp::Ordering::Less => Ok(Event::Aggregate(QueueAggregate {
-            queue,
-            interval_start: start,
-            interval_end: end,
-            offered: m.offered,
-            answered: m.answered,
-            abandoned: m.abandoned,
-            service_level_permille: m.service_level_permille,
-        })),
+        core::cmp::Ordering::Equal => {
+            Ok(Event::Observation(item.metrics.observation(queue, start)))
+        }
+        core::cmp::Ordering::Less => {
+            Ok(Event::Aggregate(item.aggregate(queue, (start, end), false)))
+        }
         core::cmp::Ordering::Greater => Err(Rejected::BadTimestamp(PATH)),
     }
 }

@@ -339,6 +339,25 @@ fn observation_aggregate() {
             service_level_permille: Some(857),
         })
     );
+    // The capture's shape: no tAnswered (answered unknown, not 0), no tAbandon (nothing
+    // abandoned: the topic carries it when there is one).
+    let f = obs_frame(
+        "2024-12-30T09:30:00.000Z/2024-12-30T10:00:00.000Z",
+        r#"{"metric":"tAlert","stats":{"count":4,"sum":9000}},
+           {"metric":"nOffered","stats":{"count":4}},
+           {"metric":"tConnected","stats":{"count":4,"sum":600000}},
+           {"metric":"tAcd","stats":{"count":4,"sum":50000}},
+           {"metric":"oServiceLevel","stats":{"ratio":1.0,"numerator":4,"denominator":4}},
+           {"metric":"tWait","stats":{"count":4,"sum":50000}}"#,
+    );
+    let Event::Aggregate(a) = ok(&f) else {
+        panic!("an aggregate")
+    };
+    assert_eq!(
+        (a.offered, a.answered, a.abandoned),
+        (Some(4), None, Some(0))
+    );
+    assert_eq!(a.service_level_permille, Some(1000));
     let f = obs_frame("2024-12-30T10:00:00.000Z/2024-12-30T09:30:00.000Z", "");
     assert_eq!(err(&f), Rejected::BadTimestamp("eventBody.data[].interval"));
     let f = obs_frame("2024-12-30T10:00:00.000Z", "");
