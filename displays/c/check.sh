@@ -219,10 +219,12 @@ fi
 
 # ---- the example display, built and run on the host ------------------------------------------
 ex=displays/c/examples/esp32_display
-if [ -d "$ex" ]; then
-    g++ -std=c++11 -Wall -Wextra -Werror -x c++ -I "$ex/stubs" -I displays/c \
-        -o "$tmp/esp32_display_host" "$ex/host_test.cpp"
+g++ -std=c++11 -Wall -Wextra -Werror -x c++ -I "$ex/stubs" -I displays/c \
+    -o "$tmp/esp32_display_host" "$ex/host_test.cpp"
+echo "check: example display built on the host with g++ -x c++ -Wall -Wextra -Werror"
+if [ -d wire/golden ]; then
     "$tmp/esp32_display_host" wire/golden
-    echo "check: example display built with g++ -Wall -Wextra -Werror and its host test passed"
+else
+    echo "check: no wire/golden: the example display's host test (it feeds golden frames) skipped"
 fi
 echo "check: OK"
