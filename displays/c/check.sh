@@ -205,17 +205,19 @@ done
 echo "check: $compared files compared (golden, corpus, generated), every line identical" \
     "(${#decoders[@]} C builds)"
 
-# A known gap of the spec (README "Spec gaps"): a name length in more than 5 varint bytes.
-# The C decoder reads it as a u32 (at most 5 bytes), the Rust tool on a 64-bit host as a
-# usize (10 bytes). Reported, not failed, until WIRE.md pins it.
-hexfile gap_name_len_6_bytes "02 01 01 02 83 80 80 80 80 00 41 6e 61"
-"$pg" decode "$gen/gap_name_len_6_bytes.bin" >"$tmp/expected" 2>/dev/null || true
-"$tmp/pwdecode" "$gen/gap_name_len_6_bytes.bin" >"$tmp/got" 2>/dev/null || true
-if cmp -s "$tmp/expected" "$tmp/got"; then
-    echo "check: note: the name-length gap is closed (both sides agree); drop this note"
-else
-    echo "check: note: known spec gap, name length in 6 varint bytes: rust $(cat "$tmp/expected"); c $(cat "$tmp/got")"
-fi
+# A name length padded to 6 and to 10 varint bytes (WIRE.md §3: a length is read as a postcard
+# usize, up to 10 bytes; the gateway writes one): the C decoder must agree with the Rust one.
+for pad in "83 80 80 80 80 00" "83 80 80 80 80 80 80 80 80 00" "83 80 80 80 80 80 80 80 80 02"; do
+    hexfile name_len_padded "02 01 01 02 $pad 41 6e 61"
+    "$pg" decode "$gen/name_len_padded.bin" >"$tmp/expected" 2>/dev/null || true
+    "$tmp/pwdecode" "$gen/name_len_padded.bin" >"$tmp/got" 2>/dev/null || true
+    if ! cmp -s "$tmp/expected" "$tmp/got"; then
+        echo "check: FAIL: a name length padded to '$pad' differs" >&2
+        echo "  rust: $(cat "$tmp/expected")" >&2
+        echo "  c:    $(cat "$tmp/got")" >&2
+        exit 1
+    fi
+done
 
 # ---- the example display, built and run on the host ------------------------------------------
 ex=displays/c/examples/esp32_display

@@ -341,9 +341,29 @@ static void pw_read_queue_(pw_reader_ *r, pw_queue *q) {
     q->level = pw_read_enum_(r, PW_LEVEL_COUNT);
 }
 
-/* String (§3, §4.5): a u32 varint byte length (at most 32), then that many UTF-8 bytes. */
+/* A string's byte length (§3): a varint of at most 10 bytes, the tenth at most 0x01 (a
+ * postcard usize); only whether it exceeds 32 matters, so larger values read as 33. */
+static uint32_t pw_read_len_(pw_reader_ *r) {
+    uint32_t out = 0;
+    int big = 0, i;
+    for (i = 0; i < 10; i++) {
+        uint8_t b = pw_read_u8_(r);
+        uint8_t bits = (uint8_t)(b & 0x7fu);
+        if (r->err) return 0;
+        if (i < 5) out |= (uint32_t)bits << (7 * i);
+        if (bits != 0 && (i >= 5 || (i == 4 && bits > 0x0f))) big = 1;
+        if ((b & 0x80u) == 0) {
+            if (i == 9 && b > 0x01) break; /* overflow */
+            return big ? PW_NAME_MAX + 1 : out;
+        }
+    }
+    r->err = 1; /* too long, or overflow */
+    return 0;
+}
+
+/* String (§3, §4.5): a length varint (at most 32), then that many UTF-8 bytes. */
 static void pw_read_name_(pw_reader_ *r, pw_name *n) {
-    uint32_t len = pw_read_u32_(r);
+    uint32_t len = pw_read_len_(r);
     n->len = 0;
     n->text[0] = 0;
     if (r->err || len > PW_NAME_MAX || len > r->left || !pw_utf8_valid(r->p, len)) {
