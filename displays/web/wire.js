@@ -4,7 +4,8 @@
 // name, roster frames, the heatmap, and the empty "cleared" payload. Written from the
 // specification, not from the Rust code: it is the independent second implementation that
 // proves the spec (displays/web/check.sh compares it with `presence-gateway decode` on every
-// golden file and corpus file, in CI). Does not own MQTT, the page, or gap tracking.
+// golden file and corpus file, in CI), the routing of a topic to its decoder (§2.3) and the
+// gap detection of §8.3 (GapTracker). Does not own MQTT, the floor model or the page.
 
 export const WIRE_VERSION = 2;
 export const MAX_FRAME_LEN = 64;
@@ -149,15 +150,13 @@ function body(r, kind) {
  */
 export function decode(bytes) {
   const r = versioned(bytes);
-  let h;
-  try {
-    h = header(r);
-  } catch (e) {
-    throw e;
-  }
+  const h = header(r);
   const kind = r.u32();
   if (kind >= KINDS.length) {
-    throw new WireError('unknown_kind', `decode: unknown body kind ${kind} (a newer gateway): skipped`, kind);
+    const e = new WireError('unknown_kind', `decode: unknown body kind ${kind} (a newer gateway): skipped`, kind);
+    e.session = h.session; // the header is whole: a display may still track it (§7.2)
+    e.seq = h.seq;
+    throw e;
   }
   return { kind: KINDS[kind], session: h.session, seq: h.seq, ...body(r, kind) };
 }
@@ -187,4 +186,85 @@ export function route(topic, base) {
     return { kind: rest[2], zone, id: rest[3] };
   }
   return { kind: 'other' };
+}
+
+/** Topic levels whose payload is a frame, and the Body kind each must carry (§2.3). */
+const FRAME_TOPICS = { agent: 'agent', queue: 'queue', name: 'name', queue_name: 'name', roster: 'roster' };
+
+/**
+ * Decodes one MQTT message by its topic (§2.3: never by its bytes), without throwing.
+ * `base` is `{prefix}/{site}`. Returns `{route, status, value, error}` where `route` is
+ * route()'s answer and `status` is one of:
+ * - 'ok': `value` is the frame (`{kind, session, seq, …}`), the heatmap, `{kind: 'state',
+ *   state}` for `$state`, or `{kind: 'json', json}` for another gateway document;
+ * - 'cleared': an empty payload on a zone topic: forget the value held for it (§2.3);
+ * - 'version': a first byte other than 2: ignore it, show "update needed" (`error.value`);
+ * - 'unknown_kind': a Body kind > 3 after a whole header: skip it silently (`error.session`,
+ *   `error.seq` are usable for gap tracking);
+ * - 'mismatch': a good frame whose kind is not its topic's (`value` holds it): ignore it;
+ * - 'malformed': corrupt (truncated, varint too long, out of range, bad name): count it;
+ * - 'ignored': a topic this decoder does not know.
+ * `error` is the WireError (or Error) for every status but 'ok', 'cleared' and 'ignored'.
+ */
+export function dispatch(topic, base, bytes) {
+  const where = route(topic, base);
+  const out = (status, value, error) => ({ route: where, status, value, error });
+  if (where.kind === 'other') return out('ignored');
+  if (where.kind === 'state' || where.kind === 'gateway') {
+    let text;
+    try {
+      text = utf8.decode(bytes);
+    } catch (e) {
+      return out('malformed', undefined, e);
+    }
+    if (where.kind === 'state') return out('ok', { kind: 'state', state: text });
+    try {
+      return out('ok', { kind: 'json', json: JSON.parse(text) });
+    } catch (e) {
+      return out('malformed', undefined, e);
+    }
+  }
+  if (bytes.length === 0) return out('cleared');
+  try {
+    if (where.kind === 'heatmap') return out('ok', decodeHeatmap(bytes));
+    const frame = decode(bytes);
+    return out(frame.kind === FRAME_TOPICS[where.kind] ? 'ok' : 'mismatch', frame);
+  } catch (e) {
+    if (!(e instanceof WireError)) throw e;
+    return out(e.kind === 'empty' ? 'cleared' : e.kind, undefined, e);
+  }
+}
+
+/**
+ * Gap detection of §8.3, per zone: `see()` each frame's header (not the heatmap's: it has a
+ * sequence of its own) with the message's RETAIN flag. Retained replays come in the broker's
+ * order with old numbers and are not tracked; the first live frame, or one of a new session,
+ * starts tracking; a forward jump (mod 2^32, below 2^31) of more than one is a gap. Call
+ * `reset()` after each (re)subscription and when `$state` turns `online` (the gateway
+ * republishes everything then, a gap is expected).
+ */
+export class GapTracker {
+  constructor() {
+    /** zone → {live, session, lastSeq}. */
+    this.zones = new Map();
+  }
+
+  /** Restarts tracking of every zone (live = false). */
+  reset() {
+    for (const z of this.zones.values()) z.live = false;
+  }
+
+  /** Returns how many frames of `zone` were missed just before this one (0: none). */
+  see(zone, session, seq, retained) {
+    if (retained) return 0;
+    const z = this.zones.get(zone);
+    if (!z || !z.live || z.session !== session) {
+      this.zones.set(zone, { live: true, session, lastSeq: seq });
+      return 0;
+    }
+    const d = (seq - z.lastSeq) >>> 0;
+    if (d === 0 || d >= 2 ** 31) return 0; // duplicate, or a late arrival already applied
+    z.lastSeq = seq;
+    return d - 1;
+  }
 }
