@@ -53,6 +53,10 @@ function start() {
     keepalive: 30,
     reconnectPeriod: 2000,
     connectTimeout: 10000,
+    // Plain setInterval for the keep-alive: MQTT.js's default runs its timers in a Web Worker
+    // made from a blob: URL, which some TV browsers and strict CSPs refuse; a wallboard is a
+    // visible page, so the browser does not throttle its timers.
+    timerVariant: 'native',
   });
   client.on('connect', () => {
     connected = true;
