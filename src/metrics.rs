@@ -96,6 +96,8 @@ pub struct UpstreamMetrics {
     /// Queue interval-figure reads (conversation aggregates queries), in resyncs and the
     /// periodic re-read.
     pub queue_figure_reads: Counter,
+    /// Periodic interval-figure reads skipped because the REST budget had no spare room.
+    pub queue_figure_reads_skipped: Counter,
     /// Gauge: the steps the latest resync had to skip (bit per step; 0 = complete).
     pub resync_failing: Counter,
     /// Gauge: the subscribed topics' weight against the per-channel limits (a combined user
@@ -366,6 +368,8 @@ pub struct Snapshot {
     pub resync_conversations_ms: u64,
     /// Queue interval-figure reads.
     pub queue_figure_reads: u64,
+    /// Periodic interval-figure reads skipped for lack of spare REST budget.
+    pub queue_figure_reads_skipped: u64,
     /// Channels live on the busiest OAuth client.
     pub channels_busiest_client: u64,
     /// OAuth clients configured.

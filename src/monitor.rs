@@ -268,6 +268,7 @@ pub fn snapshot(
         resync_agents_ms: m.upstream.resync_agents_ms.get(),
         resync_queues_ms: m.upstream.resync_queues_ms.get(),
         queue_figure_reads: m.upstream.queue_figure_reads.get(),
+        queue_figure_reads_skipped: m.upstream.queue_figure_reads_skipped.get(),
         resync_conversations_ms: m.upstream.resync_conversations_ms.get(),
         channels_busiest_client: m.upstream.channels_busiest_client.get(),
         clients: m.upstream.clients.get(),

@@ -27,6 +27,17 @@ impl Pacer {
         }
     }
 
+    /// Whether `n` requests can go now without waiting, with a reserve of 2 left for
+    /// whatever comes next (takes nothing): what a low-priority read checks, so it never
+    /// waits in the pacer itself nor leaves an urgent request an empty bucket.
+    pub fn has_spare(&mut self, n: u32) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
+        self.tokens >= f64::from(n) + 2.0
+    }
+
     /// How long to wait before the next request may go (and takes its token).
     pub fn reserve(&mut self) -> Duration {
         let now = Instant::now();

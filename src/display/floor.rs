@@ -233,6 +233,17 @@ fn apply(
     }
     match presence_wire::decode(payload) {
         Ok(frame) => {
+            let fits = matches!(
+                (kind, &frame.body),
+                ("agent", Body::Agent(_))
+                    | ("queue", Body::Queue(_))
+                    | ("name" | "queue_name", Body::Name(_))
+            );
+            if !fits {
+                // Ignored (WIRE.md §7.2), but it took a sequence number.
+                floor.bad_frames += 1;
+                return track_seq(floor, frame.header, retained);
+            }
             floor.frames += 1;
             match frame.body {
                 Body::Agent(a) => {
@@ -256,7 +267,14 @@ fn apply(
             }
             return track_seq(floor, frame.header, retained);
         }
-        Err(presence_wire::WireError::DecodeUnknownKind(_)) => floor.unknown_kinds += 1,
+        Err(presence_wire::WireError::DecodeUnknownKind(_)) => {
+            // A kind from a newer gateway: skipped, its sequence number counted (§7.2), or
+            // every such frame would look like a gap.
+            floor.unknown_kinds += 1;
+            if let Ok(h) = presence_wire::decode_header(payload) {
+                return track_seq(floor, h, retained);
+            }
+        }
         Err(_) => floor.bad_frames += 1,
     }
     false
@@ -525,6 +543,31 @@ mod tests {
         apply(&mut floor, st, b"online", st, true);
         assert!(!see(&mut floor, 2, 2000, false));
         assert!(see(&mut floor, 2, 2002, false));
+        assert_eq!(floor.seq_gaps, 2);
+        // A frame of a kind from a newer gateway, and a body on the wrong topic: skipped, but
+        // their numbers count, so the frames after them are no gap (WIRE.md §7.2).
+        let newer = [2u8, 2, 0xd3, 0x0f, 9, 0x42]; // session 2, seq 2003, kind 9
+        assert!(!apply(&mut floor, t, &newer, st, false));
+        assert_eq!((floor.unknown_kinds, floor.last_seq), (1, 2003));
+        let mut roster = [0u8; presence_wire::MAX_FRAME_LEN];
+        let roster = presence_wire::encode(
+            &Frame {
+                header: Header {
+                    session: 2,
+                    seq: 2004,
+                },
+                body: Body::Roster(presence_wire::RosterFrame::default()),
+            },
+            &mut roster,
+        )
+        .unwrap()
+        .to_vec();
+        assert!(!apply(&mut floor, t, &roster, st, false));
+        assert!(
+            floor.roster.is_none(),
+            "a roster body on an agent topic is ignored"
+        );
+        assert!(!see(&mut floor, 2, 2005, false));
         assert_eq!(floor.seq_gaps, 2);
     }
 

@@ -385,9 +385,22 @@ impl Upstream {
                     }
                 }
                 _ = clock.sleep_until(s.figures_at), if s.figures_at != Ms::MAX => {
+                    s.figures_at = self.next_figures_read();
+                    // Low priority: only on spare budget (a resync or a rotation first); a
+                    // skipped read is counted and tried again a second later.
+                    let needed = self.watch.queues.len().div_ceil(resync::QUEUES_PER_QUERY);
+                    let per_client = u32::try_from(needed.div_ceil(self.clients.len())).unwrap_or(u32::MAX);
+                    let mut spare = true;
+                    for c in &self.clients {
+                        spare &= c.rest.has_spare_budget(per_client).await;
+                    }
+                    if !spare {
+                        self.metrics.upstream.queue_figure_reads_skipped.inc();
+                        s.figures_at = clock.after(Duration::from_secs(1));
+                        continue;
+                    }
                     let queues = self.watch.queues.clone();
                     let read = Box::pin(self.read_queue_figures(&queues)).await;
-                    s.figures_at = self.next_figures_read();
                     match read {
                         Err(UpstreamError::Rest { source: RestError::Unauthorized, what }) => {
                             cancel_all(&s.live);

@@ -131,6 +131,13 @@ impl Rest {
         }
     }
 
+    /// Whether this client can send `n` requests now without waiting (and keep a reserve): a
+    /// periodic, low-priority read (the queues' interval figures) runs only then, so it
+    /// never holds the session waiting in the pacer nor delays a rotation's requests.
+    pub async fn has_spare_budget(&self, n: u32) -> bool {
+        self.pacer.lock().await.has_spare(n)
+    }
+
     /// The server's time now: our clock when it agrees with the server's latest `Date` header
     /// to within 2 s (`TRUST_OWN_CLOCK_MS`), else that header (to the second, rounded down) plus
     /// the time elapsed on our clock since; our clock until a `Date` is seen.

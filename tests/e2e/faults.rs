@@ -716,15 +716,37 @@ async fn socket_closing_everywhere(s: &Scenario) {
     .await;
     s.advance(Duration::from_secs(61)).await;
     burst(s, 100);
-    // The clock is frozen (see the callers): pass the queue observations' pacing.
-    s.sim.advance(Duration::from_secs(2));
-    s.sim.step(0);
+    // The clock is frozen (see the callers): pass the queue observations' pacing and the
+    // next read of the interval figures (`queue_figures_secs`, 5 s in tests: "answered" comes
+    // only from that read, as on a real org).
+    // A queue's snapshot and its aggregate share the topic's one-per-second pacing: two
+    // paced seconds.
+    for _ in 0..3 {
+        s.sim.advance(Duration::from_secs(2));
+        s.sim.step(0);
+    }
+    next_figures_read(s).await;
     s.converge(CONVERGE).await;
     assert_eq!(
         gap_counters(&s.gw.metrics),
         gap,
         "socket_closing: no channel in use evicted or dropped, no resync"
     );
+}
+
+/// With a frozen clock, moves it a second at a time until the gateway has read the queues'
+/// interval figures once more ("answered" comes only from that read). The read waits for
+/// spare REST budget, which refills in real time (a rotation of every channel just used it).
+async fn next_figures_read(s: &Scenario) {
+    let reads = &s.gw.metrics.upstream.queue_figure_reads;
+    let before = reads.get();
+    let start = std::time::Instant::now();
+    while reads.get() == before {
+        assert!(start.elapsed() < CONVERGE, "no read of the queue figures");
+        s.sim.advance(Duration::from_secs(1));
+        s.sim.step(0);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// An org (from `base`, growing its agents from 100) and a per-channel topic limit (never above

@@ -21,6 +21,7 @@ mod disk_full;
 mod display;
 mod end_to_end;
 mod faults;
+mod fleet;
 mod floor;
 mod hostile_rest;
 mod kill_restart;

@@ -434,6 +434,19 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, WireError> {
     postcard::from_bytes(body).map_err(|_| unknown_kind(body).unwrap_or(WireError::DecodeBody))
 }
 
+/// The header of a frame whose body this decoder skips (an unknown body kind from a newer
+/// gateway, or a body that does not match its topic): it still took a sequence number, and a
+/// display tracking gaps must count it (WIRE.md §7.2).
+pub fn decode_header(bytes: &[u8]) -> Result<Header, WireError> {
+    let (&version, body) = bytes.split_first().ok_or(WireError::DecodeEmpty)?;
+    if version != WIRE_VERSION {
+        return Err(WireError::DecodeVersion(version));
+    }
+    postcard::take_from_bytes::<Header>(body)
+        .map(|(h, _)| h)
+        .map_err(|_| WireError::DecodeBody)
+}
+
 /// Body kinds this version knows (the [`Body`] variants).
 const BODY_KINDS: u32 = 4;
 
@@ -482,6 +495,12 @@ mod tests {
             decode(&[2, 3, 7, 0x80, 0x01]),
             Err(WireError::DecodeUnknownKind(128))
         );
+        // Its header still counts for gap tracking.
+        assert_eq!(
+            decode_header(&[2, 3, 7, 9, 0x42]),
+            Ok(Header { session: 3, seq: 7 })
+        );
+        assert_eq!(decode_header(&[2, 3]), Err(WireError::DecodeBody));
         // A known kind with a truncated body, or a truncated header: corrupt.
         assert_eq!(decode(&[2, 3, 7, 0]), Err(WireError::DecodeBody));
         assert_eq!(decode(&[2, 3]), Err(WireError::DecodeBody));
