@@ -14,8 +14,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A running embedded broker.
 #[derive(Clone, Copy, Debug)]
 pub struct EmbeddedBroker {
-    /// Its loopback port.
+    /// Its loopback port (MQTT over TCP).
     pub port: u16,
+    /// Its MQTT-over-WebSockets loopback port (for the browser wallboard).
+    pub ws_port: u16,
 }
 
 /// A free loopback port that no other caller in this process has been given. A port found by
@@ -41,9 +43,10 @@ pub fn free_port() -> Result<u16, String> {
 /// Starts a broker on a free loopback port and waits until it accepts connections.
 pub fn start() -> Result<EmbeddedBroker, String> {
     let port = free_port()?;
+    let ws_port = free_port()?;
     let listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
-    let server = ServerSettings {
-        name: "v4-1".into(),
+    let settings = |name: &str, listen| ServerSettings {
+        name: name.into(),
         listen,
         tls: None,
         next_connection_delay_ms: 1,
@@ -56,6 +59,8 @@ pub fn start() -> Result<EmbeddedBroker, String> {
             dynamic_filters: true,
         },
     };
+    let server = settings("v4-1", listen);
+    let ws = settings("ws-1", SocketAddr::from(([127, 0, 0, 1], ws_port)));
     let config = Config {
         id: 0,
         router: RouterConfig {
@@ -66,6 +71,7 @@ pub fn start() -> Result<EmbeddedBroker, String> {
             ..Default::default()
         },
         v4: Some(HashMap::from([("1".to_string(), server)])),
+        ws: Some(HashMap::from([("1".to_string(), ws)])),
         ..Default::default()
     };
     std::thread::Builder::new()
@@ -86,5 +92,14 @@ pub fn start() -> Result<EmbeddedBroker, String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Ok(EmbeddedBroker { port })
+    let ws_listen = SocketAddr::from(([127, 0, 0, 1], ws_port));
+    while TcpStream::connect(ws_listen).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "broker WebSocket listener on {ws_listen} not ready after {READY_TIMEOUT:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(EmbeddedBroker { port, ws_port })
 }

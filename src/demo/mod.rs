@@ -15,6 +15,7 @@
 
 pub mod broker;
 pub mod truth;
+pub mod web;
 
 use std::future::Future;
 use std::path::Path;
@@ -144,6 +145,11 @@ pub async fn run(
          `presence-gateway decode --broker 127.0.0.1:{port}`",
         port = broker.port
     );
+    // The browser wallboard, on the embedded broker's WebSocket listener.
+    let page = web::serve(0).await.map_err(DemoError::Io)?;
+    let web_url = web::url(page, broker.ws_port, "demo", "all");
+    tracing::info!("web wallboard: open {web_url}");
+    eprintln!("web wallboard: open {web_url} in a browser");
     let dir = tempfile_dir().map_err(DemoError::Io)?;
     let toml = site_toml(
         &sim.api_base(),
@@ -156,6 +162,11 @@ pub async fn run(
     let running = crate::app::start(config).await?;
     let shown = match view {
         View::Wallboard { footer } => {
+            let footer = if footer.is_empty() {
+                format!("web: {web_url}")
+            } else {
+                format!("web: {web_url} · {footer}")
+            };
             wallboard(
                 ("127.0.0.1".to_string(), broker.port),
                 &topics,

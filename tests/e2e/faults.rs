@@ -743,6 +743,10 @@ async fn next_figures_read(s: &Scenario) {
     let start = std::time::Instant::now();
     while reads.get() == before {
         assert!(start.elapsed() < CONVERGE, "no read of the queue figures");
+        // A skipped read is tried again one (simulated) second later; the budget it waits
+        // for refills in real time (4 requests a second): a real second per simulated one
+        // keeps the simulated clock from racing past heartbeats and deadlines meanwhile.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         s.sim.advance(Duration::from_secs(1));
         s.sim.step(0);
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -27,3 +27,4 @@ mod hostile_rest;
 mod kill_restart;
 mod mqtt_tls;
 mod upgrade;
+mod web;
