@@ -150,8 +150,8 @@ done
 if ! cmp -s "$cases.js" "$cases.rs"; then
   line=$(cmp "$cases.js" "$cases.rs" | sed -n 's/.* line \([0-9]*\).*/\1/p' || true)
   line=${line:-1}
-  echo "MISMATCH on $(basename "${files[$((line - 1))]}") (xxd below)"
-  xxd "${files[$((line - 1))]}" | head -5
+  echo "MISMATCH on $(basename "${files[$((line - 1))]}") (bytes below)"
+  od -An -tx1 "${files[$((line - 1))]}" | head -5
   echo "js:   $(sed -n "${line}p" "$cases.js" | cut -c1-400)"
   echo "rust: $(sed -n "${line}p" "$cases.rs" | cut -c1-400)"
   rm -f "$cases.js" "$cases.rs"
