@@ -237,6 +237,8 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, A
         metrics_interval: config.mqtt.metrics_interval,
         db: Some(disk.clone()),
         republish_per_second: cap.republish_per_second,
+        json: config.mqtt.json,
+        site: config.site.id.clone(),
     };
     tracker.spawn(publisher.run(cancel.clone()));
 

@@ -67,6 +67,8 @@ fn main() -> ExitCode {
         Command::Decode(args) => decode(&args),
         #[cfg(feature = "demo")]
         Command::Display(args) => display(&args, log_file.as_deref()),
+        #[cfg(feature = "demo")]
+        Command::Fleet(args) => fleet(&args),
     }
 }
 
@@ -219,6 +221,45 @@ fn decode(args: &config::cli::DecodeArgs) -> ExitCode {
         }
         _ => ExitCode::SUCCESS,
     }
+}
+
+/// `fleet`: the fleet table, once (`--once SECS`) or whenever it changes until a signal.
+#[cfg(feature = "demo")]
+fn fleet(args: &config::cli::FleetArgs) -> ExitCode {
+    use presence_gateway::display::fleet::{self, FleetOptions};
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("presence-gateway: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = FleetOptions {
+        broker: args.broker.pair(),
+        prefix: args.prefix.clone(),
+        once: args.once.map(std::time::Duration::from_secs),
+        security: match security(&args.security) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("presence-gateway fleet: {e}");
+                return exit_usage();
+            }
+        },
+    };
+    let mut out = std::io::stdout();
+    let sites = rt.block_on(fleet::run(
+        &opts,
+        &mut out,
+        presence_gateway::signal::shutdown(),
+    ));
+    if opts.once.is_some() && sites == 0 {
+        eprintln!(
+            "presence-gateway fleet: no site seen under {}/",
+            opts.prefix
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 /// `display`: the wallboard until a quit key or a signal.

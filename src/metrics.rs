@@ -66,6 +66,8 @@ pub struct UpstreamMetrics {
     pub rest_paging_stopped: Counter,
     /// Resyncs completed.
     pub resyncs: Counter,
+    /// Gauge: [`uptime_ms`] when the latest resync completed every step (0: none yet).
+    pub last_resync_uptime_ms: Counter,
     /// Sockets declared dead because a ping went unanswered for `pong_timeout`.
     pub pong_timeouts: Counter,
     /// Gauge: channels live.
@@ -154,11 +156,25 @@ pub struct StateMetrics {
     pub queues: Counter,
 }
 
+/// When this process's metrics clock started (the first call).
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Milliseconds since the first call in this process (monotonic: a wall clock step does not
+/// move it), at least 1 so that 0 can mean "never".
+pub fn uptime_ms() -> u64 {
+    let started = STARTED.get_or_init(std::time::Instant::now);
+    u64::try_from(started.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
 /// Counters of the publish stage.
 #[derive(Default, Debug)]
 pub struct PublishMetrics {
     /// Frames handed to the MQTT client.
     pub frames: Counter,
+    /// JSON mirror documents handed to the MQTT client (`[mqtt] json_mirror`).
+    pub json_docs: Counter,
     /// Broker connections (ConnAck).
     pub connects: Counter,
     /// Broker connections lost.
@@ -388,6 +404,8 @@ pub struct Snapshot {
     pub rest_paging_stopped: u64,
     /// Frames published.
     pub published: u64,
+    /// JSON mirror documents published.
+    pub json_docs: u64,
     /// Publish latency p50, µs, over the samples since the previous metrics document.
     pub latency_p50_us: u32,
     /// Publish latency p99, µs, same window.

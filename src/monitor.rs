@@ -87,6 +87,9 @@ pub struct Health<'a> {
     pub resync_done: u64,
     /// Resync progress: total.
     pub resync_total: u64,
+    /// Seconds since the latest resync that completed every step, when this document was
+    /// made; `None` (null) when none has since start.
+    pub last_resync_age_s: Option<u64>,
     /// Agents in the table.
     pub agents: u64,
     /// Queues in the table.
@@ -279,6 +282,7 @@ pub fn snapshot(
         rest_too_large: m.upstream.rest_too_large.get(),
         rest_paging_stopped: m.upstream.rest_paging_stopped.get(),
         published: m.publish.frames.get(),
+        json_docs: m.publish.json_docs.get(),
         latency_p50_us: latency.p50,
         latency_p99_us: latency.p99,
         latency_p999_us: latency.p999,
@@ -411,6 +415,7 @@ mod tests {
             upstream_connected: true,
             resync_done: 0,
             resync_total: 0,
+            last_resync_age_s: None,
             agents: 0,
             queues: 0,
             backlog: 0,

@@ -11,6 +11,11 @@
 //! {prefix}/{site}/zone/{zone}/name/{userId}   retained  postcard Name frame
 //! {prefix}/{site}/zone/{zone}/roster          retained  postcard Roster frame
 //! {prefix}/{site}/zone/{zone}/heatmap         retained  postcard HeatmapFrame, each minute
+//! {prefix}/{site}/json/{zone}/agent/{userId}  retained  JSON mirror (opt-in), name folded in
+//! {prefix}/{site}/json/{zone}/queue/{queueId} retained  JSON mirror (opt-in), name folded in
+//! {prefix}/{site}/json/{zone}/roster          retained  JSON mirror (opt-in)
+//! {prefix}/{site}/json/{zone}/heatmap         retained  JSON mirror (opt-in)
+//! homeassistant/{component}/presence_gateway_{site}/{object}/config   retained (opt-in)
 //! {prefix}/{site}/gateway/cmd                           JSON commands (subscribed)
 //! {prefix}/{site}/gateway/reply[/{token}]               JSON answers to commands
 //! ```
@@ -91,6 +96,26 @@ impl Topics {
         format!("{}/zone/{zone}/heatmap", self.base)
     }
 
+    /// The JSON mirror of one agent in one zone.
+    pub fn json_agent(&self, zone: &str, user: &Id) -> String {
+        format!("{}/json/{zone}/agent/{user}", self.base)
+    }
+
+    /// The JSON mirror of one queue in one zone.
+    pub fn json_queue(&self, zone: &str, queue: &Id) -> String {
+        format!("{}/json/{zone}/queue/{queue}", self.base)
+    }
+
+    /// The JSON mirror of a zone's roster.
+    pub fn json_roster(&self, zone: &str) -> String {
+        format!("{}/json/{zone}/roster", self.base)
+    }
+
+    /// The JSON mirror of a zone's heatmap.
+    pub fn json_heatmap(&self, zone: &str) -> String {
+        format!("{}/json/{zone}/heatmap", self.base)
+    }
+
     /// Commands to the gateway (it subscribes).
     pub fn cmd(&self) -> String {
         format!("{}/gateway/cmd", self.base)
@@ -130,6 +155,12 @@ mod tests {
         );
         assert_eq!(t.roster("wall"), "presence/lyon-1/zone/wall/roster");
         assert_eq!(t.heatmap("wall"), "presence/lyon-1/zone/wall/heatmap");
+        assert_eq!(
+            t.json_agent("wall", &id),
+            "presence/lyon-1/json/wall/agent/9ed7d9f6-0c59-4360-ac54-40dd35eb9c2f"
+        );
+        assert_eq!(t.json_roster("wall"), "presence/lyon-1/json/wall/roster");
+        assert_eq!(t.json_heatmap("wall"), "presence/lyon-1/json/wall/heatmap");
         assert_eq!(t.cmd(), "presence/lyon-1/gateway/cmd");
         assert_eq!(t.reply(Some("a1")), "presence/lyon-1/gateway/reply/a1");
         assert_eq!(t.reply(None), "presence/lyon-1/gateway/reply");

@@ -13,7 +13,8 @@
 //!
 //! Options (after `--`): `--quick` (smoke: 1,000 agents, one run each, short soak),
 //! `--runs=N`, `--agents=N`, `--queues=N`, `--soak-secs=N`, `--soak-events=N`,
-//! `--throughput-events=N`, `--no-mosquitto`, `--out=DIR` (plots and `results.md`; default
+//! `--throughput-events=N`, `--no-mosquitto`, `--json-mirror` (gateways publish the JSON
+//! mirror too), `--out=DIR` (plots and `results.md`; default
 //! `docs/bench` for a full run, `target/bench-pipeline` for `--quick`). `BENCH_QUICK=1` is the
 //! same as `--quick`.
 //!
@@ -142,6 +143,9 @@ impl Opts {
             let Some((k, v)) = a.split_once('=') else {
                 if a == "--no-mosquitto" {
                     o.mosquitto = false;
+                }
+                if a == "--json-mirror" {
+                    rig::JSON_MIRROR.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
                 continue;
             };

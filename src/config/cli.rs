@@ -86,6 +86,34 @@ pub enum Command {
     /// footer. Needs the `demo` cargo feature.
     #[cfg(feature = "demo")]
     Display(DisplayArgs),
+    /// One line per site, live from a (central) broker: the fleet view.
+    ///
+    /// For each site under the prefix: a verdict (UNREACHABLE when the site's MQTT bridge is
+    /// down, LOST or OFFLINE from the gateway's $state, degraded or ok from its health), the
+    /// bridge, $state, agents, queues, the last resync's age, the health document's age and
+    /// the health reasons and alarms. Prints the table whenever it changes (at most every 2 s);
+    /// with --once SECS, listens SECS seconds, prints it once and exits (1 if no site was
+    /// seen). Needs the `demo` cargo feature.
+    #[cfg(feature = "demo")]
+    Fleet(FleetArgs),
+}
+
+/// `fleet`'s arguments.
+#[cfg(feature = "demo")]
+#[derive(Debug, Args, PartialEq)]
+pub struct FleetArgs {
+    /// The broker the sites' brokers bridge to: HOST:PORT (port 1883 when omitted).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_broker)]
+    pub broker: BrokerAddr,
+    /// Topic prefix, as `mqtt.topic_prefix` in the sites' configs.
+    #[arg(long, default_value = "presence", value_name = "PREFIX", value_parser = topic_prefix)]
+    pub prefix: String,
+    /// Listen this many seconds, print the table once and exit.
+    #[arg(long, value_name = "SECS")]
+    pub once: Option<u64>,
+    /// TLS and credentials.
+    #[command(flatten)]
+    pub security: BrokerSecurityArgs,
 }
 
 /// A broker address, `HOST:PORT` or `HOST` (port 1883).

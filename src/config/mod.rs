@@ -283,6 +283,8 @@ pub struct Mqtt {
     pub keep_alive: Duration,
     /// Period of the health/metrics report.
     pub metrics_interval: Duration,
+    /// `json_mirror` and `home_assistant_discovery` (both off by default).
+    pub json: crate::publish::JsonOptions,
 }
 
 /// TLS to the broker.
@@ -701,6 +703,16 @@ impl Config {
             m.keep_alive.as_secs(),
             m.metrics_interval.as_secs()
         );
+        if m.json.mirror {
+            let _ = write!(
+                s,
+                ", JSON mirror under {}/{}/json/…",
+                m.topic_prefix, site.id
+            );
+        }
+        if m.json.home_assistant {
+            let _ = write!(s, ", Home Assistant discovery");
+        }
         s
     }
 }
@@ -734,6 +746,27 @@ mod tests {
             let e = with(bad).unwrap_err().to_string();
             assert!(e.contains("genesys.rest_timeout_secs"), "{e}");
         }
+    }
+
+    #[test]
+    fn json_mirror_and_home_assistant_are_opt_in() {
+        let off = Config::from_toml_str(&minimal(""), Path::new("/etc/pg"), &ENV).unwrap();
+        assert_eq!(off.mqtt.json, crate::publish::JsonOptions::default());
+        assert!(!off.summary().contains("JSON mirror"));
+        let toml = minimal("json_mirror = true\nhome_assistant_discovery = true\n");
+        let on = Config::from_toml_str(&toml, Path::new("/etc/pg"), &ENV).unwrap();
+        assert!(on.mqtt.json.mirror && on.mqtt.json.home_assistant);
+        assert!(on
+            .summary()
+            .contains("JSON mirror under presence/lab/json/…, Home Assistant discovery"));
+        let e = Config::from_toml_str(
+            &minimal("json_mirror = \"yes\"\n"),
+            Path::new("/etc/pg"),
+            &ENV,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("json_mirror"), "{e}");
     }
 
     #[test]

@@ -160,6 +160,10 @@ pub struct RawMqtt {
     pub keep_alive_secs: Option<u64>,
     /// Seconds between metrics reports.
     pub metrics_interval_secs: Option<u64>,
+    /// Also publish the zones' state as retained JSON under `{prefix}/{site}/json/…`.
+    pub json_mirror: Option<bool>,
+    /// Publish Home Assistant MQTT discovery documents for the gateway's health.
+    pub home_assistant_discovery: Option<bool>,
 }
 
 impl Raw {

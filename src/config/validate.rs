@@ -613,5 +613,9 @@ pub(super) fn validate_mqtt(
         topic_prefix,
         keep_alive: Duration::from_secs(keep_alive),
         metrics_interval: Duration::from_secs(metrics),
+        json: crate::publish::JsonOptions {
+            mirror: raw.json_mirror.unwrap_or(false),
+            home_assistant: raw.home_assistant_discovery.unwrap_or(false),
+        },
     })
 }

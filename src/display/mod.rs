@@ -10,10 +10,12 @@
 //! - [`floor`]: what a display sees: the MQTT subscriber that decodes every frame as a
 //!   display would ([`Subscriber`], [`Floor`]), and the floor as plain text (the demo, tests).
 //! - [`decode`]: payload → JSON line (pure), and the file and live loops around it.
+//! - [`fleet`]: one line per site (bridge, `$state`, health) for a central broker.
 //! - [`wallboard`]: the wallboard's drawing, a pure function of the floor and the time.
 //! - [`term`]: the wallboard on a real terminal (raw mode, keys, redraw each second).
 
 pub mod decode;
+pub mod fleet;
 pub mod floor;
 pub mod term;
 pub mod wallboard;

@@ -20,6 +20,7 @@
 //! - this file: the loop (dirty items, sweeps, commands, zone documents, monitor documents).
 //! - `link`: broker settings and the MQTT connection driver task.
 //! - `frames`: agent and queue records → display frames.
+//! - `json`: the opt-in JSON mirror of those frames and Home Assistant discovery.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,9 +43,11 @@ use crate::upstream::ResyncStep;
 use crate::zones::Zones;
 
 mod frames;
+pub mod json;
 mod link;
 
 pub use frames::{agent_frame, queue_frame};
+pub use json::JsonOptions;
 pub use link::BrokerSettings;
 use link::Link;
 
@@ -78,6 +81,10 @@ pub struct Publisher {
     pub republish_per_second: u32,
     /// What the health alarms are measured against.
     pub alarm_limits: monitor::AlarmLimits,
+    /// The opt-in JSON mirror and Home Assistant discovery.
+    pub json: JsonOptions,
+    /// The site id (Home Assistant discovery names its device after it).
+    pub site: String,
 }
 
 #[derive(Serialize)]
@@ -141,16 +148,23 @@ struct Streams {
     rosters: Vec<Roster>,
     heat: Box<Minutes>,
     heat_buf: Vec<u8>,
+    /// The JSON mirror's heatmap document buffer (empty when the mirror is off).
+    heat_json: Vec<u8>,
 }
 
 impl Streams {
-    fn new(zones: usize) -> Streams {
+    fn new(zones: usize, json: JsonOptions) -> Streams {
         Streams {
             seqs: vec![0; zones],
             heat_seqs: vec![0; zones],
             rosters: vec![Roster::default(); zones],
             heat: Box::default(),
             heat_buf: vec![0; MAX_HEATMAP_LEN],
+            heat_json: if json.mirror {
+                vec![0; json::HEATMAP_DOC_LEN]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -182,7 +196,7 @@ impl Publisher {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut heat_tick = tokio::time::interval(crate::heatmap::PERIOD);
         heat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut st = Streams::new(self.shared.lock().zones().specs().len());
+        let mut st = Streams::new(self.shared.lock().zones().specs().len(), self.json);
         let mut batch = Vec::with_capacity(TAKE_BATCH);
         let rate = self.republish_per_second.max(1);
         let mut pacer = crate::pacer::Pacer::new(rate.saturating_mul(60), (rate / 10).max(1));
@@ -284,6 +298,11 @@ impl Publisher {
         }
         if self.metrics.publish.acked.get() < acked + 2 {
             tracing::warn!("no acknowledgement of $state and birth within {BIRTH_ACK_WAIT:?}: publishing anyway");
+        }
+        if self.json.home_assistant {
+            for (topic, doc) in json::discovery(&self.topics, &self.site) {
+                let _ = client.publish(topic, QoS::AtLeastOnce, true, doc).await;
+            }
         }
         // Clean session: the command subscription is renewed on every connection.
         let _ = client.subscribe(self.topics.cmd(), QoS::AtLeastOnce).await;
@@ -463,8 +482,11 @@ impl Publisher {
             let Some(header) = st.header(self.session, z) else {
                 continue;
             };
-            self.publish_frame(client, topic, &Frame { header, body })
-                .await;
+            let frame = Frame { header, body };
+            self.publish_frame(client, topic, &frame).await;
+            if self.json.mirror {
+                self.mirror_item(client, &spec.name, item, &frame).await;
+            }
             let named = match (&item.key, &item.value) {
                 (Key::Agent(id), Value::Agent(a)) => {
                     Some((self.topics.name(&spec.name, id), &a.name))
@@ -495,14 +517,17 @@ impl Publisher {
                 r.count(is_agent, false);
             }
             let name = zones.name(z);
+            let mirror = self.json.mirror;
             let topics = match item.key {
                 Key::Agent(id) => [
                     Some(self.topics.agent(name, &id)),
                     Some(self.topics.name(name, &id)),
+                    mirror.then(|| self.topics.json_agent(name, &id)),
                 ],
                 Key::Queue(id) => [
                     Some(self.topics.queue(name, &id)),
                     Some(self.topics.queue_name(name, &id)),
+                    mirror.then(|| self.topics.json_queue(name, &id)),
                 ],
             };
             // An empty retained payload deletes the retained frame: the key left the zone.
@@ -511,6 +536,48 @@ impl Publisher {
                     .publish(topic, QoS::AtLeastOnce, true, Vec::new())
                     .await;
             }
+        }
+    }
+
+    /// The JSON mirror of one agent or queue frame just published in `zone`.
+    async fn mirror_item(&self, client: &AsyncClient, zone: &str, item: &DirtyItem, frame: &Frame) {
+        let mut buf = [0u8; json::DOC_LEN];
+        let (topic, doc) = match (&item.key, &item.value, &frame.body) {
+            (Key::Agent(id), Value::Agent(a), Body::Agent(f)) => {
+                let text = id.to_string();
+                let doc = json::AgentDoc::new(&text, &a.name, f, frame.header);
+                (
+                    self.topics.json_agent(zone, id),
+                    json::write(&doc, &mut buf),
+                )
+            }
+            (Key::Queue(id), Value::Queue(q), Body::Queue(f)) => {
+                let text = id.to_string();
+                let doc = json::QueueDoc::new(&text, &q.name, f, frame.header);
+                (
+                    self.topics.json_queue(zone, id),
+                    json::write(&doc, &mut buf),
+                )
+            }
+            _ => return,
+        };
+        self.publish_json(client, topic, doc).await;
+    }
+
+    /// Hands one JSON mirror document to the client, retained.
+    async fn publish_json(&self, client: &AsyncClient, topic: String, doc: Option<&[u8]>) {
+        let Some(doc) = doc else {
+            // Every document fits its buffer (json::tests pins the largest): unreachable,
+            // but never a cut document.
+            tracing::warn!(topic, "JSON mirror document over its buffer: not published");
+            return;
+        };
+        if client
+            .publish(topic, QoS::AtLeastOnce, true, doc.to_vec())
+            .await
+            .is_ok()
+        {
+            self.metrics.publish.json_docs.inc();
         }
     }
 
@@ -525,20 +592,34 @@ impl Publisher {
                 continue;
             };
             r.changed = false;
-            let body = Body::Roster(RosterFrame {
+            let roster = RosterFrame {
                 agents: r.agents,
                 queues: r.queues,
                 generation: r.generation,
-            });
+            };
             let Some(header) = st.header(self.session, z) else {
                 continue;
             };
+            let body = Body::Roster(roster);
             self.publish_frame(
                 client,
                 self.topics.roster(&spec.name),
                 &Frame { header, body },
             )
             .await;
+            if self.json.mirror {
+                let doc = json::RosterDoc {
+                    agents: roster.agents,
+                    queues: roster.queues,
+                    generation: roster.generation,
+                    session: header.session,
+                    seq: header.seq,
+                };
+                let mut buf = [0u8; json::DOC_LEN];
+                let bytes = json::write(&doc, &mut buf);
+                self.publish_json(client, self.topics.json_roster(&spec.name), bytes)
+                    .await;
+            }
         }
     }
 
@@ -575,6 +656,19 @@ impl Publisher {
                 .is_ok()
             {
                 self.metrics.publish.frames.inc();
+            }
+            if self.json.mirror {
+                let counts = &st.heat.0[..];
+                let doc = json::HeatmapDoc {
+                    end_minute: end,
+                    total: counts.iter().map(|&c| u64::from(c)).sum(),
+                    counts,
+                    session: header.session,
+                    seq: header.seq,
+                };
+                let bytes = json::write(&doc, &mut st.heat_json);
+                self.publish_json(client, self.topics.json_heatmap(&spec.name), bytes)
+                    .await;
             }
         }
     }
@@ -669,6 +763,10 @@ impl Publisher {
             upstream_connected: upstream,
             resync_done: m.upstream.resync_done.get(),
             resync_total: m.upstream.resync_total.get(),
+            last_resync_age_s: match m.upstream.last_resync_uptime_ms.get() {
+                0 => None,
+                at => Some(crate::metrics::uptime_ms().saturating_sub(at) / 1000),
+            },
             agents: m.state.agents.get(),
             queues: m.state.queues.get(),
             backlog,

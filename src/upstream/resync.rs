@@ -543,6 +543,9 @@ impl Upstream {
             .collect();
         if report.complete() {
             m.upstream.resyncs.inc();
+            m.upstream
+                .last_resync_uptime_ms
+                .set(crate::metrics::uptime_ms());
         }
         self.audit.record(
             "resync",

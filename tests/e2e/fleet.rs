@@ -7,6 +7,9 @@
 //! unreachable" (bridge 0, the site's last `$state` frozen) from "gateway lost" (bridge 1,
 //! `$state` offline or lost).
 //!
+//! `presence-gateway fleet` reads those three topics of every site into one line per site; its
+//! model ([`FleetWatch`]) is checked at every step, and the command itself at the end.
+//!
 //! Needs the `mosquitto` binary (bridges are a broker feature the embedded broker lacks): without
 //! it the test says so and passes, except under `CI=true`, where it fails.
 
@@ -15,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use genesys_sim::{Sim, SimConfig};
+use presence_gateway::display::fleet::{FleetWatch, Verdict};
 use presence_gateway::display::floor::Subscriber;
 use presence_gateway::topics::Topics;
 
@@ -168,6 +172,8 @@ async fn two_sites_bridged_to_a_central_broker_show_both_floors_and_tell_a_lost_
         ],
     )
     .await;
+    let fleet = FleetWatch::connect(central.addr(), &Default::default(), "presence");
+    let verdict = |site: &str| fleet.snapshot().sites.get(site).map(|v| v.verdict());
     let long = Duration::from_secs(60);
     wait_for("both bridges up on the central broker", long, || {
         last(&probe, "presence/lyon/bridge/$state").as_deref() == Some("1")
@@ -195,6 +201,22 @@ async fn two_sites_bridged_to_a_central_broker_show_both_floors_and_tell_a_lost_
         },
     )
     .await;
+    wait_for(
+        "the fleet view: both sites ok, 20 agents each",
+        long,
+        || {
+            let f = fleet.snapshot();
+            ["lyon", "oslo"].iter().all(|s| {
+                f.sites.get(*s).is_some_and(|v| {
+                    v.verdict() == Verdict::Ok
+                        && v.health.as_ref().is_some_and(|h| {
+                            h.agents == 20 && h.queues == 2 && h.last_resync_age_s.is_some()
+                        })
+                })
+            })
+        },
+    )
+    .await;
 
     // Site unreachable: the site's broker goes away. The central broker runs the bridge's last
     // will (bridge 0); the gateway's `$state` there stays what it last was (online): a fleet
@@ -209,6 +231,10 @@ async fn two_sites_bridged_to_a_central_broker_show_both_floors_and_tell_a_lost_
         Some("online"),
         "the unreachable site's $state is frozen at its last value"
     );
+    wait_for("the fleet view: lyon unreachable", long, || {
+        verdict("lyon") == Some(Verdict::Unreachable)
+    })
+    .await;
 
     // Gateway lost: oslo's gateway stops while its bridge stays up: `$state` offline.
     oslo.gw.stop().await;
@@ -221,5 +247,38 @@ async fn two_sites_bridged_to_a_central_broker_show_both_floors_and_tell_a_lost_
         Some("1"),
         "oslo's site is reachable: its bridge is up"
     );
+    wait_for("the fleet view: oslo offline", long, || {
+        verdict("oslo") == Some(Verdict::Offline)
+    })
+    .await;
+    assert_eq!(verdict("lyon"), Some(Verdict::Unreachable));
+
+    // The command an operator runs: one line per site, from retained messages alone.
+    let out = gateway_command()
+        .args(["fleet", "--broker", &format!("127.0.0.1:{}", central.port)])
+        .args(["--once", "2"])
+        .output()
+        .expect("run presence-gateway fleet");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "fleet exited {:?}: {text}",
+        out.status
+    );
+    let line = |site: &str| -> Vec<String> {
+        text.lines()
+            .find(|l| l.starts_with(site))
+            .unwrap_or_else(|| panic!("no {site} line in:\n{text}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        line("lyon")[1..4],
+        ["UNREACHABLE", "down", "online"],
+        "{text}"
+    );
+    assert_eq!(line("oslo")[1..4], ["OFFLINE", "up", "offline"], "{text}");
+    assert_eq!(line("oslo")[4..6], ["20", "2"], "{text}");
     lyon.gw.stop().await;
 }

@@ -24,6 +24,7 @@ mod faults;
 mod fleet;
 mod floor;
 mod hostile_rest;
+mod json_mirror;
 mod kill_restart;
 mod mqtt_tls;
 mod upgrade;

@@ -16,8 +16,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use genesys_sim::{Fault, Sim, SimConfig};
-use presence_gateway::display::floor::Floor;
-use presence_wire::{AgentFrame, QueueFrame};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -185,75 +183,13 @@ impl Page {
     }
 }
 
-fn enum_of<T: serde::de::DeserializeOwned + Default>(v: &Value) -> T {
-    serde_json::from_value(v.clone()).unwrap_or_default()
-}
-
-fn since(v: &Value) -> u32 {
-    v.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
-}
-
-fn opt<T: TryFrom<u64>>(v: &Value) -> Option<T> {
-    v.as_u64().and_then(|n| T::try_from(n).ok())
-}
-
-/// The page's `window.floor` as the Rust display's [`Floor`] (what [`diff`] judges).
-fn floor_of(page: &Value) -> Floor {
-    let mut floor = Floor::default();
-    for (id, a) in page["agents"].as_object().into_iter().flatten() {
-        let mut flags = 0;
-        for (key, bit) in [
-            ("wrapup", AgentFrame::WRAPUP),
-            ("stale", AgentFrame::STALE),
-            ("out_of_office", AgentFrame::OUT_OF_OFFICE),
-        ] {
-            if a[key] == true {
-                flags |= bit;
-            }
-        }
-        floor.agents.insert(
-            id.clone(),
-            AgentFrame {
-                presence: enum_of(&a["presence"]),
-                presence_since: since(&a["presence_since"]),
-                routing: enum_of(&a["routing"]),
-                routing_since: since(&a["routing_since"]),
-                media: enum_of(&a["media"]),
-                interaction: enum_of(&a["interaction"]),
-                interaction_since: since(&a["interaction_since"]),
-                flags,
-            },
-        );
-    }
-    for (id, q) in page["queues"].as_object().into_iter().flatten() {
-        floor.queues.insert(
-            id.clone(),
-            QueueFrame {
-                waiting: opt(&q["waiting"]),
-                interacting: opt(&q["interacting"]),
-                alerting: opt(&q["alerting"]),
-                on_queue: opt(&q["on_queue"]),
-                off_queue: opt(&q["off_queue"]),
-                longest_waiting_s: opt(&q["longest_waiting_s"]),
-                observed: 0,
-                offered: opt(&q["offered"]),
-                answered: opt(&q["answered"]),
-                abandoned: opt(&q["abandoned"]),
-                service_level_pct: opt(&q["service_level_pct"]),
-                level: enum_of(&q["level"]),
-            },
-        );
-    }
-    floor
-}
-
 /// Waits until the page's floor equals the truth (and its queue tiles carry the queues'
 /// names, its `$state` is online); panics with the differences after `timeout`.
 async fn page_converges(page: &mut Page, sim: &Sim, timeout: Duration) {
     let start = Instant::now();
     loop {
         let model = page.eval("window.floor").await;
-        let mut d = diff(&floor_of(&model), &sim.truth());
+        let mut d = diff(&floor_of_json(&model), &sim.truth());
         if model["state"] != "online" {
             d.push(format!("$state {}", model["state"]));
         }

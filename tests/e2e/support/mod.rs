@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use genesys_sim::{Sim, SimConfig};
 use presence_gateway::config::Config;
 use presence_gateway::demo::{broker, sim_env, site_toml};
-use presence_gateway::display::floor::Subscriber;
+use presence_gateway::display::floor::{Floor, Subscriber};
+use presence_wire::{AgentFrame, QueueFrame};
+use serde_json::Value;
 
 /// The broker tests publish to: (host, port).
 pub fn broker() -> (String, u16) {
@@ -440,4 +442,72 @@ impl Drop for Probe {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A JSON enum name as the wire enum (`Default` when absent or unknown).
+pub fn enum_of<T: serde::de::DeserializeOwned + Default>(v: &Value) -> T {
+    serde_json::from_value(v.clone()).unwrap_or_default()
+}
+
+/// A JSON time as wire seconds (0 when `null`).
+pub fn since(v: &Value) -> u32 {
+    v.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
+}
+
+/// A JSON figure (`null` → `None`).
+pub fn opt<T: TryFrom<u64>>(v: &Value) -> Option<T> {
+    v.as_u64().and_then(|n| T::try_from(n).ok())
+}
+
+/// A floor written as JSON (`{"agents": {id: {…}}, "queues": {id: {…}}}` with the field names
+/// of `presence-gateway decode`: the web page's `window.floor`, the JSON mirror's documents)
+/// as the Rust display's [`Floor`], the one [`diff`] judges. An unknown time (`null`) is 0 as
+/// on the wire.
+pub fn floor_of_json(page: &Value) -> Floor {
+    let mut floor = Floor::default();
+    for (id, a) in page["agents"].as_object().into_iter().flatten() {
+        let mut flags = 0;
+        for (key, bit) in [
+            ("wrapup", AgentFrame::WRAPUP),
+            ("stale", AgentFrame::STALE),
+            ("out_of_office", AgentFrame::OUT_OF_OFFICE),
+        ] {
+            if a[key] == true {
+                flags |= bit;
+            }
+        }
+        floor.agents.insert(
+            id.clone(),
+            AgentFrame {
+                presence: enum_of(&a["presence"]),
+                presence_since: since(&a["presence_since"]),
+                routing: enum_of(&a["routing"]),
+                routing_since: since(&a["routing_since"]),
+                media: enum_of(&a["media"]),
+                interaction: enum_of(&a["interaction"]),
+                interaction_since: since(&a["interaction_since"]),
+                flags,
+            },
+        );
+    }
+    for (id, q) in page["queues"].as_object().into_iter().flatten() {
+        floor.queues.insert(
+            id.clone(),
+            QueueFrame {
+                waiting: opt(&q["waiting"]),
+                interacting: opt(&q["interacting"]),
+                alerting: opt(&q["alerting"]),
+                on_queue: opt(&q["on_queue"]),
+                off_queue: opt(&q["off_queue"]),
+                longest_waiting_s: opt(&q["longest_waiting_s"]),
+                observed: 0,
+                offered: opt(&q["offered"]),
+                answered: opt(&q["answered"]),
+                abandoned: opt(&q["abandoned"]),
+                service_level_pct: opt(&q["service_level_pct"]),
+                level: enum_of(&q["level"]),
+            },
+        );
+    }
+    floor
 }
