@@ -60,7 +60,7 @@ fn boards_have_the_expected_targets_and_sizes() {
     assert_eq!(rpi4.ram_mib, 1024);
     assert!(rpi4.capacity.max_agents >= 10_000 && rpi4.capacity.max_queues >= 500);
     let armv7 = Board::embedded("armv7-512").unwrap().unwrap();
-    assert_eq!(armv7.target, "armv7-unknown-linux-gnueabihf");
+    assert_eq!(armv7.target, "armv7-unknown-linux-musleabihf");
     assert_eq!(armv7.ram_mib, 512);
     assert!(armv7.capacity.max_agents < rpi4.capacity.max_agents);
     assert!(Board::embedded("x86_64").is_some());
