@@ -157,7 +157,7 @@ async fn two_sites_bridged_to_a_central_broker_show_both_floors_and_tell_a_lost_
             std::env::var("CI").as_deref() != Ok("true"),
             "CI needs mosquitto for the fleet test"
         );
-        eprintln!("fleet test not run: no mosquitto binary (apt install mosquitto)");
+        skipped("the fleet test: no mosquitto binary (apt install mosquitto)");
         return;
     };
     let central = Mosquitto::start(&bin, "");

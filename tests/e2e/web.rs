@@ -223,7 +223,7 @@ async fn the_browser_wallboard_shows_the_truth_after_a_drop_and_a_reload() {
             std::env::var("CI").as_deref() != Ok("true"),
             "CI needs chromium for the browser wallboard test"
         );
-        eprintln!("browser wallboard test not run: no chromium (apt install chromium)");
+        skipped("the browser wallboard test: no chromium (apt install chromium)");
         return;
     };
     let sim = Sim::start(SimConfig {

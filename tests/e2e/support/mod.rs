@@ -180,6 +180,15 @@ async fn converge_with(
     }
 }
 
+/// Says that a test did not run, where it is seen: on the process's real standard error,
+/// which the test harness does not capture (a passing test's `eprintln!` is never shown), so
+/// `cargo test` prints the line even though the test counts as passed. Under `CI=true` the
+/// callers fail instead.
+pub fn skipped(what: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {what}");
+}
+
 /// Waits for `cond`, panicking with `what` after `timeout`.
 pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
