@@ -37,6 +37,7 @@ else
     fi
     work="$(mktemp -d "${TMPDIR:-/tmp}/armv7-musl.XXXXXX")"
     trap 'rm -rf "$work"' EXIT
+    chmod 755 "$work" # apt-get download writes as its sandbox user (_apt)
     (cd "$work" && apt-get download musl-dev:armhf >/dev/null) ||
         { "${SUDO[@]}" apt-get update -qq && (cd "$work" && apt-get download musl-dev:armhf >/dev/null); }
     dpkg-deb -x "$work"/musl-dev_*_armhf.deb "$work/root"
@@ -49,4 +50,4 @@ else
     echo "armv7-musl-std: musl $(dpkg-deb -f "$work"/musl-dev_*_armhf.deb Version) link kit in $kit"
 fi
 echo "armv7-musl-std: build with RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort (release)"
-echo "armv7-musl-std: test with RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_unwind,test"
+echo "armv7-musl-std: test with RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_unwind (cargo adds test)"
