@@ -130,6 +130,8 @@ pub struct StateMetrics {
     pub refused_full: Counter,
     /// Dirty marks absorbed by a key already waiting to be published.
     pub coalesced: Counter,
+    /// Changes absorbed by a record already waiting to be written to sled (write-behind).
+    pub saves_coalesced: Counter,
     /// Record writes that did not reach sled: failed (disk full, I/O), or held back while the
     /// store is degraded (each is rewritten from the table when the store recovers).
     pub persist_errors: Counter,
@@ -366,6 +368,8 @@ pub struct Snapshot {
     pub stale: u64,
     /// Coalesced dirty marks.
     pub coalesced: u64,
+    /// Changes absorbed by a record already waiting to be saved.
+    pub saves_coalesced: u64,
     /// Refused for capacity.
     pub refused_full: u64,
     /// WebSocket connects.

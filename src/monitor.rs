@@ -263,6 +263,7 @@ pub fn snapshot(
         duplicates: m.state.duplicates.get(),
         stale: m.state.stale.get(),
         coalesced: m.state.coalesced.get(),
+        saves_coalesced: m.state.saves_coalesced.get(),
         refused_full: m.state.refused_full.get(),
         reconnects: m.upstream.connects.get(),
         resyncs: m.upstream.resyncs.get(),

@@ -10,6 +10,12 @@
 //! sized to the table), so a slow broker costs no memory: a key changed ten times while the
 //! broker was slow is published once, with its latest value, and nine coalesces are counted.
 //!
+//! Records are written behind, the same way: a change queues its slot for the next save (a
+//! flag and a FIFO sized to the table), and the state stage writes each queued record once
+//! every [`SAVE_EVERY`], before every durability point's flush and at shutdown. A burst of
+//! changes to one agent costs one sled write. Durability is what it was within a save period:
+//! sled only reaches the disk at its own flush (every 500 ms) anyway.
+//!
 //! # When the disk fails (full, I/O error)
 //!
 //! The table in memory is the truth; sled is its copy. sled 0.34 accepts writes into memory
@@ -47,6 +53,11 @@ pub use record::{
 pub use stage::{now_ms, Shared, StateStage};
 pub use store::{Disk, Reason, Store, StoreEvent, LOCK_WAIT};
 pub use table::Table;
+
+/// How often the records changed since the last save are written to sled: a power cut loses
+/// at most this plus sled's flush period (`app::SLED_FLUSH_MS`) of changes, which the resync
+/// after the restart repairs.
+pub const SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Outcome of one update.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

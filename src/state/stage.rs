@@ -1,6 +1,7 @@
 //! The state stage: one task that applies updates from upstream in batches under one lock,
-//! wakes the publisher, answers durability points with a flush, and runs the table's own
-//! upkeep on its own timer (stale expiry, heatmap saves, storage upkeep). [`Shared`] is how the
+//! wakes the publisher, writes changed records behind (every [`super::SAVE_EVERY`]), answers
+//! durability points with a save and a flush, and runs the table's own upkeep on its own
+//! timer (stale expiry, heatmap saves, storage upkeep). [`Shared`] is how the
 //! publisher reads the table.
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -68,6 +69,8 @@ impl StateStage {
         let mut upkeep_tick = tokio::time::interval(self.upkeep_every);
         let mut heat_tick = tokio::time::interval(crate::heatmap::PERIOD);
         heat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut save_tick = tokio::time::interval(super::SAVE_EVERY);
+        save_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The storage upkeep step running on the blocking pool, if any (one at a time).
         let mut upkeep: Option<tokio::task::JoinHandle<()>> = None;
         loop {
@@ -109,6 +112,9 @@ impl StateStage {
                     }
                     self.start_upkeep(&mut upkeep);
                 }
+                _ = save_tick.tick() => {
+                    self.shared.save_all_unsaved();
+                }
                 _ = heat_tick.tick() => {
                     // A failure degrades the store (alarm, audit, recovery): nothing to do here.
                     let _ = self.shared.lock().save_heatmaps();
@@ -120,6 +126,7 @@ impl StateStage {
         if let Some(step) = upkeep.take() {
             let _ = step.await;
         }
+        self.shared.save_all_unsaved();
         let _ = self.shared.lock().save_heatmaps();
     }
 
@@ -141,10 +148,12 @@ impl StateStage {
         }));
     }
 
-    /// Flushes sled: every update applied so far (the checkpoint's and any after it in the
-    /// same batch) reaches the disk. A failed flush degrades the store, as a failed write does.
+    /// Saves and flushes: every update applied so far (the checkpoint's and any after it in
+    /// the same batch) reaches the disk. A failed flush degrades the store, as a failed write
+    /// does.
     async fn checkpoint(&self, seq: u64) -> Durable {
         let started = Instant::now();
+        self.shared.save_all_unsaved();
         let writable = self.shared.lock().tree.is_some();
         let on_disk = match &self.disk {
             Some(disk) if writable => match disk.flush_async().await {

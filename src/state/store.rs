@@ -302,6 +302,27 @@ impl Table {
         self.fault = Some(r);
     }
 
+    /// Writes the records changed since the last save, at most `max`, each once however often
+    /// it changed (write-behind: a burst of changes to one agent costs one sled write); returns
+    /// how many were taken. Held back and counted while the store is degraded, as any write.
+    pub fn save_unsaved(&mut self, max: usize) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some(i) = self.unsaved.pop_front() else {
+                break;
+            };
+            self.slots[i as usize].unsaved = false;
+            let _ = self.persist(i);
+            n += 1;
+        }
+        n
+    }
+
+    /// Records waiting to be written.
+    pub fn unsaved_len(&self) -> usize {
+        self.unsaved.len()
+    }
+
     /// Deletes slot `i`'s record (an agent no longer watched); a failure degrades the store.
     pub(super) fn forget(&mut self, i: u32) {
         let Some(tree) = &self.tree else {
@@ -405,6 +426,19 @@ impl Table {
 const REWRITE_CHUNK: usize = 256;
 
 impl Shared {
+    /// Writes every record changed since the last save, 256 (`REWRITE_CHUNK`) per table lock (the
+    /// publisher never waits for more than that many in-memory sled inserts).
+    pub fn save_all_unsaved(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let n = self.lock().save_unsaved(REWRITE_CHUNK);
+            total += n;
+            if n < REWRITE_CHUNK {
+                return total;
+            }
+        }
+    }
+
     /// One step of storage upkeep (blocking sled I/O: the state stage runs it off the async
     /// workers, once per metrics interval). Healthy and written to since the last upkeep:
     /// nothing (sled flushes in the background every `SLED_FLUSH_MS`, and a failed background

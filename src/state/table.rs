@@ -43,6 +43,8 @@ pub(super) struct Slot {
     /// Epoch of the last complete member listing that named this agent (see
     /// [`Update::MemberListing`]).
     pub(super) listed: u32,
+    /// Changed since its record was last written to sled: waiting in the save queue.
+    pub(super) unsaved: bool,
 }
 
 /// The table.
@@ -53,6 +55,9 @@ pub struct Table {
     /// Keys to republish in a sweep (broker reconnect, command): drained after, and paced
     /// separately from, live changes so a sweep never delays a live update.
     pub(super) sweep: VecDeque<u32>,
+    /// Keys whose record is to be written to sled (write-behind: each at most once, written
+    /// by [`Table::save_unsaved`] every [`super::SAVE_EVERY`], at a checkpoint and at shutdown).
+    pub(super) unsaved: VecDeque<u32>,
     pub(super) agents: usize,
     pub(super) queues: usize,
     pub(super) cap: Capacity,
@@ -97,6 +102,7 @@ impl Table {
             index: HashMap::with_capacity(total),
             dirty: VecDeque::with_capacity(total),
             sweep: VecDeque::with_capacity(total),
+            unsaved: VecDeque::with_capacity(total),
             agents: 0,
             queues: 0,
             cap,
@@ -168,6 +174,7 @@ impl Table {
                     published_stale: false,
                     watched: true,
                     listed: 0,
+                    unsaved: false,
                 });
                 self.index.insert(key, i);
                 Some(i)
@@ -622,11 +629,17 @@ impl Table {
         change
     }
 
-    /// Persists slot `i` and marks it dirty (coalescing if it already is). A failed write
-    /// never holds the key back from displays: it degrades the store (see the module doc).
+    /// Queues slot `i`'s record for the next save and marks it dirty (coalescing either if
+    /// it already is). A failed write never holds the key back from displays: it degrades the
+    /// store (see the module doc).
     pub(super) fn touch(&mut self, i: u32) {
-        let _ = self.persist(i);
         let slot = &mut self.slots[i as usize];
+        if slot.unsaved {
+            self.metrics.state.saves_coalesced.inc();
+        } else {
+            slot.unsaved = true;
+            self.unsaved.push_back(i);
+        }
         if slot.dirty {
             self.metrics.state.coalesced.inc();
         } else {

@@ -370,6 +370,7 @@ fn store_persists_and_counts_sessions() {
         assert_eq!(store.session, 1);
         let mut t = Table::new(cap, zones.clone(), Some(store.records.clone()), m.clone());
         t.apply(&presence(7, Presence::Training, 42), 0);
+        assert_eq!(t.save_unsaved(usize::MAX), 1);
         store.db.flush().unwrap();
     }
     let (store, _) = Store::open(&path, 1 << 20, 100).unwrap();
@@ -381,6 +382,44 @@ fn store_persists_and_counts_sessions() {
         panic!("not restored");
     };
     assert_eq!(a.presence, Presence::Training);
+}
+
+#[test]
+fn a_burst_of_changes_to_one_agent_is_one_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Arc::new(Metrics::default());
+    let (store, _) = Store::open(&dir.path().join("state"), 1 << 20, 100).unwrap();
+    let cap = Capacity {
+        agents: 10,
+        queues: 10,
+    };
+    let zones = Arc::new(Zones::new(vec![], &[]));
+    let mut t = Table::new(cap, zones, Some(store.records.clone()), m.clone());
+    for ms in 1..=10 {
+        let p = if ms % 2 == 0 {
+            Presence::Busy
+        } else {
+            Presence::Away
+        };
+        t.apply(&presence(7, p, ms), 0);
+    }
+    t.apply(&presence(8, Presence::Meal, 5), 0);
+    // Nothing on disk before the save; then one write per agent, the latest value.
+    assert!(store.records.is_empty());
+    assert_eq!(t.unsaved_len(), 2);
+    assert_eq!(m.state.saves_coalesced.get(), 9);
+    assert_eq!(t.save_unsaved(usize::MAX), 2);
+    assert_eq!(t.save_unsaved(usize::MAX), 0, "each record once");
+    assert_eq!(store.records.len(), 2);
+    let bytes = store
+        .records
+        .get(Key::Agent(id(7)).to_bytes())
+        .unwrap()
+        .unwrap();
+    let Some(Value::Agent(a)) = decode_record(&bytes) else {
+        panic!("agent 7 not written");
+    };
+    assert_eq!((a.presence, a.presence_ms), (Presence::Busy, 10));
 }
 
 #[test]
@@ -444,6 +483,7 @@ fn a_full_disk_degrades_the_store_and_a_rewrite_from_memory_recovers_it() {
             .lock()
             .apply(&presence(u, Presence::Available, ms), 0);
     }
+    assert_eq!(shared.save_all_unsaved(), 40);
     let mut events = Vec::new();
     shared.maintain_store(&db, |e| events.push(e));
     assert!(events.is_empty(), "{events:?}");
@@ -457,6 +497,7 @@ fn a_full_disk_degrades_the_store_and_a_rewrite_from_memory_recovers_it() {
         for u in 1..=40 {
             shared.lock().apply(&presence(u, Presence::Busy, ms), 0);
         }
+        shared.save_all_unsaved();
         shared.maintain_store(&db, |e| events.push(e));
         if shared.lock().store_degraded() {
             break;
@@ -480,6 +521,7 @@ fn a_full_disk_degrades_the_store_and_a_rewrite_from_memory_recovers_it() {
     let held = m.state.persist_errors.get();
     ms += 1;
     shared.lock().apply(&presence(7, Presence::Meal, ms), 0);
+    assert_eq!(shared.save_all_unsaved(), 1);
     assert_eq!(m.state.persist_errors.get(), held + 1, "held back, counted");
     shared.lock().take_dirty(&mut out, 100);
     assert_eq!(out.len(), 1);
@@ -500,6 +542,7 @@ fn a_full_disk_degrades_the_store_and_a_rewrite_from_memory_recovers_it() {
     // Written through again.
     ms += 1;
     shared.lock().apply(&presence(8, Presence::Training, ms), 0);
+    shared.save_all_unsaved();
     db.flush().unwrap();
 
     // The store on disk holds what memory holds, the held-back change included.
