@@ -79,6 +79,17 @@ pub struct UpstreamMetrics {
     pub resync_queues_ms: Counter,
     /// See `resync_agents_ms`.
     pub resync_conversations_ms: Counter,
+    /// Open conversations the resync took from the details index without a read (the agent's
+    /// live summary agreed and the state lasts: connected or after-call work).
+    pub conversations_from_index: Counter,
+    /// Conversations the resync read exactly (`GET /api/v2/conversations/{id}`).
+    pub conversation_reads: Counter,
+    /// Rounds in which a resync asked an agent's summary and the details index again, because
+    /// the summary counted a conversation the index had not shown yet.
+    pub conversation_index_retries: Counter,
+    /// Gauge: agents whose live summary counts a conversation the details index still had not
+    /// shown when the latest resync gave up asking (left as last known, the step retried).
+    pub conversations_unindexed: Counter,
     /// Gauge: channels live on the client that holds the most (each client's budget is
     /// `max_channels_per_client`).
     pub channels_busiest_client: Counter,
@@ -386,6 +397,14 @@ pub struct Snapshot {
     pub resync_queues_ms: u64,
     /// See `resync_agents_ms`.
     pub resync_conversations_ms: u64,
+    /// Open conversations taken from the details index without a read.
+    pub conversations_from_index: u64,
+    /// Conversations read exactly.
+    pub conversation_reads: u64,
+    /// Rounds of asking summary and index again.
+    pub conversation_index_retries: u64,
+    /// Agents with a conversation the index had not shown when the latest resync gave up.
+    pub conversations_unindexed: u64,
     /// Queue interval-figure reads.
     pub queue_figure_reads: u64,
     /// Periodic interval-figure reads skipped for lack of spare REST budget.

@@ -322,7 +322,8 @@ struct Figures {
     boot_agents: usize,
     /// Queue join/leave → the zone's tiles and roster at the display, ms per change.
     membership_ms: Series,
-    resync: Vec<(usize, String, Series, Series, Series)>,
+    /// (agents, label, time, floor, requests, presence and routing exact after).
+    resync: Vec<(usize, String, Series, Series, Series, Series)>,
     stages: Vec<(micro::Stage, micro::MicroResult)>,
     cold_sync_s: Vec<(usize, BrokerKind, f64)>,
     sizes: micro::Sizes,
@@ -466,7 +467,7 @@ async fn run(o: &Opts, pinned: bool) -> String {
             }
         }
         // Resync first, while no agent has an open conversation (see BENCHMARKS.md).
-        resync_runs(o, &mut a, o.resync_runs_big, "idle org", &mut f).await;
+        resync_runs(o, &mut a, o.resync_runs_big, "idle org", 0, &mut f).await;
         latency_runs(o, &mut a, BrokerKind::Rumqttd, o.runs, &mut f).await;
         hwm_run(o, &mut a, &mut f).await;
         throughput_runs(o, &mut a, BrokerKind::Rumqttd, o.runs, &mut f).await;
@@ -593,14 +594,22 @@ async fn run(o: &Opts, pinned: bool) -> String {
             Ok(d) => {
                 f.cold_sync_s
                     .push((o.small_agents, BrokerKind::Rumqttd, d.as_secs_f64()));
-                resync_runs(o, &mut r, o.resync_runs, "idle org", &mut f).await;
+                resync_runs(o, &mut r, o.resync_runs, "idle org", 0, &mut f).await;
                 // Load, so that agents have open conversations, then one more resync.
                 let d = rig::drive_max(r.sim.clone(), 50_000, None);
                 while !d.done() {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 d.finish();
-                resync_runs(o, &mut r, 1, "after 50,000 events", &mut f).await;
+                resync_runs(
+                    o,
+                    &mut r,
+                    1,
+                    "after 50,000 events, 2,000 more in the gap",
+                    2_000,
+                    &mut f,
+                )
+                .await;
             }
             Err(e) => f
                 .notes
@@ -881,10 +890,21 @@ async fn soak(o: &Opts, s: &mut Session, f: &mut Figures) {
     );
 }
 
-async fn resync_runs(o: &Opts, s: &mut Session, runs: usize, label: &str, f: &mut Figures) {
+/// `gap` events are made while the gateway hears nothing, just before the drop (0: none), so
+/// the resync has presence, routing and conversations to repair; the time until the display's
+/// presence and routing are exact is measured apart (issue 13: ≤ 3 s).
+async fn resync_runs(
+    o: &Opts,
+    s: &mut Session,
+    runs: usize,
+    label: &str,
+    gap: usize,
+    f: &mut Figures,
+) {
     let mut time = Series::default();
     let mut floor = Series::default();
     let mut requests = Series::default();
+    let mut agents_exact = Series::default();
     for run in 1..=runs {
         // A fresh rate-limit window: no REST request for a minute (rediscovery included).
         if !rig::rest_idle(&s.sim, o.rest_quiet, Duration::from_secs(900)).await {
@@ -893,8 +913,29 @@ async fn resync_runs(o: &Opts, s: &mut Session, runs: usize, label: &str, f: &mu
         }
         let before = s.probe.lock().audit_count("resync");
         let s0 = s.sim.stats();
+        if gap > 0 {
+            s.sim.fault(Fault::Silence(true));
+            let mut done = 0;
+            while done < gap {
+                done += s.sim.step(100);
+            }
+            s.sim.fault(Fault::Silence(false));
+        }
         let t0 = Instant::now();
         s.sim.fault(Fault::DropSockets);
+        // Presence and routing of every agent on the display as in the truth: polled until the
+        // resync is reported (the gap's changes make it false until the resync repairs them).
+        let mut exact_after = None;
+        while s.probe.lock().audit_count("resync") <= before
+            && t0.elapsed() < Duration::from_secs(1800)
+        {
+            if exact_after.is_none()
+                && rig::diff_presence_routing(&s.view.snapshot(), &s.sim.truth()).is_empty()
+            {
+                exact_after = Some(t0.elapsed().as_secs_f64());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let Some((t1, doc)) = s
             .probe
             .audit("resync", before + 1, Duration::from_secs(1800))
@@ -906,6 +947,14 @@ async fn resync_runs(o: &Opts, s: &mut Session, runs: usize, label: &str, f: &mu
         let s1 = s.sim.stats();
         let answered = (s1.rest_requests - s0.rest_requests) - (s1.rate_limited - s0.rate_limited);
         let secs = t1.duration_since(t0).as_secs_f64();
+        if exact_after.is_none()
+            && rig::diff_presence_routing(&s.view.snapshot(), &s.sim.truth()).is_empty()
+        {
+            exact_after = Some(t0.elapsed().as_secs_f64());
+        }
+        if let Some(e) = exact_after {
+            agents_exact.push(e);
+        }
         // Each OAuth client has its own budget, and the gateway's reads take turns over them.
         let clients = 1 + s.sim.config().more_clients.len();
         let fl = answered as f64 / (REST_PER_SEC * clients as f64);
@@ -913,8 +962,9 @@ async fn resync_runs(o: &Opts, s: &mut Session, runs: usize, label: &str, f: &mu
         floor.push(fl);
         requests.push(answered as f64);
         eprintln!(
-            "[resync {}] run {run}: socket drop → resync done in {secs:.1} s; {answered} REST requests answered ({} refused 429) over {clients} OAuth client(s) → floor {fl:.1} s; gateway: {}",
+            "[resync {}] run {run}: socket drop → presence and routing exact after {}, resync done in {secs:.1} s; {answered} REST requests answered ({} refused 429) over {clients} OAuth client(s) → floor {fl:.1} s; gateway: {}",
             s.agents,
+            exact_after.map_or("(not exact)".to_string(), |e| format!("{e:.1} s")),
             s1.rate_limited - s0.rate_limited,
             doc["detail"].as_str().unwrap_or("")
         );
@@ -928,8 +978,14 @@ async fn resync_runs(o: &Opts, s: &mut Session, runs: usize, label: &str, f: &mu
             ));
         }
     }
-    f.resync
-        .push((s.agents, label.to_string(), time, floor, requests));
+    f.resync.push((
+        s.agents,
+        label.to_string(),
+        time,
+        floor,
+        requests,
+        agents_exact,
+    ));
 }
 
 /// Queue membership reaching a display: a 40-agent org with a zone `z0` of its first queue;
@@ -1294,7 +1350,7 @@ fn table(o: &Opts, head: &str, f: &Figures) -> String {
         },
         (!f.membership_ms.is_empty()).then(|| f.membership_ms.max() <= 2000.0),
     );
-    for (agents, label, time, floor, req) in &f.resync {
+    for (agents, label, time, floor, req, exact) in &f.resync {
         let over: Vec<f64> = time
             .values
             .iter()
@@ -1302,12 +1358,20 @@ fn table(o: &Opts, head: &str, f: &Figures) -> String {
             .map(|(t, fl)| t - fl)
             .collect();
         let over = Series { values: over };
+        // Issue 13: a busy org (events in the gap) within 10 s of its floor, presence and
+        // routing exact within 3 s; an idle one within 1 s.
+        let busy = label.contains("gap");
+        let margin = if busy { 10.0 } else { 1.0 };
         row(
             format!(
                 "full resync under 300 req/min, {} agents, {label} (socket drop → resync done)",
                 thousands(*agents as f64)
             ),
-            "≤ request floor + 1 s",
+            if busy {
+                "≤ request floor + 10 s"
+            } else {
+                "≤ request floor + 1 s"
+            },
             format!(
                 "{} s; floor {} s ({} requests answered ÷ 5/s per OAuth client); time − floor {} s",
                 time.show(|v| format!("{v:.1}")),
@@ -1315,8 +1379,23 @@ fn table(o: &Opts, head: &str, f: &Figures) -> String {
                 req.show(thousands),
                 over.show(|v| format!("{v:+.1}"))
             ),
-            (!time.is_empty()).then(|| over.median() <= 1.0),
+            (!time.is_empty()).then(|| over.median() <= margin),
         );
+        if busy {
+            row(
+                format!(
+                    "presence and routing exact after a gap, {} agents, {label} (socket drop → every agent's presence and routing on the display as in the truth)",
+                    thousands(*agents as f64)
+                ),
+                "≤ 3 s",
+                if exact.is_empty() {
+                    "not exact before the resync was done".into()
+                } else {
+                    format!("{} s", exact.show(|v| format!("{v:.1}")))
+                },
+                Some(!exact.is_empty() && exact.median() <= 3.0),
+            );
+        }
     }
     if !f.resync.iter().any(|r| r.0 >= 10_000) {
         row(

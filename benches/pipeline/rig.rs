@@ -673,7 +673,7 @@ pub fn drive_max(sim: Sim, budget: u64, until: Option<Instant>) -> Driver {
 // The display's view against the truth (the same comparison as tests/support/mod.rs, less the
 // REST-polled `answered`: see `diff_events`)
 
-pub use presence_gateway::demo::truth::{diff_events, wire_presence};
+pub use presence_gateway::demo::truth::{diff_events, diff_presence_routing, wire_presence};
 
 /// Waits until the display's view equals the truth (every figure but `answered`, which no
 /// notification carries and the gateway reads every `queue_figures_secs`, an hour here):

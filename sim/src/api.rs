@@ -356,7 +356,8 @@ fn route(hub: &mut Hub, token: &str, req: &Request<'_>, now: u64) -> Result<Resp
             crate::aggregates::query(&hub.world, req.body).map(Response::ok)
         }
         ("POST", ["analytics", "conversations", "details", "query"]) => {
-            crate::conversations::details_query(&hub.world, req.body).map(Response::ok)
+            let lag = u64::try_from(hub.cfg.details_lag.as_millis()).unwrap_or(u64::MAX);
+            crate::conversations::details_query(&hub.world, req.body, now, lag).map(Response::ok)
         }
         ("GET", ["conversations", id]) => {
             crate::conversations::get(&hub.world, id).map(Response::ok)

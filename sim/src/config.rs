@@ -35,6 +35,9 @@ pub struct SimConfig {
     pub max_channels: usize,
     /// Topics per channel before subscribing fails with 400 (docs: 1000).
     pub max_topics: usize,
+    /// How far the analytics conversation details index trails the conversations, sim time: the
+    /// query answers from the state of this long ago. Genesys documents no figure; default 2 s.
+    pub details_lag: Duration,
     /// When true `GET /api/v2/users` ignores `expand` ("best effort" upstream behaviour).
     pub drop_expand: bool,
     /// When true a combined topic `v2.users.{id}?a&b` counts as one topic toward `max_topics`; when false
@@ -74,6 +77,7 @@ impl Default for SimConfig {
             max_channels: 20,
             max_topics: 1000,
             drop_expand: false,
+            details_lag: Duration::from_secs(2),
             combined_counts_as_one: false,
             resubscribe_extends: true,
             client_id: "sim-client".to_owned(),

@@ -7,7 +7,9 @@
 //! builder notifications use) nor admission (auth, rate limit: `api::api` runs it before routing here).
 //!
 //! What the sim knows: each agent's latest conversation (`Agent::conversation`, kept after wrap-up until the
-//! agent's next one). Conversations still waiting in a queue have no agent participant and are not returned;
+//! agent's next one) and the one before it (`Agent::previous`). The details index lags: the query answers
+//! from the state of `SimConfig::details_lag` ago ([`as_of`]), as real detail records trail the
+//! conversation by an undocumented time; `GET` is exact. Conversations still waiting in a queue have no agent participant and are not returned;
 //! older finished conversations are forgotten (the query never returns them, `GET` answers 404).
 
 use serde_json::{json, Map, Value};
@@ -381,6 +383,31 @@ impl Facts<'_> {
     }
 }
 
+/// `c` as the details index showed it at sim time `t` (what happened after `t` not yet
+/// indexed): `None` when the agent was not yet offered it.
+pub(crate) fn as_of(c: &Conversation, t: u64) -> Option<Conversation> {
+    if c.alerting_ms > t {
+        return None;
+    }
+    let keep = |x: Option<u64>| x.filter(|ms| *ms <= t);
+    let mut v = c.clone();
+    v.connected_ms = keep(c.connected_ms);
+    v.disconnected_ms = keep(c.disconnected_ms);
+    v.wrapup_ms = keep(c.wrapup_ms);
+    v.phase = match (c.phase, v.connected_ms, v.disconnected_ms, v.wrapup_ms) {
+        (Phase::Done, _, _, Some(_)) => Phase::Done,
+        // Ended without after-call work: over at the disconnect.
+        (Phase::Done, _, Some(_), None) if c.wrapup_ms.is_none() => Phase::Done,
+        (_, _, Some(_), _) => Phase::AfterCallWork,
+        (_, Some(_), None, _) => Phase::Connected,
+        _ => Phase::Alerting,
+    };
+    if v.phase != Phase::Done {
+        v.wrapup_code = None;
+    }
+    Some(v)
+}
+
 /// `v[key]` as an array: absent or null → empty; anything else → 400.
 fn array<'v>(v: &'v Value, key: &str) -> Result<&'v [Value], ApiError> {
     match v.get(key) {
@@ -397,7 +424,12 @@ fn array<'v>(v: &'v Value, key: &str) -> Result<&'v [Value], ApiError> {
 /// `clauses`; see [`Dim::parse`] for the dimensions), `order` (`asc` default, by `conversationStart`) and
 /// `paging` (`pageSize` ≤ [`DETAILS_MAX_PAGE`], default [`DETAILS_DEFAULT_PAGE`]). Like the real endpoint, an
 /// empty result is just `{"totalHits":0}` (no `conversations` key).
-pub(crate) fn details_query(world: &World, body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn details_query(
+    world: &World,
+    body: &[u8],
+    now: u64,
+    lag_ms: u64,
+) -> Result<Value, ApiError> {
     let q: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))?;
     if !q.is_object() {
@@ -448,16 +480,31 @@ pub(crate) fn details_query(world: &World, body: &[u8]) -> Result<Value, ApiErro
         .ok_or_else(|| ApiError::bad_request("paging.pageNumber must be at least 1"))?;
 
     let filters = Filters::compile(&q)?;
-    let mut hits: Vec<(&Agent, &Conversation)> = Vec::new();
+    // The index as it stood `lag` ago: the agent's previous conversation may still be open in it.
+    let seen_at = now.saturating_sub(lag_ms);
+    let mut hits: Vec<(&Agent, Conversation)> = Vec::new();
     for agent in world.agents.values() {
-        let Some(c) = &agent.conversation else {
-            continue;
-        };
-        if !(start..end).contains(&c.entered_queue_ms) {
-            continue;
-        }
-        if filters.matches(&Facts { agent, c, world }) {
-            hits.push((agent, c));
+        for c in [&agent.previous, &agent.conversation].into_iter().flatten() {
+            // Without lag the index is exact (a stamp may run a few ms ahead of the clock when
+            // many changes share one sim millisecond).
+            let c = if lag_ms == 0 {
+                Some(c.clone())
+            } else {
+                as_of(c, seen_at)
+            };
+            let Some(c) = c else {
+                continue;
+            };
+            if !(start..end).contains(&c.entered_queue_ms) {
+                continue;
+            }
+            if filters.matches(&Facts {
+                agent,
+                c: &c,
+                world,
+            }) {
+                hits.push((agent, c));
+            }
         }
     }
     hits.sort_by(|a, b| (a.1.entered_queue_ms, &a.1.id).cmp(&(b.1.entered_queue_ms, &b.1.id)));
@@ -469,7 +516,7 @@ pub(crate) fn details_query(world: &World, body: &[u8]) -> Result<Value, ApiErro
         .into_iter()
         .skip((number - 1).saturating_mul(size))
         .take(size)
-        .map(|(a, c)| details(world, a, c))
+        .map(|(a, c)| details(world, a, &c))
         .collect();
     let mut out = Map::new();
     if !page.is_empty() {

@@ -378,7 +378,7 @@ fn offer(world: &mut World, now: u64, wanted: Wanted<'_>) -> Option<Vec<Notifica
     let ts = agent.stamp(now);
     c.alerting_ms = ts;
     let before = agent.conversation.as_ref().map(|c| c.phase);
-    agent.conversation = Some(c);
+    agent.previous = agent.conversation.replace(c);
     agent.routing = "INTERACTING";
     agent.routing_ms = ts;
     world.reindex_phase(&user, before, Some(Phase::Alerting));

@@ -266,6 +266,8 @@ pub(crate) struct Agent {
     pub queues: Vec<String>,
     pub queues_ms: u64,
     pub conversation: Option<Conversation>,
+    /// The conversation before `conversation` (what a lagging details index may still show).
+    pub previous: Option<Conversation>,
     /// Out of office (`outOfOffice.active`), and when that last changed (0: never).
     pub out_of_office: bool,
     pub out_of_office_ms: u64,
@@ -595,6 +597,7 @@ impl World {
                     queues: member_of,
                     queues_ms,
                     conversation: None,
+                    previous: None,
                     out_of_office: false,
                     out_of_office_ms: 0,
                     last_ts: presence_ms.max(routing_ms).max(queues_ms),

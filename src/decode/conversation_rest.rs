@@ -1,7 +1,8 @@
 //! Parsers for the two REST responses of conversation resync (Genesys has no replay, so after a
 //! gap the gateway asks which conversations are open for its agents, then reads each one):
 //! - `POST /api/v2/analytics/conversations/details/query` → [`conversation_details`]: the
-//!   `(user, conversation)` pairs of the page, in response order.
+//!   `(user, conversation)` pairs of the page, in response order, each with the state its
+//!   segments show ([`Seen`]: provisional, the details index lags the conversation).
 //! - `GET /api/v2/conversations/{conversationId}` → [`conversation`]: the agent's
 //!   [`ConversationChange`], by the very rules `v2.users.{id}.conversations` frames are decoded
 //!   with (one shared function in `ws`).
@@ -10,7 +11,8 @@
 //! unescaped only when kept, unknown fields skipped at any depth, no serde custom error carrying
 //! input. Pure, no allocation.
 //!
-//! Result size on x86_64: [`ConversationHits`] 6 424 B (200 pairs of 16-byte ids).
+//! Result size on x86_64: [`ConversationHits`] 9 632 B (200 pairs of 16-byte ids and their
+//! [`Seen`] states).
 
 use core::fmt;
 
@@ -18,10 +20,10 @@ use heapless::Vec;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::json::{from_seed, JId, Key};
+use super::json::{from_seed, JId, Key, Stamp, Text};
 use super::ws::{conversation_change, ConvPaths, ConvSeed};
 use super::Rejected;
-use crate::event::{ConversationChange, Id};
+use crate::event::{ConversationChange, Id, Interaction, Media, Millis};
 
 pub use crate::limits::MAX_CONVERSATION_HITS;
 
@@ -31,10 +33,207 @@ pub struct ConversationHits {
     /// `(userId, conversationId)`, one per participant that has a `userId`, in response order;
     /// a user appearing twice in one conversation (transferred back, consult) is listed once.
     pub hits: Vec<(Id, Id), MAX_CONVERSATION_HITS>,
+    /// What the segments of each hit's participant show, `states[i]` for `hits[i]`.
+    pub states: Vec<Seen, MAX_CONVERSATION_HITS>,
     /// Pairs beyond [`MAX_CONVERSATION_HITS`] skipped (the tail of the page is lost, not the page).
     pub dropped: usize,
     /// `totalHits`: conversations matching the query over all pages.
     pub total: u32,
+}
+
+impl ConversationHits {
+    /// Hit `i` as the [`ConversationChange`] its segments show (provisional).
+    pub fn change(&self, i: usize) -> Option<ConversationChange> {
+        let (user, conversation) = *self.hits.get(i)?;
+        let s = self.states.get(i)?;
+        Some(ConversationChange {
+            user,
+            conversation,
+            media: s.media,
+            interaction: s.interaction,
+            wrapup: s.wrapup,
+            ended: s.ended,
+            changed: s.changed,
+        })
+    }
+}
+
+/// An agent participant's state as the details index last saw it: its open segment (the one
+/// without `segmentEnd`; the newest when several sessions have one) decides.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Seen {
+    /// Media of the session with the open segment (analytics `mediaType`; `voice` is a call).
+    pub media: Media,
+    /// `alert` ringing, `interact` connected, `hold` held, `dialing`/`contacting` dialing,
+    /// `wrapup` or no open segment disconnected.
+    pub interaction: Interaction,
+    /// The open segment is `wrapup`: after-call work.
+    pub wrapup: bool,
+    /// No open segment: the agent has left the conversation.
+    pub ended: bool,
+    /// Newest `segmentStart`/`segmentEnd` of the participant (orders it against live events).
+    pub changed: Millis,
+    /// The open segment is a lasting state the resync may take from the index when the agent's
+    /// live conversation summary agrees (`interact`, `wrapup`), or there is none; false for
+    /// short or hidden states (ringing, hold, dialing, any other kind), which it reads exactly.
+    pub settled: bool,
+}
+
+/// A segment kind the state is derived from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Alert,
+    Interact,
+    Hold,
+    Dialing,
+    Wrapup,
+    Other,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Kind {
+        match s {
+            "alert" => Kind::Alert,
+            "interact" => Kind::Interact,
+            "hold" => Kind::Hold,
+            "dialing" | "contacting" => Kind::Dialing,
+            "wrapup" => Kind::Wrapup,
+            _ => Kind::Other,
+        }
+    }
+}
+
+/// Analytics `mediaType` → [`Media`].
+fn media_of(s: &str) -> Media {
+    match s {
+        "voice" => Media::Call,
+        "callback" => Media::Callback,
+        "chat" => Media::Chat,
+        "email" => Media::Email,
+        "message" => Media::Message,
+        "video" => Media::Video,
+        _ => Media::Other,
+    }
+}
+
+/// One analytics segment (the other fields are skipped).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSegment {
+    segment_type: Option<Text<16>>,
+    segment_start: Option<Stamp>,
+    segment_end: Option<Stamp>,
+}
+
+/// A session's segments folded as they stream by: the open one and the newest timestamp.
+#[derive(Default)]
+struct Segments {
+    open: Option<(Kind, Millis)>,
+    newest: Millis,
+    bad_stamp: bool,
+}
+
+impl<'de> Deserialize<'de> for Segments {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Segments;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of segments")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Segments, A::Error> {
+                let mut out = Segments::default();
+                while let Some(s) = seq.next_element::<RawSegment>()? {
+                    let (start, end) = match (s.segment_start, s.segment_end) {
+                        (Some(Stamp(Some(a))), None) => (a, None),
+                        (Some(Stamp(Some(a))), Some(Stamp(Some(b)))) => (a, Some(b)),
+                        _ => {
+                            out.bad_stamp = true;
+                            continue;
+                        }
+                    };
+                    out.newest = out.newest.max(start).max(end.unwrap_or(0));
+                    if end.is_none() && out.open.is_none_or(|(_, at)| start >= at) {
+                        let kind = s
+                            .segment_type
+                            .map_or(Kind::Other, |t| Kind::parse(t.as_str()));
+                        out.open = Some((kind, start));
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// One analytics session: its media and folded segments.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSession {
+    media_type: Option<Text<16>>,
+    segments: Option<Segments>,
+}
+
+/// A participant's sessions folded into what it [`Seen`] shows.
+struct Sessions(Seen);
+
+impl<'de> Deserialize<'de> for Sessions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Sessions;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of sessions")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Sessions, A::Error> {
+                let mut open: Option<(Kind, Millis, Media)> = None;
+                let mut newest = 0;
+                let mut any_media = Media::None;
+                let mut bad = false;
+                while let Some(s) = seq.next_element::<RawSession>()? {
+                    let media = s.media_type.map_or(Media::Other, |t| media_of(t.as_str()));
+                    let segs = s.segments.unwrap_or_default();
+                    bad |= segs.bad_stamp;
+                    if segs.newest >= newest {
+                        newest = segs.newest;
+                        any_media = media;
+                    }
+                    if let Some((kind, at)) = segs.open {
+                        if open.is_none_or(|(_, t, _)| at >= t) {
+                            open = Some((kind, at, media));
+                        }
+                    }
+                }
+                let seen = match open {
+                    None => Seen {
+                        media: any_media,
+                        interaction: Interaction::Disconnected,
+                        wrapup: false,
+                        ended: true,
+                        changed: newest,
+                        settled: !bad,
+                    },
+                    Some((kind, _, media)) => Seen {
+                        media,
+                        interaction: match kind {
+                            Kind::Alert => Interaction::Alerting,
+                            Kind::Interact | Kind::Other => Interaction::Connected,
+                            Kind::Hold => Interaction::Held,
+                            Kind::Dialing => Interaction::Dialing,
+                            Kind::Wrapup => Interaction::Disconnected,
+                        },
+                        wrapup: kind == Kind::Wrapup,
+                        ended: false,
+                        changed: newest,
+                        settled: !bad && matches!(kind, Kind::Interact | Kind::Wrapup),
+                    },
+                };
+                Ok(Sessions(seen))
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 const CONVERSATION_ID: &str = "conversations[].conversationId";
@@ -157,11 +356,13 @@ impl<'de> Visitor<'de> for OneConversation<'_> {
     }
 }
 
-/// An analytics participant: only `userId` is read (sessions, segments, metrics are skipped).
+/// An analytics participant: `userId` and its sessions' segments (metrics and the rest are
+/// skipped).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawParticipant {
     user_id: Option<JId>,
+    sessions: Option<Sessions>,
 }
 
 /// Streams `participants`, appending each new `userId` of this conversation (from `start`).
@@ -193,16 +394,34 @@ impl<'de> Visitor<'de> for Participants<'_> {
                 }
                 Some(JId(Some(user))) => user,
             };
-            let seen = acc
-                .out
-                .hits
-                .get(self.start..)
-                .unwrap_or_default()
-                .iter()
-                .any(|(u, _)| *u == user);
-            // Placeholder conversation id, patched at the end of the conversation object.
-            if !seen && acc.out.hits.push((user, Id([0; 16]))).is_err() {
-                acc.out.dropped = acc.out.dropped.saturating_add(1);
+            let state = p.sessions.map_or(
+                Seen {
+                    interaction: Interaction::Disconnected,
+                    ended: true,
+                    ..Seen::default()
+                },
+                |s| s.0,
+            );
+            let out = &mut acc.out;
+            let start = self.start.min(out.hits.len());
+            match out.hits[start..].iter().position(|(u, _)| *u == user) {
+                // Twice in one conversation (transferred back): the open or newest one counts.
+                Some(i) => {
+                    let old = &mut out.states[start + i];
+                    if (old.ended && !state.ended)
+                        || (old.ended == state.ended && state.changed > old.changed)
+                    {
+                        *old = state;
+                    }
+                }
+                // Placeholder conversation id, patched at the end of the conversation object.
+                None => {
+                    if out.hits.push((user, Id([0; 16]))).is_err() {
+                        out.dropped = out.dropped.saturating_add(1);
+                    } else {
+                        let _ = out.states.push(state);
+                    }
+                }
             }
         }
         Ok(())

@@ -107,6 +107,29 @@ pub fn diff_events(floor: &Floor, truth: &Truth) -> Vec<String> {
     diff_with(floor, truth, false)
 }
 
+/// Only each agent's presence and routing status (with their since-times): the part of the
+/// floor a resync makes exact first (the bench times it apart from the rest).
+pub fn diff_presence_routing(floor: &Floor, truth: &Truth) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, t) in &truth.agents {
+        let Some(a) = floor.agents.get(id) else {
+            out.push(format!("agent {id}: missing on the display"));
+            continue;
+        };
+        let want = (
+            wire_presence(&t.system_presence),
+            secs(t.presence_modified_ms),
+            routing(&t.routing_status),
+            secs(t.routing_start_ms),
+        );
+        let got = (a.presence, a.presence_since, a.routing, a.routing_since);
+        if got != want {
+            out.push(format!("agent {id}: display {got:?} != truth {want:?}"));
+        }
+    }
+    out
+}
+
 fn diff_with(floor: &Floor, truth: &Truth, answered: bool) -> Vec<String> {
     let mut out = Vec::new();
     for (id, t) in &truth.agents {

@@ -122,6 +122,13 @@ pub enum UpstreamError {
     /// A live socket ended.
     #[error("socket ended: {0:?}")]
     Socket(End),
+    /// Agents whose live conversation summary still counted a conversation the analytics
+    /// details index had not shown after the resync's last try.
+    #[error("{agents} agents have a conversation the details index has not shown yet")]
+    Unindexed {
+        /// How many.
+        agents: usize,
+    },
 }
 
 impl UpstreamError {

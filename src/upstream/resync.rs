@@ -4,6 +4,7 @@
 //! resync is on disk before it is reported done.
 
 use super::*;
+use crate::decode::rest::ConversationSummary;
 use crate::event::QueueAggregate;
 
 /// Users per bulk presence request: as many as one bulk answer can carry (Genesys' limit).
@@ -19,6 +20,34 @@ pub(super) const CONVERSATION_LOOKBACK_MS: u64 = 24 * 3_600_000;
 
 /// Pages of one conversation details query read at most (100 conversations each).
 pub(super) const MAX_CONVERSATION_PAGES: u32 = 10;
+
+/// Rounds of (summary, details query) for an agent whose summary counts a conversation the
+/// index has not shown yet, 1, 2, 4 s apart.
+pub(super) const UNINDEXED_TRIES: u32 = 4;
+
+/// A busy agent as the users page showed it: live state the details index is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Busy {
+    /// The agent.
+    pub id: Id,
+    /// Its conversation summary (`expand=conversationSummary`), when the expand came back.
+    pub summary: Option<ConversationSummary>,
+    /// `startTime` of its routing status (`expand=routingStatus`), 0 when not returned. Routing
+    /// status moves when a conversation is offered or wrapped up, so one newer than everything
+    /// the index shows of the agent means the index has missed a conversation.
+    pub routing_since: Ms,
+}
+
+/// What the resync made of one busy agent's conversations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Settled {
+    /// Its open conversations were sent.
+    Busy,
+    /// No open conversation: cleared.
+    Idle,
+    /// Its summary counts one the index has not shown yet: asked again.
+    Unindexed,
+}
 
 /// Queues per observations query: as many results as one answer can carry.
 pub(super) const QUEUES_PER_QUERY: usize = crate::limits::MAX_QUEUE_RESULTS;
@@ -137,31 +166,94 @@ impl Upstream {
         }
     }
 
-    /// Reads the open conversations of `users` (analytics details query, then each
-    /// conversation's current body) and clears those who have none.
+    /// Reads the open conversations of busy `agents` (each with its live conversation summary
+    /// from the users page, when the expand came back) without a request per conversation:
     ///
-    /// The clear is stamped `began - 1`: one millisecond before the resync began (server
-    /// time), which is after this session's topics were subscribed and its socket connected.
-    /// Every conversation change from `began` on reaches the state stage as a live event
-    /// stamped `began` or later, so the clear — a statement about the past, not a change — can
-    /// never win against one, whatever the arrival order: not against a conversation that starts
-    /// in the very millisecond the query is answered (same stamp as the query's send time, event
-    /// arriving before the clear, which comes only after the conversation reads: a tie the later
-    /// arrival would win), nor against one the query did not see yet. What it must beat, a
-    /// conversation whose end was missed while the gateway was away, was last seen on the old
-    /// socket, before `began`. As exact as [`Rest::server_now_ms`]: a box clock trusted while
-    /// ahead of the server (by less than its 2 s tolerance) moves `began` ahead by as much.
+    /// 1. One analytics details query per 100 agents lists their open conversations and the
+    ///    state each one's segments show. The index lags the conversations by an undocumented
+    ///    time (`docs/research/resync-sources.md` A1), so that state is provisional.
+    /// 2. An agent whose summary counts exactly the active and after-call-work conversations
+    ///    the index shows, each in a lasting state (connected, after-call work), and whose
+    ///    routing status has not moved since the newest change the index shows of it, is taken
+    ///    from the index: no read. Summary and routing status are current state, the index is
+    ///    not: when the counts agree, the index has every transition between the counted kinds
+    ///    (ringing → connected is not counted apart, so ringing ones are always read; so are
+    ///    held and dialing ones, which the index may show late); and since an offer or a
+    ///    wrap-up moves the routing status, a conversation that ended and another that began
+    ///    inside the index's lag cannot pass for the old one.
+    /// 3. Every other agent's conversations are read exactly (`GET /api/v2/conversations/{id}`).
+    /// 4. An agent whose summary counts more open conversations than the reads found has one the
+    ///    index has not shown yet: its summary and the index are asked again, 1, 2, 4 s apart;
+    ///    after [`UNINDEXED_TRIES`] it is left as last known, counted in
+    ///    `conversations_unindexed`, and the step is reported failed (retried later). It is
+    ///    never cleared on the index's word.
+    ///
+    /// Live events from the start of the resync on win over all of this (each change carries
+    /// its newest participant timestamp, and the subscription was made first). What the index
+    /// alone can still get wrong is a connected ↔ held change inside its lag, for an agent whose
+    /// counts did not change; such a state is repaired by the conversation's next event.
+    ///
+    /// Agents left with no open conversation are cleared, stamped `began - 1`: one millisecond
+    /// before the resync began (server time), which is after this session's topics were
+    /// subscribed and its socket connected. Every conversation change from `began` on reaches
+    /// the state stage as a live event stamped `began` or later, so the clear — a statement
+    /// about the past, not a change — can never win against one, whatever the arrival order.
+    /// What it must beat, a conversation whose end was missed while the gateway was away, was
+    /// last seen on the old socket, before `began`. As exact as [`Rest::server_now_ms`].
     /// (Found as a flake of `hostile_frames_are_counted_and_survived`; regression test
     /// `resync_clear_never_beats_a_live_conversation` in `tests/e2e/faults.rs`.)
+    ///
+    /// Returns the agents still unresolved after the last try.
     pub(super) async fn resync_conversations(
         &mut self,
-        users: &[Id],
+        agents: &[Busy],
         began: Ms,
-    ) -> Result<(), UpstreamError> {
+    ) -> Result<usize, UpstreamError> {
+        let mut pending: Vec<Busy> = agents.to_vec();
+        let mut pause = Duration::from_secs(1);
+        for attempt in 1..=UNINDEXED_TRIES {
+            if attempt > 1 {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                // A fresh count: a conversation that ended meanwhile is not waited for.
+                self.metrics.upstream.conversation_index_retries.inc();
+                let ids: Vec<Id> = pending.iter().map(|b| b.id).collect();
+                pending = self.summaries(&ids).await?;
+            }
+            let ids: Vec<Id> = pending.iter().map(|b| b.id).collect();
+            let seen = self.indexed_conversations(&ids).await?;
+            let mut again = Vec::new();
+            let mut idle = Vec::new();
+            for &agent in &pending {
+                let mine: Vec<(ConversationChange, bool)> = seen
+                    .iter()
+                    .filter(|(c, _)| c.user == agent.id)
+                    .copied()
+                    .collect();
+                match self.settle_agent(agent, mine).await? {
+                    Settled::Busy => {}
+                    Settled::Idle => idle.push(agent.id),
+                    Settled::Unindexed => again.push(agent),
+                }
+            }
+            self.clear_conversations(&idle, began).await;
+            if again.is_empty() {
+                return Ok(0);
+            }
+            pending = again;
+        }
+        Ok(pending.len())
+    }
+
+    /// The open conversations the details index shows for `users` (all pages), each with
+    /// whether its state is a lasting one ([`decode::conversation_rest::Seen::settled`]).
+    async fn indexed_conversations(
+        &mut self,
+        users: &[Id],
+    ) -> Result<Vec<(ConversationChange, bool)>, UpstreamError> {
         // Server time: the query's interval is read against the server's clock.
         let sent = self.server_now_ms();
-        let mut busy: HashSet<Id> = HashSet::new();
-        let mut hits: Vec<(Id, Id)> = Vec::new();
+        let mut out = Vec::new();
         for page in 1..=MAX_CONVERSATION_PAGES {
             let body = self
                 .rest()
@@ -174,23 +266,94 @@ impl Upstream {
             let res = decode::conversation_rest::conversation_details(&body)
                 .map_err(|e| parse_err("conversation details", e))?;
             let got = res.hits.len() + res.dropped;
-            hits.extend(res.hits.iter().copied());
+            for i in 0..res.hits.len() {
+                if let (Some(c), Some(s)) = (res.change(i), res.states.get(i)) {
+                    // Another participant of the same conversation is not ours.
+                    if users.contains(&c.user) {
+                        out.push((c, s.settled));
+                    }
+                }
+            }
             let seen = usize::try_from(page).unwrap_or(usize::MAX) * USERS_PER_PAGE;
             if got == 0 || seen >= usize::try_from(res.total).unwrap_or(0) {
                 break;
             }
         }
-        for (user, conversation) in hits {
-            if !users.contains(&user) {
-                continue; // another participant of the same conversation
+        Ok(out)
+    }
+
+    /// Fresh conversation summaries and routing status of `users` (users pages with those
+    /// expands); a user the page left out, or whose expand was dropped, has none.
+    async fn summaries(&mut self, users: &[Id]) -> Result<Vec<Busy>, UpstreamError> {
+        let mut out = Vec::with_capacity(users.len());
+        for chunk in users.chunks(USERS_PER_PAGE) {
+            let ids = join_ids(chunk, "&id=");
+            let body = self
+                .rest()
+                .get(&format!(
+                    "/api/v2/users?pageSize={USERS_PER_PAGE}&id={ids}&expand=routingStatus,conversationSummary"
+                ))
+                .await
+                .what("users")?;
+            let page = decode::rest::users_page(&body).map_err(|e| parse_err("users", e))?;
+            for &id in chunk {
+                let user = page.users.iter().find(|u| u.id == id);
+                if let Some(r) = user.and_then(|u| u.routing) {
+                    self.send(Update::Event(Event::Routing(r))).await;
+                }
+                out.push(Busy {
+                    id,
+                    summary: user.and_then(|u| u.conversations),
+                    routing_since: user.and_then(|u| u.routing).map_or(0, |r| r.started),
+                });
             }
+        }
+        Ok(out)
+    }
+
+    /// Decides one agent from what the index shows (`mine`) and its live summary: taken from
+    /// the index, or read exactly; see [`Self::resync_conversations`].
+    async fn settle_agent(
+        &mut self,
+        agent: Busy,
+        mut mine: Vec<(ConversationChange, bool)>,
+    ) -> Result<Settled, UpstreamError> {
+        let (user, summary) = (agent.id, agent.summary);
+        mine.sort_by_key(|(c, _)| c.changed);
+        let newest = mine.iter().map(|(c, _)| c.changed).max().unwrap_or(0);
+        let open = || mine.iter().filter(|(c, _)| !c.ended);
+        let active = open().filter(|(c, _)| !c.wrapup).count();
+        let acw = open().filter(|(c, _)| c.wrapup).count();
+        let agrees = summary.is_some_and(|s| {
+            usize::try_from(s.active).is_ok_and(|a| a == active)
+                && usize::try_from(s.acw).is_ok_and(|w| w == acw)
+        });
+        let current = agent.routing_since != 0 && agent.routing_since <= newest;
+        if agrees && current && active + acw > 0 && open().all(|(_, settled)| *settled) {
+            for (c, _) in &mine {
+                if !c.ended {
+                    self.metrics.upstream.conversations_from_index.inc();
+                }
+                self.send(Update::Event(Event::Conversation(*c))).await;
+            }
+            return Ok(Settled::Busy);
+        }
+        let mut still_open: u32 = 0;
+        for (c, settled) in &mine {
+            if c.ended && *settled {
+                // The agent left it (a transfer): nothing to read.
+                self.send(Update::Event(Event::Conversation(*c))).await;
+                continue;
+            }
+            let conversation = c.conversation;
+            self.metrics.upstream.conversation_reads.inc();
             let body = match self
                 .rest()
                 .get(&format!("/api/v2/conversations/{conversation}"))
                 .await
             {
                 Ok(b) => b,
-                // Gone between the query and the read: it ended; the clear below covers it.
+                // Gone between the query and the read: it ended.
                 Err(RestError::Status { status: 404, .. }) => continue,
                 Err(source) => {
                     return Err(UpstreamError::Rest {
@@ -202,20 +365,18 @@ impl Upstream {
             match decode::conversation_rest::conversation(&body, user) {
                 Ok(c) => {
                     if !c.ended {
-                        busy.insert(user);
+                        still_open += 1;
                     }
                     self.send(Update::Event(Event::Conversation(c))).await;
                 }
                 Err(e) => tracing::warn!(%conversation, error = %e, "unreadable conversation"),
             }
         }
-        let idle: Vec<Id> = users
-            .iter()
-            .copied()
-            .filter(|u| !busy.contains(u))
-            .collect();
-        self.clear_conversations(&idle, began).await;
-        Ok(())
+        match summary {
+            Some(s) if s.active.saturating_add(s.acw) > still_open => Ok(Settled::Unindexed),
+            _ if still_open > 0 => Ok(Settled::Busy),
+            _ => Ok(Settled::Idle),
+        }
     }
 
     /// Reads the current interval's figures (offered, answered, abandoned, service level) of
@@ -344,7 +505,7 @@ impl Upstream {
         };
         let mut no_presence: Vec<Id> = Vec::new();
         let mut no_routing: Vec<Id> = Vec::new();
-        let mut busy: Vec<Id> = Vec::new();
+        let mut busy: Vec<Busy> = Vec::new();
         let mut idle: Vec<Id> = Vec::new();
         for chunk in agents.chunks(USERS_PER_PAGE) {
             let ids = join_ids(chunk, "&id=");
@@ -403,12 +564,25 @@ impl Upstream {
                     if c.active == 0 && c.acw == 0 {
                         idle.push(u.id);
                     } else {
-                        busy.push(u.id);
+                        busy.push(Busy {
+                            id: u.id,
+                            summary: Some(c),
+                            routing_since: u.routing.map_or(0, |r| r.started),
+                        });
                     }
                 }
             }
             // No summary (left out, or the user was not in the page): ask analytics.
-            busy.extend(chunk.iter().filter(|id| !summarized.contains(id)));
+            busy.extend(
+                chunk
+                    .iter()
+                    .filter(|id| !summarized.contains(id))
+                    .map(|id| Busy {
+                        id: *id,
+                        summary: None,
+                        routing_since: 0,
+                    }),
+            );
             no_routing.extend(missing_routing);
             no_presence.extend(missing_presence);
             progress(&m);
@@ -508,13 +682,25 @@ impl Upstream {
         let queues_ms = started.elapsed().as_millis() as u64 - agents_ms;
         // Phase 3: conversations (idle agents cleared without a request, busy ones read).
         self.clear_conversations(&idle, began).await;
+        let mut unindexed = 0;
         for chunk in busy.chunks(USERS_PER_PAGE) {
-            if let Err(e) = self.resync_conversations(chunk, began).await {
-                // Their conversations stay as last known until a retry or a live event.
-                self.step_failed(&mut report, ResyncStep::Conversations, e)?;
-                break;
+            match Box::pin(self.resync_conversations(chunk, began)).await {
+                Ok(n) => unindexed += n,
+                Err(e) => {
+                    // Their conversations stay as last known until a retry or a live event.
+                    self.step_failed(&mut report, ResyncStep::Conversations, e)?;
+                    break;
+                }
             }
             progress(&m);
+        }
+        m.upstream.conversations_unindexed.set(unindexed as u64);
+        if unindexed > 0 {
+            self.step_failed(
+                &mut report,
+                ResyncStep::Conversations,
+                UpstreamError::Unindexed { agents: unindexed },
+            )?;
         }
         let conversations_ms = started.elapsed().as_millis() as u64 - agents_ms - queues_ms;
         m.upstream.resync_agents_ms.set(agents_ms);

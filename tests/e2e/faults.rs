@@ -158,6 +158,9 @@ async fn an_unanswered_ping_declares_the_socket_dead_at_the_pong_deadline() {
         queues: 2,
         seed: 21,
         clock_speed: 0.0,
+        // The clock stands still: an index trailing it would never show what the burst
+        // offered (that case has its own tests).
+        details_lag: Duration::ZERO,
         ..genesys_sim::SimConfig::default()
     };
     let s = scenario_with(
@@ -600,17 +603,17 @@ async fn a_gateway_clock_three_days_behind_keeps_the_floor_true() {
 }
 
 /// Agents with an open conversation (alerting, connected, or in after-call work) in the
-/// simulator's ground truth.
-fn busy_agents(sim: &genesys_sim::Sim) -> u64 {
-    sim.truth()
+/// simulator's ground truth, and how many of those are ringing.
+fn busy_agents(sim: &genesys_sim::Sim) -> (u64, u64) {
+    let open: Vec<genesys_sim::ConversationTruth> = sim
+        .truth()
         .agents
-        .values()
-        .filter(|a| {
-            a.conversation
-                .as_ref()
-                .is_some_and(|c| c.state != "disconnected" || c.wrapup)
-        })
-        .count() as u64
+        .into_values()
+        .filter_map(|a| a.conversation)
+        .filter(|c| c.state != "disconnected" || c.wrapup)
+        .collect();
+    let ringing = open.iter().filter(|c| c.state == "alerting").count();
+    (open.len() as u64, ringing as u64)
 }
 
 /// Drops the sockets and waits for the resync that follows; returns the simulator's counters
@@ -627,6 +630,113 @@ async fn drop_and_resync(s: &Scenario) -> genesys_sim::SimStats {
     before
 }
 
+/// Issue 13: a gap, conversations offered inside it, and a resync that starts before the
+/// analytics details index shows them (it trails by `details_lag`). The agents' live summaries
+/// count them, so the resync asks again (1, 2, 4 s apart) instead of clearing them on the
+/// index's word, and the floor ends exact with nothing live after the gap to repair it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_the_index_has_not_shown_yet_is_read_not_cleared() {
+    let cfg = genesys_sim::SimConfig {
+        agents: 60,
+        queues: 3,
+        seed: 23,
+        details_lag: Duration::from_secs(3),
+        ..genesys_sim::SimConfig::default()
+    };
+    let s = scenario_with(cfg, FAST).await;
+    let m = s.gw.metrics.clone();
+    let (resyncs, retries) = (
+        m.upstream.resyncs.get(),
+        m.upstream.conversation_index_retries.get(),
+    );
+    // Offered while the gateway hears nothing; then the socket goes, the resync starts at
+    // once (backoff 50 ms), long before the index is 3 s behind the burst.
+    s.sim.fault(Fault::Silence(true));
+    burst(&s, 400);
+    s.sim.fault(Fault::Silence(false));
+    s.sim.fault(Fault::DropSockets);
+    wait_for("the resync after the drop", CONVERGE, || {
+        m.upstream.resyncs.get() > resyncs
+    })
+    .await;
+    s.converge(CONVERGE).await;
+    let asked_again = m.upstream.conversation_index_retries.get() - retries;
+    println!("asked summaries and the index again {asked_again} time(s)");
+    assert!(
+        asked_again >= 1,
+        "the index was never behind: nothing tested"
+    );
+    assert_eq!(m.upstream.conversations_unindexed.get(), 0);
+    assert_eq!(m.upstream.resync_failing.get(), 0, "the resync completed");
+    s.gw.stop().await;
+}
+
+/// Issue 13: an index that never shows a conversation the agent's summary counts (its lag far
+/// beyond the resync's tries): the agent is not cleared on the index's word, the
+/// conversations step is reported failed and counted, and the rest of the floor is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_that_never_catches_up_fails_the_step_and_clears_nobody() {
+    use presence_gateway::state::{Key, Value};
+    let cfg = genesys_sim::SimConfig {
+        agents: 40,
+        queues: 2,
+        seed: 24,
+        details_lag: Duration::from_secs(3_600),
+        ..genesys_sim::SimConfig::default()
+    };
+    let s = scenario_with(cfg, FAST).await;
+    let m = s.gw.metrics.clone();
+    let resyncs = m.upstream.resyncs.get();
+    let conversations = presence_gateway::upstream::ResyncStep::Conversations as usize;
+    let failures = m.upstream.resync_step_failures[conversations].get();
+    s.sim.fault(Fault::Silence(true));
+    burst(&s, 300);
+    // What the gateway knew before the gap, for every agent the burst left busy.
+    let truth = s.sim.truth();
+    let busy: Vec<(String, Option<Value>)> = truth
+        .agents
+        .iter()
+        .filter(|(_, a)| {
+            a.conversation
+                .as_ref()
+                .is_some_and(|c| c.state != "disconnected" || c.wrapup)
+        })
+        .map(|(id, _)| {
+            let key = Key::Agent(presence_gateway::event::Id::parse(id).expect("a user id"));
+            (id.clone(), s.gw.shared.lock().get(&key).cloned())
+        })
+        .collect();
+    assert!(!busy.is_empty(), "the burst left no conversation open");
+    s.sim.fault(Fault::Silence(false));
+    s.sim.fault(Fault::DropSockets);
+    wait_for("the conversations step to fail", CONVERGE, || {
+        m.upstream.resync_step_failures[conversations].get() > failures
+    })
+    .await;
+    assert!(m.upstream.resyncs.get() == resyncs, "reported complete");
+    let unindexed = m.upstream.conversations_unindexed.get();
+    println!("{} busy agents, {unindexed} left unindexed", busy.len());
+    assert!(unindexed >= 1);
+    // Nobody the summary counted busy was cleared: their conversation is as last known.
+    for (id, before) in &busy {
+        let key = Key::Agent(presence_gateway::event::Id::parse(id).expect("a user id"));
+        let now = s.gw.shared.lock().get(&key).cloned();
+        let conversation = |v: &Option<Value>| match v {
+            Some(Value::Agent(a)) => Some((a.conversation, a.media, a.interaction)),
+            _ => None,
+        };
+        let was = conversation(before);
+        let is = conversation(&now);
+        // Either untouched, or read exactly (an index hit the summary disagreed with).
+        let read = truth.agents[id]
+            .conversation
+            .as_ref()
+            .is_some_and(|c| is.is_some_and(|(id, _, _)| id.to_string() == c.id));
+        assert!(is == was || read, "{id}: {was:?} became {is:?}");
+    }
+    s.gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resync_reads_conversations_only_for_busy_agents() {
     let s = scenario(250, 4, 17, FAST).await;
@@ -635,25 +745,52 @@ async fn resync_reads_conversations_only_for_busy_agents() {
         if round == 1 {
             burst(&s, 600);
             s.converge(CONVERGE).await;
+            // The analytics details index trails by `details_lag` (sim time): wait until it
+            // shows the burst, so what the resync takes from it is decided by the rules, not
+            // by the lag (`a_conversation_the_index_has_not_shown_yet_is_read_not_cleared`).
+            let indexed = s.sim.now_ms() + 2_000;
+            wait_for("the details index to show the burst", CONVERGE, || {
+                s.sim.now_ms() > indexed
+            })
+            .await;
         }
-        let busy = busy_agents(&s.sim);
+        let (busy, ringing) = busy_agents(&s.sim);
+        let m = s.gw.metrics.clone();
+        let (from_index, retries) = (
+            m.upstream.conversations_from_index.get(),
+            m.upstream.conversation_index_retries.get(),
+        );
         let before = drop_and_resync(&s).await;
         s.converge(CONVERGE).await;
         let after = s.sim.stats();
         let queries = after.conversation_queries - before.conversation_queries;
         let reads = after.conversation_reads - before.conversation_reads;
-        println!("round {round}: {busy} busy agents: {queries} details queries, {reads} conversation reads");
+        let from_index = m.upstream.conversations_from_index.get() - from_index;
+        println!(
+            "round {round}: {busy} busy agents ({ringing} ringing): {queries} details queries, \
+             {from_index} conversations from the index, {reads} conversation reads"
+        );
         // The users pages carried every agent's presence: no bulk presence read.
         assert_eq!(after.bulk_presence_reads, before.bulk_presence_reads);
-        // Idle agents are cleared from their conversation summary, without a query.
+        // Idle agents are cleared from their conversation summary, without a query; the
+        // index had caught up, so it was asked once per 100 busy agents.
+        assert_eq!(m.upstream.conversation_index_retries.get(), retries);
         assert_eq!(
             queries,
             busy.div_ceil(100),
             "details queries for {busy} busy agents"
         );
-        assert_eq!(reads, busy, "one read per open conversation");
+        // Each open conversation is either taken from the index or read, never both; ringing
+        // ones are always read; and the index spared reads.
+        assert_eq!(
+            from_index + reads,
+            busy,
+            "index {from_index} + reads {reads}"
+        );
+        assert!(reads >= ringing, "{reads} reads < {ringing} ringing");
         if round == 1 {
             assert!(busy > 0, "the burst left conversations open");
+            assert!(from_index > 0, "no conversation taken from the index");
         }
     }
     s.gw.stop().await;
