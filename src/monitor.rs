@@ -22,7 +22,7 @@ pub struct AuditEvent {
     /// `reject_burst`, `token`, `broker`, `store` (quarantine at boot, degraded, recovered).
     pub kind: &'static str,
     /// Details, truncated; never a secret.
-    pub detail: heapless::String<160>,
+    pub detail: heapless::String<240>,
     /// Local time, ms since the epoch.
     pub ts_ms: u64,
 }

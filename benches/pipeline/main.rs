@@ -71,8 +71,12 @@ struct Opts {
     corpus: usize,
     micro: (usize, usize),
     out: PathBuf,
-    /// `--only=micro,a,h,m,r,z`: run only these phases (default: all of the mode).
+    /// `--only=micro,a,h,m,r,z,p`: run only these phases (default: all of the mode; `p`, the
+    /// heap profile, only when named).
     only: Option<Vec<String>>,
+    /// Phase `p`: events driven under the profiler, and their rate per second.
+    profile_events: u64,
+    profile_rate: f64,
     /// The command line, for the table.
     cmdline: String,
 }
@@ -103,6 +107,8 @@ impl Opts {
                 micro: (1_000, 5_000),
                 out: manifest.join("target/bench-pipeline"),
                 only: None,
+                profile_events: 200_000,
+                profile_rate: 2_000.0,
                 cmdline: String::new(),
             }
         } else {
@@ -126,6 +132,8 @@ impl Opts {
                 micro: (2_000, 12_000),
                 out: manifest.join("docs/bench"),
                 only: None,
+                profile_events: 200_000,
+                profile_rate: 2_000.0,
                 cmdline: String::new(),
             }
         };
@@ -160,6 +168,8 @@ impl Opts {
                 "--resync-runs" => o.resync_runs = num().map_or(o.resync_runs, |n| n as usize),
                 "--out" => o.out = PathBuf::from(v),
                 "--only" => o.only = Some(v.split(',').map(str::to_string).collect()),
+                "--profile-events" => o.profile_events = num().unwrap_or(o.profile_events),
+                "--profile-rate" => o.profile_rate = num().map_or(o.profile_rate, |n| n as f64),
                 _ => {}
             }
         }
@@ -620,6 +630,44 @@ async fn run(o: &Opts, pinned: bool) -> String {
     // --- 7. membership: a queue join or leave reaching a zone's display (issue 13) ------------
     if o.phase("z") {
         membership_runs(o, &rumqttd, w, &mut f).await;
+    }
+    // --- 8. heap profile (issue 16 point 4): only when asked (`--only=p`), with the gateway
+    // under the profiler named in BENCH_GATEWAY_WRAP: the big org's cold start and resync,
+    // then `--profile-events` events at `--profile-rate`/s, then a graceful stop (the
+    // profiler writes its file at exit).
+    if o.only.is_some() && o.phase("p") {
+        let sim = Sim::start(rig::sim_config(o.agents, o.queues, 9))
+            .await
+            .expect("simulator");
+        let mut p = Session::open(
+            &sim,
+            &rumqttd,
+            w,
+            &w.join("state-p"),
+            o.board(o.agents),
+            o.metrics_secs,
+        )
+        .await;
+        eprintln!("[P] cold start under the profiler: {} agents", o.agents);
+        match p.start_synced(Duration::from_secs(3600)).await {
+            Ok(d) => {
+                eprintln!("[P] exact after {:.1} s", d.as_secs_f64());
+                let d = rig::drive_rate(sim.clone(), o.profile_rate, None);
+                while d.events.load(std::sync::atomic::Ordering::Relaxed) < o.profile_events {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let sent = d.finish();
+                let exact = rig::converge(&sim, &p.view, Duration::from_secs(600)).await;
+                eprintln!(
+                    "[P] {} events at {}/s; display {}",
+                    sent.events,
+                    o.profile_rate,
+                    if exact.is_ok() { "exact" } else { "NOT exact" }
+                );
+            }
+            Err(e) => f.notes.push(format!("profile session did not start: {e}")),
+        }
+        p.stop();
     }
     let _ = writeln!(head, "load average at the end: {}", machine::load());
     let out = table(o, &head, &f);

@@ -215,8 +215,19 @@ pub fn write_site(
 }
 
 /// The gateway binary, built by cargo for this bench with the same (release) profile.
-pub fn gateway_exe() -> &'static str {
-    env!("CARGO_BIN_EXE_presence-gateway")
+pub fn gateway_exe() -> String {
+    std::env::var("BENCH_GATEWAY_EXE")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_presence-gateway").to_string())
+}
+
+/// A command the gateway runs under, from `BENCH_GATEWAY_WRAP` (words split on blanks, e.g.
+/// `valgrind --tool=massif --massif-out-file=/tmp/m.out`): for a heap profile of the gateway
+/// the bench drives (issue 16 point 4). Figures of time, CPU and RSS are then the wrapper's.
+/// `BENCH_GATEWAY_EXE` names another gateway binary (a musl build).
+fn gateway_wrap() -> Option<Vec<String>> {
+    let w = std::env::var("BENCH_GATEWAY_WRAP").ok()?;
+    let words: Vec<String> = w.split_whitespace().map(str::to_string).collect();
+    (!words.is_empty()).then_some(words)
 }
 
 /// Whether the gateway can be pinned to core 0 with `taskset` (2+ cores and util-linux).
@@ -243,9 +254,13 @@ impl Gateway {
             .append(true)
             .open(log)
             .expect("gateway log");
-        let mut cmd = if can_pin() {
+        let mut cmd = if let Some(wrap) = gateway_wrap() {
+            let mut c = Command::new(&wrap[0]);
+            c.args(&wrap[1..]).arg(gateway_exe());
+            c
+        } else if can_pin() {
             let mut c = Command::new("taskset");
-            c.args(["-c", "0", gateway_exe()]);
+            c.args(["-c", "0"]).arg(gateway_exe());
             c
         } else {
             Command::new(gateway_exe())
@@ -286,7 +301,9 @@ impl Gateway {
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // A profiler writes its file at the exit: give it time.
+        let grace = if gateway_wrap().is_some() { 300 } else { 20 };
+        let deadline = Instant::now() + Duration::from_secs(grace);
         while Instant::now() < deadline {
             if child.try_wait().ok().flatten().is_some() {
                 return;

@@ -682,6 +682,11 @@ impl Upstream {
         let queues_ms = started.elapsed().as_millis() as u64 - agents_ms;
         // Phase 3: conversations (idle agents cleared without a request, busy ones read).
         self.clear_conversations(&idle, began).await;
+        let (from_index, reads, retries) = (
+            m.upstream.conversations_from_index.get(),
+            m.upstream.conversation_reads.get(),
+            m.upstream.conversation_index_retries.get(),
+        );
         let mut unindexed = 0;
         for chunk in busy.chunks(USERS_PER_PAGE) {
             match Box::pin(self.resync_conversations(chunk, began)).await {
@@ -703,6 +708,12 @@ impl Upstream {
             )?;
         }
         let conversations_ms = started.elapsed().as_millis() as u64 - agents_ms - queues_ms;
+        let conversations = format!(
+            "{} from index, {} read, {} retries",
+            m.upstream.conversations_from_index.get() - from_index,
+            m.upstream.conversation_reads.get() - reads,
+            m.upstream.conversation_index_retries.get() - retries
+        );
         m.upstream.resync_agents_ms.set(agents_ms);
         m.upstream.resync_queues_ms.set(queues_ms);
         m.upstream.resync_conversations_ms.set(conversations_ms);
@@ -736,9 +747,9 @@ impl Upstream {
         self.audit.record(
             "resync",
             &format!(
-                "{} agents ({} busy), {} queues, {} requests in {read_ms} ms (presence and \
-                 routing {agents_ms} ms, then queues {queues_ms} ms, then conversations \
-                 {conversations_ms} ms); {durable}{}",
+                "{} agents ({} busy), {} queues, {} requests in {read_ms} ms: presence+routing \
+                 {agents_ms} ms, queues {queues_ms} ms, conversations {conversations_ms} ms \
+                 ({conversations}); {durable}{}",
                 agents.len(),
                 busy.len(),
                 self.watch.queues.len(),
