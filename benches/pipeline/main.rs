@@ -658,11 +658,15 @@ async fn run(o: &Opts, pinned: bool) -> String {
                 }
                 let sent = d.finish();
                 let exact = rig::converge(&sim, &p.view, Duration::from_secs(600)).await;
+                // Under a profiler these are the profiler's process figures.
+                let (rss, hwm) = p.gw().rss().unwrap_or_default();
                 eprintln!(
-                    "[P] {} events at {}/s; display {}",
+                    "[P] {} events at {}/s; display {}; VmRSS {:.1} MiB, VmHWM {:.1} MiB",
                     sent.events,
                     o.profile_rate,
-                    if exact.is_ok() { "exact" } else { "NOT exact" }
+                    if exact.is_ok() { "exact" } else { "NOT exact" },
+                    rss as f64 / 1024.0,
+                    hwm as f64 / 1024.0
                 );
             }
             Err(e) => f.notes.push(format!("profile session did not start: {e}")),
