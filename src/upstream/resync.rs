@@ -561,7 +561,13 @@ impl Upstream {
                 }
                 if let Some(c) = u.conversations {
                     summarized.push(u.id);
-                    if c.active == 0 && c.acw == 0 {
+                    // Routing status says "on an ACD interaction" (ringing included): a
+                    // summary of none is not believed. Genesys does not document whether a
+                    // ringing conversation counts as active (docs/research/resync-sources.md A3).
+                    let interacting = u
+                        .routing
+                        .is_some_and(|r| r.routing == crate::event::Routing::Interacting);
+                    if c.active == 0 && c.acw == 0 && !interacting {
                         idle.push(u.id);
                     } else {
                         busy.push(Busy {
@@ -648,6 +654,14 @@ impl Upstream {
                 "{{\"filter\":{{\"type\":\"or\",\"predicates\":[{}]}},\"metrics\":[\"oWaiting\",\"oInteracting\",\"oAlerting\",\"oOnQueueUsers\",\"oOffQueueUsers\",\"oLongestWaiting\"]}}",
                 preds.join(",")
             );
+            // Server time before the request: an answer without its own observation time is
+            // stamped one millisecond before it was asked for. It reflects every change made
+            // before then, and every change from then on also arrives live, stamped later, so
+            // it wins whatever the arrival order. (Stamped when the answer was processed, a
+            // burst of live changes made between the sim's answer and that moment was dropped
+            // as older than the read: `heartbeats_stop_but_events_flow_then_silence_is_detected`
+            // failed on it in CI once.)
+            let asked = self.server_now_ms().saturating_sub(1);
             let read = self
                 .rest()
                 .post_json("/api/v2/analytics/queues/observations/query", query)
@@ -664,11 +678,10 @@ impl Upstream {
                     break;
                 }
             };
-            let now = self.server_now_ms();
             for o in list.iter() {
                 let mut o = *o;
                 if o.observed == 0 {
-                    o.observed = now;
+                    o.observed = asked;
                 }
                 self.send(Update::Event(Event::Observation(o))).await;
             }
