@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use genesys_sim::{Sim, SimConfig, SimStats};
+use genesys_sim::{Recording, Sim, SimConfig, SimStats};
 use presence_gateway::display::floor::Subscriber;
 use presence_gateway::topics::Topics;
 use presence_wire::{Body, Presence};
@@ -561,8 +561,12 @@ pub struct Probes {
 pub struct Driven {
     /// Events generated (`Sim::step` plus scripted changes).
     pub events: u64,
-    /// Seconds driven.
+    /// Seconds driven (for a replay: delivering only, recording excluded).
     pub secs: f64,
+    /// Seconds the simulator spent recording ahead of delivery (replay drivers only).
+    pub recorded_secs: f64,
+    /// Frames delivered (replay drivers only).
+    pub frames: u64,
 }
 
 /// A driver thread; stop it with [`Driver::finish`].
@@ -631,7 +635,94 @@ pub fn drive_rate(sim: Sim, rate: f64, probes: Option<Probes>) -> Driver {
             Driven {
                 events: done,
                 secs: start.elapsed().as_secs_f64(),
+                ..Driven::default()
             }
+        })
+        .expect("driver thread");
+    Driver {
+        stop,
+        events,
+        handle,
+    }
+}
+
+/// Frames per `Sim::replay` call (the hub's lock is held for one call).
+const REPLAY_BATCH: usize = 2_000;
+/// Events the soak's replay driver records at a time (~1.4 KB of JSON per frame, ~1.3 frames
+/// per event: ~450 MB held per chunk).
+pub const SOAK_CHUNK: u64 = 250_000;
+
+/// Delivers `rec` as fast as the gateway reads it (at most [`WINDOW`] frames queued in the
+/// simulator's socket queues). Returns (frames, seconds). Never stops half way: a recording
+/// cut short would leave the display behind the truth for good.
+fn replay_all(sim: &Sim, rec: &mut Recording) -> (u64, f64) {
+    let start = Instant::now();
+    let sent0 = sim.stats().frames_sent;
+    let mut pushed = 0u64;
+    while rec.frames_left() > 0 {
+        let delivered = sim.stats().frames_sent.saturating_sub(sent0);
+        if pushed.saturating_sub(delivered) > WINDOW {
+            std::thread::sleep(Duration::from_micros(200));
+            continue;
+        }
+        pushed += sim.replay(rec, REPLAY_BATCH) as u64;
+    }
+    (pushed, start.elapsed().as_secs_f64())
+}
+
+/// Replays one recording made beforehand (issue 16 point 1: the load side's cost per frame
+/// is a queue push and the socket write, the JSON was built before the clock started).
+pub fn drive_recording(sim: Sim, mut rec: Recording) -> Driver {
+    let stop = Arc::new(AtomicBool::new(false));
+    let events = Arc::new(AtomicU64::new(0));
+    let e = events.clone();
+    let handle = std::thread::Builder::new()
+        .name("drive-replay".into())
+        .spawn(move || {
+            let (frames, secs) = replay_all(&sim, &mut rec);
+            e.store(rec.replayed_events(), Ordering::Relaxed);
+            Driven {
+                events: rec.replayed_events(),
+                secs,
+                recorded_secs: 0.0,
+                frames,
+            }
+        })
+        .expect("driver thread");
+    Driver {
+        stop,
+        events,
+        handle,
+    }
+}
+
+/// Records [`SOAK_CHUNK`] events, replays them as fast as the gateway reads, and again, until
+/// `budget` events or `until` (checked between chunks: a chunk is always delivered whole).
+pub fn drive_replay(sim: Sim, budget: u64, until: Option<Instant>) -> Driver {
+    let stop = Arc::new(AtomicBool::new(false));
+    let events = Arc::new(AtomicU64::new(0));
+    let (s, e) = (stop.clone(), events.clone());
+    let handle = std::thread::Builder::new()
+        .name("drive-replay".into())
+        .spawn(move || {
+            let mut d = Driven::default();
+            while d.events < budget
+                && !s.load(Ordering::Relaxed)
+                && until.is_none_or(|u| Instant::now() < u)
+            {
+                let t = Instant::now();
+                let mut rec = sim.record((budget - d.events).min(SOAK_CHUNK) as usize);
+                d.recorded_secs += t.elapsed().as_secs_f64();
+                if rec.events() == 0 {
+                    break;
+                }
+                let (frames, secs) = replay_all(&sim, &mut rec);
+                d.frames += frames;
+                d.secs += secs;
+                d.events += rec.replayed_events();
+                e.store(d.events, Ordering::Relaxed);
+            }
+            d
         })
         .expect("driver thread");
     Driver {
@@ -676,6 +767,7 @@ pub fn drive_max(sim: Sim, budget: u64, until: Option<Instant>) -> Driver {
             Driven {
                 events: done,
                 secs: start.elapsed().as_secs_f64(),
+                ..Driven::default()
             }
         })
         .expect("driver thread");

@@ -8,7 +8,7 @@
 //! Every method takes sim time `now` (ms since epoch) from the caller, read while the caller holds the hub
 //! (`Inner::hub_now`), so nothing is stamped earlier than an answer the hub already gave.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -40,6 +40,47 @@ const GENERATOR_BURST_MAX: usize = 10_000;
 pub(crate) const CLOSE_CHANNEL_GONE: u16 = 1000;
 /// Close code after the socket_closing grace (RFC 6455 "going away": server maintenance).
 pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// Notification frames made ahead of their delivery (issue 16): while a hub records, every
+/// notification it would send is kept here, serialized, instead of being queued for its
+/// socket; [`Hub::replay`] sends them later in the same order. The truth moved when they were
+/// made, so once all are delivered a client's view equals it again. Heartbeats, replies and
+/// closes are never recorded (they go out as usual).
+#[derive(Debug, Default)]
+pub struct Recording {
+    /// (channel id, frame text, events complete once this frame is delivered).
+    frames: VecDeque<(String, String, u64)>,
+    /// Events generated while recording.
+    events: u64,
+    /// Events complete by the frames replayed so far.
+    replayed_events: u64,
+}
+
+impl Recording {
+    /// Events this recording was made of.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Frames not replayed yet.
+    pub fn frames_left(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Events whose every frame has been replayed (all of them once no frame is left).
+    pub fn replayed_events(&self) -> u64 {
+        if self.frames.is_empty() {
+            self.events
+        } else {
+            self.replayed_events
+        }
+    }
+
+    /// Bytes of frame text held.
+    pub fn bytes(&self) -> usize {
+        self.frames.iter().map(|f| f.1.len()).sum()
+    }
+}
 
 /// One item queued for a socket task.
 #[derive(Debug)]
@@ -181,6 +222,8 @@ pub(crate) struct Hub {
     pub hold_conversation_reads: bool,
     /// [`Fault::DenyEndpoint`]: requests `api.rs` refuses after admission.
     pub deny: Option<crate::fault::Denial>,
+    /// Notifications kept instead of sent ([`Recording`]).
+    recording: Option<Recording>,
 }
 
 impl Hub {
@@ -218,6 +261,7 @@ impl Hub {
             rest_hang: false,
             hold_conversation_reads: false,
             deny: None,
+            recording: None,
         }
     }
 
@@ -696,8 +740,43 @@ impl Hub {
 
     fn send_to_subscribers(&mut self, lower: &str, text: &str) {
         for id in self.recipients(lower) {
-            self.push(&id, Outbound::Text(text.to_owned()));
+            self.deliver(&id, text.to_owned());
         }
+    }
+
+    /// Queues a notification frame for a channel's socket, or keeps it in the recording.
+    fn deliver(&mut self, channel_id: &str, text: String) {
+        match &mut self.recording {
+            Some(r) => r
+                .frames
+                .push_back((channel_id.to_owned(), text, r.events + 1)),
+            None => self.push(channel_id, Outbound::Text(text)),
+        }
+    }
+
+    /// Starts keeping notification frames instead of sending them (see [`Recording`]).
+    pub(crate) fn start_recording(&mut self) {
+        self.recording.get_or_insert_with(Recording::default);
+    }
+
+    /// Stops recording; returns what was kept.
+    pub(crate) fn take_recording(&mut self) -> Recording {
+        self.recording.take().unwrap_or_default()
+    }
+
+    /// Sends up to `max` frames of `rec` to their channels' sockets, in order; returns how
+    /// many. A frame for a channel without a socket is dropped, as a live one would be.
+    pub(crate) fn replay(&mut self, rec: &mut Recording, max: usize) -> usize {
+        let mut sent = 0;
+        while sent < max {
+            let Some((channel, text, events)) = rec.frames.pop_front() else {
+                break;
+            };
+            self.push(&channel, Outbound::Text(text));
+            rec.replayed_events = events;
+            sent += 1;
+        }
+        sent
     }
 
     /// Delivers one notification to every socket subscribed to its topic, applying Silence/Reorder/Duplicate.
@@ -724,7 +803,7 @@ impl Hub {
                 } else {
                     text.clone().unwrap_or_default()
                 };
-                self.push(id, Outbound::Text(t));
+                self.deliver(id, t);
             }
             return;
         }
@@ -772,6 +851,9 @@ impl Hub {
             };
             Counters::inc(&self.counters.events_generated);
             self.publish_all(ns, now);
+            if let Some(r) = &mut self.recording {
+                r.events += 1;
+            }
             done += 1;
         }
         self.observations(now);

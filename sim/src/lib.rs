@@ -68,6 +68,7 @@ use tokio::sync::watch;
 
 pub use config::SimConfig;
 pub use fault::{Denial, Fault, PagingLoop};
+pub use hub::Recording;
 pub use model::{AgentTruth, ConversationTruth, QueueTruth, Truth};
 pub use stats::SimStats;
 
@@ -306,6 +307,35 @@ impl Sim {
     pub fn step(&self, n: usize) -> usize {
         let (mut hub, now) = self.inner.hub_now();
         hub.step(n, now)
+    }
+
+    /// Generates `n` seeded events now and applies them to the truth like [`Sim::step`], but
+    /// keeps their notification frames, serialized, instead of sending them: a load source
+    /// whose per-frame cost at delivery is one queue push ([`Sim::replay`]). Made in slices of
+    /// 1,000 events, so heartbeats and REST answers are not held up meanwhile. Until the
+    /// recording is replayed, subscribers lag the truth by its events.
+    pub fn record(&self, n: usize) -> Recording {
+        const SLICE: usize = 1_000;
+        let mut left = n;
+        while left > 0 {
+            let (mut hub, now) = self.inner.hub_now();
+            hub.start_recording();
+            let done = hub.step(left.min(SLICE), now);
+            if done == 0 {
+                break;
+            }
+            left -= done.min(left);
+            drop(hub);
+        }
+        let (mut hub, _) = self.inner.hub_now();
+        hub.take_recording()
+    }
+
+    /// Sends up to `max` frames of `rec` to their sockets, in the order they were made; returns
+    /// how many. [`Recording::replayed_events`] says how many events are delivered whole.
+    pub fn replay(&self, rec: &mut Recording, max: usize) -> usize {
+        let (mut hub, _) = self.inner.hub_now();
+        hub.replay(rec, max)
     }
 
     /// Scripted presence change (presence + activity notifications; routing status untouched).

@@ -319,3 +319,53 @@ async fn generated_conversations_follow_the_lifecycle_and_match_the_truth() {
         "{states:?}"
     );
 }
+
+/// A recording (the bench's replay load source) moves the truth at once but sends nothing;
+/// replaying it delivers exactly the frames a live step would have, in order, and the last
+/// one per topic is the truth.
+#[tokio::test]
+async fn a_recording_is_delivered_only_when_replayed_and_ends_at_the_truth() {
+    let sim = sim_with(SimConfig {
+        agents: 4,
+        queues: 1,
+        ..SimConfig::default()
+    })
+    .await;
+    let users = sim.users();
+    let topics: Vec<String> = users
+        .iter()
+        .map(|u| format!("v2.users.{u}.presence"))
+        .collect();
+    let (_, _, mut ws) = connected(&sim, &topics).await;
+    let before = sim.truth();
+    let mut rec = sim.record(40);
+    assert_eq!(rec.events(), 40);
+    assert!(rec.frames_left() > 0, "40 events made no presence frame");
+    assert_eq!(rec.replayed_events(), 0);
+    ws.quiet().await; // recorded, not sent
+    let truth = sim.truth();
+    assert_ne!(
+        before.agents, truth.agents,
+        "the recording did not move the truth"
+    );
+    let frames = rec.frames_left();
+    assert_eq!(sim.replay(&mut rec, 1), 1);
+    let rest = sim.replay(&mut rec, usize::MAX);
+    assert_eq!(1 + rest, frames);
+    assert_eq!(rec.frames_left(), 0);
+    assert_eq!(rec.replayed_events(), 40);
+    let mut last = std::collections::BTreeMap::new();
+    for _ in 0..frames {
+        let v = ws.event().await;
+        let user = v["topicName"]
+            .as_str()
+            .and_then(|t| t.split('.').nth(2))
+            .expect("a user topic")
+            .to_owned();
+        last.insert(user, v["eventBody"]["presenceDefinition"]["id"].clone());
+    }
+    ws.quiet().await;
+    for (user, id) in last {
+        assert_eq!(id, truth.agents[&user].presence_id.as_str(), "{user}");
+    }
+}
