@@ -404,6 +404,16 @@ async fn run(o: &Opts, pinned: bool) -> String {
     );
     let _ = writeln!(
         head,
+        "gateway binary: {}{}",
+        rig::gateway_exe(),
+        if std::env::var_os("BENCH_GATEWAY_EXE").is_some() {
+            " (BENCH_GATEWAY_EXE)"
+        } else {
+            " (built by cargo for this bench: host target, default features)"
+        }
+    );
+    let _ = writeln!(
+        head,
         "mode: {}; org {} agents + {} queues (board {}); {} run(s) per figure",
         if o.quick {
             "--quick (CI smoke)"
