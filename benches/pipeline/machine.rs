@@ -194,3 +194,15 @@ pub fn thousands(v: f64) -> String {
 pub fn mib(kib: f64) -> String {
     format!("{:.1} MiB", kib / 1024.0)
 }
+
+/// Set (to 1) in the bench process when it restarted itself with a malloc tunable.
+pub const TUNED: &str = "BENCH_MALLOC_TUNED";
+
+/// Starts `cmd` without the bench's own malloc tunable: the gateway, the micro-bench and the
+/// probes are measured as they run anywhere else.
+pub fn plain_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    if std::env::var_os(TUNED).is_some() {
+        cmd.env_remove("GLIBC_TUNABLES").env_remove(TUNED);
+    }
+    cmd
+}

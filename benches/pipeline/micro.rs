@@ -481,7 +481,7 @@ fn run_micro(
         }
         None => Command::new(exe),
     };
-    let out = cmd
+    let out = crate::machine::plain_env(&mut cmd)
         .arg("--micro")
         .arg(corpus)
         .arg(events.to_string())
@@ -690,7 +690,7 @@ pub fn checkpoint_cost(
             }
             None => Command::new(&exe),
         };
-        let out = cmd
+        let out = crate::machine::plain_env(&mut cmd)
             .arg("--checkpoint-probe")
             .arg(&dir)
             .arg(records.to_string())
@@ -749,7 +749,7 @@ pub fn sled_share(
         return Err(format!("cp -a {} failed", src.display()));
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let out = Command::new(exe)
+    let out = crate::machine::plain_env(&mut Command::new(exe))
         .arg("--sled-probe")
         .arg(&copy)
         .arg(writes.to_string())

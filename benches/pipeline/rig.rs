@@ -98,7 +98,7 @@ impl Broker {
             ),
         )
         .map_err(|e| e.to_string())?;
-        let child = Command::new("mosquitto")
+        let child = crate::machine::plain_env(&mut Command::new("mosquitto"))
             .arg("-c")
             .arg(&conf)
             .stdin(Stdio::null())
@@ -265,7 +265,8 @@ impl Gateway {
         } else {
             Command::new(gateway_exe())
         };
-        cmd.args(["--log", "info", "run", "--config"])
+        crate::machine::plain_env(&mut cmd)
+            .args(["--log", "info", "run", "--config"])
             .arg(&site.config)
             .envs(presence_gateway::demo::sim_env(&sim.config()))
             .env("NO_COLOR", "1")
