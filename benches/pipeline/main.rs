@@ -19,7 +19,7 @@
 //! Options (after `--`): `--quick` (smoke: 1,000 agents, one run each, short soak),
 //! `--runs=N`, `--agents=N`, `--queues=N`, `--soak-secs=N`, `--soak-events=N`,
 //! `--throughput-events=N`, `--no-mosquitto`, `--json-mirror` (gateways publish the JSON
-//! mirror too), `--out=DIR` (plots and `results.md`; default
+//! mirror too), `--board=NAME|PATH` (the gateway's board), `--out=DIR` (plots and `results.md`; default
 //! `docs/bench` for a full run, `target/bench-pipeline` for `--quick`). `BENCH_QUICK=1` is the
 //! same as `--quick`.
 //!
@@ -82,6 +82,9 @@ struct Opts {
     /// Phase `p`: events driven under the profiler, and their rate per second.
     profile_events: u64,
     profile_rate: f64,
+    /// `--board=NAME|PATH`: the gateway's board for every org (default: `rpi4` up to 10,000
+    /// agents, `x86_64` above), e.g. a copy of `board/rpi4.toml` with another sled cache.
+    board: Option<String>,
     /// The command line, for the table.
     cmdline: String,
 }
@@ -114,6 +117,7 @@ impl Opts {
                 only: None,
                 profile_events: 200_000,
                 profile_rate: 2_000.0,
+                board: None,
                 cmdline: String::new(),
             }
         } else {
@@ -139,6 +143,7 @@ impl Opts {
                 only: None,
                 profile_events: 200_000,
                 profile_rate: 2_000.0,
+                board: None,
                 cmdline: String::new(),
             }
         };
@@ -172,6 +177,7 @@ impl Opts {
                 "--throughput-events" => o.throughput_events = num().unwrap_or(o.throughput_events),
                 "--resync-runs" => o.resync_runs = num().map_or(o.resync_runs, |n| n as usize),
                 "--out" => o.out = PathBuf::from(v),
+                "--board" => o.board = Some(v.to_string()),
                 "--only" => o.only = Some(v.split(',').map(str::to_string).collect()),
                 "--profile-events" => o.profile_events = num().unwrap_or(o.profile_events),
                 "--profile-rate" => o.profile_rate = num().map_or(o.profile_rate, |n| n as f64),
@@ -189,8 +195,10 @@ impl Opts {
     }
 
     /// The board whose capacities fit the org (rpi4: 10,000 agents, 500 queues).
-    fn board(&self, agents: usize) -> &'static str {
-        if agents <= 10_000 {
+    fn board(&self, agents: usize) -> &str {
+        if let Some(b) = &self.board {
+            b
+        } else if agents <= 10_000 {
             "rpi4"
         } else {
             "x86_64"
@@ -376,6 +384,8 @@ struct Soak {
     min_kib: f64,
     /// Seconds the simulator spent recording ahead of delivery (not in `secs`).
     recorded_secs: f64,
+    /// The gateway's CPU time over the soak per event, µs.
+    cpu_us: f64,
 }
 
 /// Least-squares slope of `y` over `x`; 0 for fewer than two distinct x.
@@ -945,6 +955,7 @@ async fn soak(o: &Opts, s: &mut Session, f: &mut Figures) {
         o.soak_secs
     );
     let t0 = Instant::now();
+    let cpu0 = s.gw().cpu().unwrap_or_default();
     let until = t0 + Duration::from_secs(o.soak_secs);
     let driver = rig::drive_replay(s.sim.clone(), o.soak_events, Some(until));
     let mut samples: Vec<(f64, f64, f64)> = Vec::new(); // (secs, events, rss KiB)
@@ -971,6 +982,13 @@ async fn soak(o: &Opts, s: &mut Session, f: &mut Figures) {
     let exact = rig::converge(&s.sim, &s.view, Duration::from_secs(300))
         .await
         .is_ok();
+    let cpu_us = 1e6
+        * s.gw()
+            .cpu()
+            .unwrap_or_default()
+            .saturating_sub(cpu0)
+            .as_secs_f64()
+        / driven.events.max(1) as f64;
     if samples.len() < 10 {
         f.notes.push("soak too short to measure growth".into());
         return;
@@ -1003,9 +1021,10 @@ async fn soak(o: &Opts, s: &mut Session, f: &mut Figures) {
         slope_kib_per_10m: trend,
         min_kib: min,
         recorded_secs: driven.recorded_secs,
+        cpu_us,
     });
     eprintln!(
-        "[soak] {} events replayed in {:.0} s (+{:.0} s recording them); RSS {} after warm-up → {} at the end (min {}, max {}), trend {:+.0} KiB per 10 M events; view {}",
+        "[soak] {} events replayed in {:.0} s (+{:.0} s recording them), gateway CPU {cpu_us:.1} µs per event; RSS {} after warm-up → {} at the end (min {}, max {}), trend {:+.0} KiB per 10 M events; view {}",
         thousands(driven.events as f64),
         driven.secs,
         driven.recorded_secs,
@@ -1383,7 +1402,7 @@ fn table(o: &Opts, head: &str, f: &Figures) -> String {
                 "RSS growth over a soak (replayed frames)".into(),
                 "≤ 1 % over ≥ 50 M events",
                 format!(
-                    "trend {trend:+.2} % per 10 M events ({:+.0} KiB, least squares after the first tenth); end − warm {growth:+.2} % ({} after warm-up → {} at the end); swing {} – {} over {} events, replayed in {:.0} s ({} events/s; +{:.0} s recording them); view {}",
+                    "trend {trend:+.2} % per 10 M events ({:+.0} KiB, least squares after the first tenth); end − warm {growth:+.2} % ({} after warm-up → {} at the end); swing {} – {} over {} events, replayed in {:.0} s (+{:.0} s recording them), gateway CPU {:.1} µs per event; view {}",
                     s.slope_kib_per_10m,
                     mib(s.warm_kib),
                     mib(s.end_kib),
@@ -1391,8 +1410,8 @@ fn table(o: &Opts, head: &str, f: &Figures) -> String {
                     mib(s.max_kib),
                     thousands(s.events as f64),
                     s.secs,
-                    thousands(s.events as f64 / s.secs),
                     s.recorded_secs,
+                    s.cpu_us,
                     if s.exact { "exact" } else { "NOT exact" }
                 ),
                 Some(
@@ -1554,7 +1573,7 @@ fn table(o: &Opts, head: &str, f: &Figures) -> String {
         "postcard agent frame vs the Genesys JSON event".into(),
         "≤ 32 B",
         format!(
-            "agent frame median {:.0} B, max {:.0} B ({} frames); simulator presence notification median {:.0} B (eventBody {:.0} B); Genesys sample presence.json {}",
+            "agent frame median {:.0} B, max {:.0} B ({} frames); simulator presence/activity notification median {:.0} B (eventBody {:.0} B); Genesys sample presence.json {}",
             frames.median(),
             frames.max(),
             sz.agent_frames.len(),

@@ -517,7 +517,8 @@ fn run_micro(
 /// Sizes of agent frames against the JSON they came from.
 #[derive(Clone, Debug, Default)]
 pub struct Sizes {
-    /// Presence notifications in the corpus: whole WebSocket message, bytes.
+    /// Presence-carrying notifications in the corpus (`presence`, or `activity`: presence and
+    /// routing in one, what the gateway subscribes since issue 9): whole message, bytes.
     pub presence_json: Vec<usize>,
     /// Their `eventBody` alone, bytes (compact JSON).
     pub presence_body: Vec<usize>,
@@ -535,7 +536,7 @@ pub struct Sizes {
 pub fn sizes(corpus: &[String]) -> Sizes {
     let mut s = Sizes::default();
     for f in corpus {
-        if f.contains(".presence\"") {
+        if f.contains(".presence\"") || f.contains(".activity\"") {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(f) {
                 s.presence_json.push(f.len());
                 s.presence_body.push(v["eventBody"].to_string().len());

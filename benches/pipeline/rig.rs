@@ -668,6 +668,21 @@ fn replay_all(sim: &Sim, rec: &mut Recording) -> (u64, f64) {
         }
         pushed += sim.replay(rec, REPLAY_BATCH) as u64;
     }
+    // Then until the simulator has written them all to the sockets (not only queued them):
+    // the next chunk's recording must not hide the gateway's last reads from the time. A
+    // frame for a channel without a socket is never written, so this gives up after 5 s
+    // without progress.
+    let (mut last, mut since) = (0, Instant::now());
+    loop {
+        let delivered = sim.stats().frames_sent.saturating_sub(sent0);
+        if delivered >= pushed || since.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+        if delivered != last {
+            (last, since) = (delivered, Instant::now());
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
     (pushed, start.elapsed().as_secs_f64())
 }
 
