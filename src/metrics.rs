@@ -143,6 +143,8 @@ pub struct StateMetrics {
     pub coalesced: Counter,
     /// Changes absorbed by a record already waiting to be written to sled (write-behind).
     pub saves_coalesced: Counter,
+    /// Records written to sled (one insert each: the disk's write volume follows it).
+    pub saves: Counter,
     /// Record writes that did not reach sled: failed (disk full, I/O), or held back while the
     /// store is degraded (each is rewritten from the table when the store recovers).
     pub persist_errors: Counter,
@@ -381,6 +383,8 @@ pub struct Snapshot {
     pub coalesced: u64,
     /// Changes absorbed by a record already waiting to be saved.
     pub saves_coalesced: u64,
+    /// Records written to sled.
+    pub saves: u64,
     /// Refused for capacity.
     pub refused_full: u64,
     /// WebSocket connects.

@@ -545,18 +545,15 @@ async fn run(o: &Opts, pinned: bool) -> String {
         hwm_run(o, &mut a, &mut f).await;
         throughput_runs(o, &mut a, BrokerKind::Rumqttd, o.runs, &mut f).await;
         soak(o, &mut a, &mut f).await;
-        // sled alone, as many writes as the gateway made (the events it decoded, less those a
-        // record already waiting to be written absorbed: records are written behind), at most
+        // sled alone, as many writes as the gateway made (its `saves`: records are written
+        // behind, so a burst of changes to one record is one write), at most
         // SLED_WRITES_MAX (sled's memory is flat after a few hundred thousand, see BENCHMARKS.md).
         let writes = a
             .probe
             .lock()
             .metrics
             .last()
-            .map(|m| {
-                let n = |k: &str| m.1[k].as_u64().unwrap_or(0);
-                n("events").saturating_sub(n("saves_coalesced"))
-            })
+            .and_then(|m| m.1["saves"].as_u64())
             .unwrap_or(0)
             .min(SLED_WRITES_MAX);
         a.stop();

@@ -359,6 +359,7 @@ impl Table {
         match tree.insert(slot.key.to_bytes(), bytes) {
             Ok(_) => {
                 self.wrote = true;
+                self.metrics.state.saves.inc();
                 Ok(())
             }
             Err(e) => {

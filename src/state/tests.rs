@@ -408,8 +408,10 @@ fn a_burst_of_changes_to_one_agent_is_one_write() {
     assert!(store.records.is_empty());
     assert_eq!(t.unsaved_len(), 2);
     assert_eq!(m.state.saves_coalesced.get(), 9);
+    assert_eq!(m.state.saves.get(), 0);
     assert_eq!(t.save_unsaved(usize::MAX), 2);
     assert_eq!(t.save_unsaved(usize::MAX), 0, "each record once");
+    assert_eq!(m.state.saves.get(), 2, "the metric counts the writes");
     assert_eq!(store.records.len(), 2);
     let bytes = store
         .records
