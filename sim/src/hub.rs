@@ -3,7 +3,8 @@
 //!
 //! Owns: protocol state and the rules that act on it (auth and rate limits, channel limits and eviction,
 //! subscriptions, heartbeats, expiry, socket_closing grace, fault application, duplicate/reorder, observation
-//! pacing, the background generator). It does no I/O: sockets are reached through bounded queues of
+//! pacing, the background generator, a [`Recording`] of notifications made ahead of delivery for the bench
+//! to replay). It does no I/O: sockets are reached through bounded queues of
 //! [`Outbound`] items drained by `ws.rs`, and REST glue lives in `rest.rs`/`api.rs`.
 //! Every method takes sim time `now` (ms since epoch) from the caller, read while the caller holds the hub
 //! (`Inner::hub_now`), so nothing is stamped earlier than an answer the hub already gave.
