@@ -44,7 +44,7 @@ pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// Notification frames made ahead of their delivery (issue 16): while a hub records, every
 /// notification it would send is kept here, serialized, instead of being queued for its
-/// socket; [`Hub::replay`] sends them later in the same order. The truth moved when they were
+/// socket; [`crate::Sim::replay`] sends them later in the same order. The truth moved when they were
 /// made, so once all are delivered a client's view equals it again. Heartbeats, replies and
 /// closes are never recorded (they go out as usual).
 #[derive(Debug, Default)]
