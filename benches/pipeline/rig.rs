@@ -579,6 +579,26 @@ pub struct Driver {
 }
 
 impl Driver {
+    /// Runs `body` on a thread named `name`, with the stop flag it must poll and the event
+    /// counter it keeps current.
+    fn spawn(
+        name: &str,
+        body: impl FnOnce(Arc<AtomicBool>, Arc<AtomicU64>) -> Driven + Send + 'static,
+    ) -> Driver {
+        let stop = Arc::new(AtomicBool::new(false));
+        let events = Arc::new(AtomicU64::new(0));
+        let (s, e) = (stop.clone(), events.clone());
+        let handle = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || body(s, e))
+            .expect("driver thread");
+        Driver {
+            stop,
+            events,
+            handle,
+        }
+    }
+
     /// Stops (if still running) and returns what it did.
     pub fn finish(self) -> Driven {
         self.stop.store(true, Ordering::Relaxed);
@@ -594,57 +614,46 @@ impl Driver {
 /// Generates `rate` events per second (in 5 ms ticks) until stopped; `probes` replaces part
 /// of them with timed, scripted presence changes.
 pub fn drive_rate(sim: Sim, rate: f64, probes: Option<Probes>) -> Driver {
-    let stop = Arc::new(AtomicBool::new(false));
-    let events = Arc::new(AtomicU64::new(0));
-    let (s, e) = (stop.clone(), events.clone());
-    let handle = std::thread::Builder::new()
-        .name("drive-rate".into())
-        .spawn(move || {
-            let start = Instant::now();
-            let mut done = 0u64;
-            let mut probed = 0u64;
-            let mut next_user = 0usize;
-            while !s.load(Ordering::Relaxed) {
-                let t = start.elapsed().as_secs_f64();
-                if let Some(p) = &probes {
-                    let due = (t * p.per_sec) as u64;
-                    while probed < due && !p.users.is_empty() {
-                        let user = &p.users[next_user % p.users.len()];
-                        let (def, presence) = &p.defs[(next_user / p.users.len()) % 2];
-                        next_user += 1;
-                        probed += 1;
-                        {
-                            let mut st = p.state.lock().unwrap_or_else(|e| e.into_inner());
-                            if let Some(l) = st.latency.as_mut() {
-                                l.pending.insert(user.clone(), (Instant::now(), *presence));
-                            }
+    Driver::spawn("drive-rate", move |s, e| {
+        let start = Instant::now();
+        let mut done = 0u64;
+        let mut probed = 0u64;
+        let mut next_user = 0usize;
+        while !s.load(Ordering::Relaxed) {
+            let t = start.elapsed().as_secs_f64();
+            if let Some(p) = &probes {
+                let due = (t * p.per_sec) as u64;
+                while probed < due && !p.users.is_empty() {
+                    let user = &p.users[next_user % p.users.len()];
+                    let (def, presence) = &p.defs[(next_user / p.users.len()) % 2];
+                    next_user += 1;
+                    probed += 1;
+                    {
+                        let mut st = p.state.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some(l) = st.latency.as_mut() {
+                            l.pending.insert(user.clone(), (Instant::now(), *presence));
                         }
-                        sim.set_presence(user, def);
-                        done += 1;
                     }
+                    sim.set_presence(user, def);
+                    done += 1;
                 }
-                // At most one scheduler period's worth per call: `Sim::step` holds the
-                // simulator's lock (heartbeats wait for it), and a simulator that cannot keep up
-                // must show as a lower achieved rate, not as one huge burst.
-                let due = (t * rate) as u64;
-                if due > done {
-                    done += sim.step((due - done).min(RATE_STEP_MAX) as usize) as u64;
-                }
-                e.store(done, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(5));
             }
-            Driven {
-                events: done,
-                secs: start.elapsed().as_secs_f64(),
-                ..Driven::default()
+            // At most one scheduler period's worth per call: `Sim::step` holds the
+            // simulator's lock (heartbeats wait for it), and a simulator that cannot keep up
+            // must show as a lower achieved rate, not as one huge burst.
+            let due = (t * rate) as u64;
+            if due > done {
+                done += sim.step((due - done).min(RATE_STEP_MAX) as usize) as u64;
             }
-        })
-        .expect("driver thread");
-    Driver {
-        stop,
-        events,
-        handle,
-    }
+            e.store(done, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Driven {
+            events: done,
+            secs: start.elapsed().as_secs_f64(),
+            ..Driven::default()
+        }
+    })
 }
 
 /// Frames per `Sim::replay` call (the hub's lock is held for one call).
@@ -689,63 +698,41 @@ fn replay_all(sim: &Sim, rec: &mut Recording) -> (u64, f64) {
 /// Replays one recording made beforehand (issue 16 point 1: the load side's cost per frame
 /// is a queue push and the socket write, the JSON was built before the clock started).
 pub fn drive_recording(sim: Sim, mut rec: Recording) -> Driver {
-    let stop = Arc::new(AtomicBool::new(false));
-    let events = Arc::new(AtomicU64::new(0));
-    let e = events.clone();
-    let handle = std::thread::Builder::new()
-        .name("drive-replay".into())
-        .spawn(move || {
-            let (frames, secs) = replay_all(&sim, &mut rec);
-            e.store(rec.replayed_events(), Ordering::Relaxed);
-            Driven {
-                events: rec.replayed_events(),
-                secs,
-                recorded_secs: 0.0,
-                frames,
-            }
-        })
-        .expect("driver thread");
-    Driver {
-        stop,
-        events,
-        handle,
-    }
+    Driver::spawn("drive-replay", move |_stop, e| {
+        let (frames, secs) = replay_all(&sim, &mut rec);
+        e.store(rec.replayed_events(), Ordering::Relaxed);
+        Driven {
+            events: rec.replayed_events(),
+            secs,
+            recorded_secs: 0.0,
+            frames,
+        }
+    })
 }
 
 /// Records [`SOAK_CHUNK`] events, replays them as fast as the gateway reads, and again, until
 /// `budget` events or `until` (checked between chunks: a chunk is always delivered whole).
 pub fn drive_replay(sim: Sim, budget: u64, until: Option<Instant>) -> Driver {
-    let stop = Arc::new(AtomicBool::new(false));
-    let events = Arc::new(AtomicU64::new(0));
-    let (s, e) = (stop.clone(), events.clone());
-    let handle = std::thread::Builder::new()
-        .name("drive-replay".into())
-        .spawn(move || {
-            let mut d = Driven::default();
-            while d.events < budget
-                && !s.load(Ordering::Relaxed)
-                && until.is_none_or(|u| Instant::now() < u)
-            {
-                let t = Instant::now();
-                let mut rec = sim.record((budget - d.events).min(SOAK_CHUNK) as usize);
-                d.recorded_secs += t.elapsed().as_secs_f64();
-                if rec.events() == 0 {
-                    break;
-                }
-                let (frames, secs) = replay_all(&sim, &mut rec);
-                d.frames += frames;
-                d.secs += secs;
-                d.events += rec.replayed_events();
-                e.store(d.events, Ordering::Relaxed);
+    Driver::spawn("drive-replay", move |s, e| {
+        let mut d = Driven::default();
+        while d.events < budget
+            && !s.load(Ordering::Relaxed)
+            && until.is_none_or(|u| Instant::now() < u)
+        {
+            let t = Instant::now();
+            let mut rec = sim.record((budget - d.events).min(SOAK_CHUNK) as usize);
+            d.recorded_secs += t.elapsed().as_secs_f64();
+            if rec.events() == 0 {
+                break;
             }
-            d
-        })
-        .expect("driver thread");
-    Driver {
-        stop,
-        events,
-        handle,
-    }
+            let (frames, secs) = replay_all(&sim, &mut rec);
+            d.frames += frames;
+            d.secs += secs;
+            d.events += rec.replayed_events();
+            e.store(d.events, Ordering::Relaxed);
+        }
+        d
+    })
 }
 
 /// Most events per `Sim::step` call of the paced driver.
@@ -759,39 +746,28 @@ const WINDOW: u64 = 20_000;
 /// Generates events as fast as the gateway reads them (at most [`WINDOW`] frames queued in
 /// the simulator), until `budget` events or `until`, or until stopped.
 pub fn drive_max(sim: Sim, budget: u64, until: Option<Instant>) -> Driver {
-    let stop = Arc::new(AtomicBool::new(false));
-    let events = Arc::new(AtomicU64::new(0));
-    let (s, e) = (stop.clone(), events.clone());
-    let handle = std::thread::Builder::new()
-        .name("drive-max".into())
-        .spawn(move || {
-            let start = Instant::now();
-            let mut done = 0u64;
-            while done < budget
-                && !s.load(Ordering::Relaxed)
-                && until.is_none_or(|u| Instant::now() < u)
-            {
-                let st = sim.stats();
-                if routed(&st).saturating_sub(st.frames_sent) > WINDOW {
-                    std::thread::sleep(Duration::from_micros(200));
-                    continue;
-                }
-                let n = (budget - done).min(BATCH as u64) as usize;
-                done += sim.step(n) as u64;
-                e.store(done, Ordering::Relaxed);
+    Driver::spawn("drive-max", move |s, e| {
+        let start = Instant::now();
+        let mut done = 0u64;
+        while done < budget
+            && !s.load(Ordering::Relaxed)
+            && until.is_none_or(|u| Instant::now() < u)
+        {
+            let st = sim.stats();
+            if routed(&st).saturating_sub(st.frames_sent) > WINDOW {
+                std::thread::sleep(Duration::from_micros(200));
+                continue;
             }
-            Driven {
-                events: done,
-                secs: start.elapsed().as_secs_f64(),
-                ..Driven::default()
-            }
-        })
-        .expect("driver thread");
-    Driver {
-        stop,
-        events,
-        handle,
-    }
+            let n = (budget - done).min(BATCH as u64) as usize;
+            done += sim.step(n) as u64;
+            e.store(done, Ordering::Relaxed);
+        }
+        Driven {
+            events: done,
+            secs: start.elapsed().as_secs_f64(),
+            ..Driven::default()
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
