@@ -42,23 +42,31 @@ fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
+/// A draw in `0..n` that is the same on every target: `fastrand`'s `usize` draws take a 32-bit
+/// path on 32-bit targets (armv7 drew other mutations than x86_64 and aarch64), `u64` is one
+/// path everywhere and, on 64-bit targets, the same draws as `usize`, so the recorded outcomes
+/// hold.
+fn below(rng: &mut fastrand::Rng, n: usize) -> usize {
+    usize::try_from(rng.u64(..n as u64)).expect("below n")
+}
+
 fn mutate(base: &[u8], rng: &mut fastrand::Rng) -> Vec<u8> {
     let mut v = base.to_vec();
-    for _ in 0..rng.usize(1..=3) {
+    for _ in 0..=below(rng, 3) {
         if v.is_empty() {
             break;
         }
-        let i = rng.usize(..v.len());
+        let i = below(rng, v.len());
         // Mostly single-byte changes (a frame usually stays JSON, so its fields decode
         // differently), sometimes a cut.
         match rng.u8(..10) {
-            0..=3 => v[i] = NOISE[rng.usize(..NOISE.len())],
+            0..=3 => v[i] = NOISE[below(rng, NOISE.len())],
             4 | 5 => {
                 v.remove(i);
             }
-            6 | 7 => v.insert(i, NOISE[rng.usize(..NOISE.len())]),
+            6 | 7 => v.insert(i, NOISE[below(rng, NOISE.len())]),
             8 => {
-                let end = (i + rng.usize(1..=64)).min(v.len());
+                let end = (i + 1 + below(rng, 64)).min(v.len());
                 let span = v[i..end].to_vec();
                 v.splice(i..i, span);
             }
