@@ -21,7 +21,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde::Deserialize;
 
 use super::json::{from_seed, JId, Key, Stamp, Text};
-use super::ws::{conversation_change, ConvPaths, ConvSeed};
+use super::ws::conversation::{self, conversation_change, ConvPaths};
 use super::Rejected;
 use crate::event::{ConversationChange, Id, Interaction, Media, Millis};
 
@@ -460,7 +460,7 @@ const REST_CONV_PATHS: ConvPaths = ConvPaths {
 /// whose `userId` is `user`, its newest live session across media, wrap-up pending while
 /// disconnected with `wrapupRequired` and no `wrapup`. The conversation id is the body's `id`.
 pub fn conversation(body: &[u8], user: Id) -> Result<ConversationChange, Rejected> {
-    let b = from_seed(body, ConvSeed { user })?;
+    let b = super::json::read(body, |r| conversation::read(r, user))?;
     conversation_change(user, b, &REST_CONV_PATHS)
 }
 

@@ -163,16 +163,106 @@ impl<'de, const N: usize> Deserialize<'de> for Text<N> {
                 f.write_str("a string")
             }
             fn visit_str<E: de::Error>(self, raw: &str) -> Result<Text<N>, E> {
-                let mut s = String::new();
-                match unescape_into(raw, &mut s) {
-                    Ok(truncated) => Ok(Text { s, truncated }),
-                    // A fixed short message: see the module docs on custom errors.
-                    Err(()) => Err(E::custom("invalid escape in string")),
-                }
+                Text::from_raw(raw)
             }
         }
         d.deserialize_str(V::<N>)
     }
+}
+
+impl<const N: usize> Text<N> {
+    /// A string's raw body (escapes in) unescaped into `N` bytes: what deserializing a
+    /// `Text<N>` keeps, or its error.
+    fn from_raw<E: de::Error>(raw: &str) -> Result<Text<N>, E> {
+        let mut s = String::new();
+        match unescape_into(raw, &mut s) {
+            Ok(truncated) => Ok(Text { s, truncated }),
+            // A fixed short message: see the module docs on custom errors.
+            Err(()) => Err(E::custom("invalid escape in string")),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The same field types read straight from the reader (the hot shapes in `ws` are read by hand,
+// not through serde's visitors, issue 16): each accepts, refuses and keeps exactly what its
+// serde counterpart above does, with the same error values; a string without a backslash is
+// not copied.
+
+/// Whether `raw` (a string body) has no escape, so it is its own unescaped value.
+fn plain(raw: &str) -> bool {
+    find(raw.as_bytes(), 0, b'\\').is_none()
+}
+
+/// `raw` cut to at most `n` bytes at a char boundary, and whether it was cut: `Text<n>` of a
+/// string without escapes.
+fn cut(raw: &str, n: usize) -> (&str, bool) {
+    if raw.len() <= n {
+        return (raw, false);
+    }
+    let mut at = n;
+    while !raw.is_char_boundary(at) {
+        at -= 1;
+    }
+    (raw.get(..at).unwrap_or_default(), true)
+}
+
+/// The string `r` is at, as `Text<N>` keeps it, given to `f` as (text, truncated).
+pub(crate) fn read_text<const N: usize, T>(
+    r: &mut Reader<'_>,
+    f: impl FnOnce(&str, bool) -> T,
+) -> Result<T, serde_json_core::de::Error> {
+    let raw = r.parse_str()?;
+    if plain(raw) {
+        let (s, truncated) = cut(raw, N);
+        Ok(f(s, truncated))
+    } else {
+        let t = Text::<N>::from_raw::<serde_json_core::de::Error>(raw)?;
+        Ok(f(t.as_str(), t.truncated))
+    }
+}
+
+/// A [`JId`], read as its `Deserialize` reads it.
+pub(crate) fn read_id(r: &mut Reader<'_>) -> Result<JId, serde_json_core::de::Error> {
+    read_text::<SHORT, _>(r, |s, truncated| {
+        JId((!truncated).then(|| Id::parse(s)).flatten())
+    })
+}
+
+/// A [`Stamp`] whose parse waits until it is needed (most stamps of a conversation are other
+/// participants'): the string and its escapes are read and checked now, as `Stamp`'s
+/// `Deserialize` does.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum LazyStamp<'de> {
+    /// A string without escapes: parsed by [`LazyStamp::stamp`].
+    Raw(&'de str),
+    /// A string with escapes: unescaped and parsed as it was read.
+    Read(Stamp),
+}
+
+impl LazyStamp<'_> {
+    /// The [`Stamp`] `Deserialize` would have made.
+    pub fn stamp(self) -> Stamp {
+        match self {
+            // Longer than `Text<SHORT>` keeps: truncated, so not a time.
+            LazyStamp::Raw(s) => Stamp((s.len() <= SHORT).then(|| parse_timestamp(s)).flatten()),
+            LazyStamp::Read(s) => s,
+        }
+    }
+}
+
+/// A [`LazyStamp`], read as `Stamp`'s `Deserialize` reads it.
+pub(crate) fn read_stamp<'de>(
+    r: &mut Reader<'de>,
+) -> Result<LazyStamp<'de>, serde_json_core::de::Error> {
+    let raw = r.parse_str()?;
+    if plain(raw) {
+        return Ok(LazyStamp::Raw(raw));
+    }
+    let t = Text::<SHORT>::from_raw::<serde_json_core::de::Error>(raw)?;
+    Ok(LazyStamp::Read(Stamp(
+        t.whole().and_then(|s| parse_timestamp(&s)),
+    )))
 }
 
 /// Appends as much of `s` as fits at a char boundary; `false` when something was cut.

@@ -186,6 +186,7 @@ impl<'de> Reader<'de> {
     }
 
     /// Skips whitespace; the next byte, not consumed.
+    #[inline]
     pub fn whitespace(&mut self) -> Option<u8> {
         let next;
         (self.pos, next) = non_space(self.text.as_bytes(), self.pos);
@@ -243,6 +244,7 @@ impl<'de> Reader<'de> {
 
     /// Moves past the string whose body starts at `self.pos` (just after its `"`); its raw
     /// body.
+    #[inline]
     pub(super) fn string_body(&mut self) -> Step<&'de str> {
         let start = self.pos;
         let end = self.string_end(start)?;
@@ -254,6 +256,7 @@ impl<'de> Reader<'de> {
     }
 
     /// A string value, raw (escapes left in).
+    #[inline]
     pub(super) fn parse_str(&mut self) -> Step<&'de str> {
         match self.whitespace() {
             None => Err(Fault::EofWhileParsingValue),
@@ -294,6 +297,7 @@ impl<'de> Reader<'de> {
     /// The next key of an open object (raw, escapes left in), or `None` at its `}` (not
     /// consumed: see [`Reader::end_object`]). `first` is the object's own flag, initially
     /// `true`.
+    #[inline]
     pub fn next_key(&mut self, first: &mut bool) -> Step<Option<&'de str>> {
         if self.key_start(first)? {
             self.pos += 1;
@@ -304,6 +308,7 @@ impl<'de> Reader<'de> {
     }
 
     /// Positions on the next key's `"` (`true`) or finds the object's `}` (`false`).
+    #[inline]
     pub(super) fn key_start(&mut self, first: &mut bool) -> Step<bool> {
         let peek = match self.whitespace().ok_or(Fault::EofWhileParsingObject)? {
             b'}' => return Ok(false),
@@ -325,6 +330,7 @@ impl<'de> Reader<'de> {
     }
 
     /// The `:` between a key and its value.
+    #[inline]
     pub fn colon(&mut self) -> Step<()> {
         match self.whitespace().ok_or(Fault::EofWhileParsingObject)? {
             b':' => {
@@ -347,6 +353,7 @@ impl<'de> Reader<'de> {
         }
     }
 
+    /// Closes an array after [`Reader::next_element`] returned `false`.
     pub(super) fn end_array(&mut self) -> Step<()> {
         match self.whitespace().ok_or(Fault::EofWhileParsingList)? {
             b']' => {
@@ -361,6 +368,67 @@ impl<'de> Reader<'de> {
                 }
             }
             _ => Err(Fault::TrailingCharacters),
+        }
+    }
+
+    /// Opens an array: `[` (serde-json-core's `deserialize_seq`).
+    pub(super) fn begin_array(&mut self) -> Step<()> {
+        match self.whitespace().ok_or(Fault::EofWhileParsingValue)? {
+            b'[' => self.open(),
+            _ => Err(Fault::InvalidType),
+        }
+    }
+
+    /// Whether another element of an open array follows (positioned on it), or its `]` (not
+    /// consumed: see `end_array`): serde-json-core's `next_element_seed`, so a leading comma is
+    /// taken (`[,1]`) and an element after it still counts as the first. `first` is the
+    /// array's own flag, initially `true`.
+    pub(super) fn next_element(&mut self, first: &mut bool) -> Step<bool> {
+        let peek = match self.whitespace().ok_or(Fault::EofWhileParsingList)? {
+            b']' => return Ok(false),
+            b',' => {
+                self.pos += 1;
+                self.whitespace().ok_or(Fault::EofWhileParsingValue)?
+            }
+            c if *first => {
+                *first = false;
+                c
+            }
+            _ => return Err(Fault::ExpectedListCommaOrEnd),
+        };
+        match peek {
+            b']' => Err(Fault::TrailingComma),
+            _ => Ok(true),
+        }
+    }
+
+    /// `null` read and consumed (`true`), or the start of some other value (`false`, nothing
+    /// consumed): serde-json-core's `deserialize_option`.
+    pub(super) fn null(&mut self) -> Step<bool> {
+        match self.whitespace().ok_or(Fault::EofWhileParsingValue)? {
+            b'n' => {
+                self.pos += 1;
+                self.ident(b"ull")?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// A boolean (serde-json-core's `deserialize_bool`).
+    pub(super) fn boolean(&mut self) -> Step<bool> {
+        match self.whitespace().ok_or(Fault::EofWhileParsingValue)? {
+            b't' => {
+                self.pos += 1;
+                self.ident(b"rue")?;
+                Ok(true)
+            }
+            b'f' => {
+                self.pos += 1;
+                self.ident(b"alse")?;
+                Ok(false)
+            }
+            _ => Err(Fault::InvalidType),
         }
     }
 

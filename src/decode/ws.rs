@@ -6,21 +6,15 @@
 //! the reader or field types (`json`, `reader`) nor the walk over the envelope
 //! (`decode::parse`).
 
-use core::fmt;
-
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use serde_json_core::de::Error;
 
-use super::json::{
-    loose, need_id, stamp_or_zero, JId, Key, RoutingName, Stamp, SysPresence, Text, LOOSE_LEN,
-};
+use super::json::{need_id, stamp_or_zero, JId, RoutingName, Stamp, SysPresence, Text};
 use super::reader::Reader;
 use super::{evidence, Rejected, EVIDENCE_LEN};
 use crate::event::{
-    ConversationChange, Event, Id, Interaction, Media, MemberChange, Millis, OutOfOfficeChange,
-    Presence, PresenceChange, RoutingChange,
+    Event, Id, MemberChange, OutOfOfficeChange, Presence, PresenceChange, RoutingChange,
 };
 use crate::message::{Control, Message};
 
@@ -162,7 +156,7 @@ pub(super) fn body(topic: Topic, r: &mut Reader<'_>) -> Result<Result<Message, R
             activity(user, b)
         }
         Topic::Conversations(user) => {
-            let b = ConvSeed { user }.deserialize(&mut *r)?;
+            let b = conversation::read(r, user)?;
             conversation_change(user, b, &CONV_PATHS).map(Event::Conversation)
         }
         Topic::QueueUsers(queue) => {
@@ -369,295 +363,15 @@ fn member(queue: Id, b: MemberBody) -> Result<MemberChange, Rejected> {
     })
 }
 
-// ---------------------------------------------------------------------------------------
-// Conversations: the agent's own participant, found while streaming `participants`.
-
-/// Longest session `state` compared (`disconnected` is 12).
-const STATE_LEN: usize = 24;
-
-/// One media session (`calls[]`, `chats[]`, …) as received.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawSession {
-    state: Option<Text<STATE_LEN>>,
-    held: Option<bool>,
-    start_alerting_time: Option<Stamp>,
-    connected_time: Option<Stamp>,
-    start_hold_time: Option<Stamp>,
-    disconnected_time: Option<Stamp>,
-    end_time: Option<Stamp>,
-}
-
-/// A session reduced to what selection needs.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct Session {
-    interaction: Interaction,
-    /// Newest of its timestamps (0 when it has none).
-    newest: Millis,
-}
-
-impl Session {
-    fn live(&self) -> bool {
-        self.interaction != Interaction::Disconnected
-    }
-
-    /// Newest live session wins over any disconnected one; among equals the later in the
-    /// stream wins (`>=`).
-    fn at_least(&self, other: &Session) -> bool {
-        (self.live(), self.newest) >= (other.live(), other.newest)
-    }
-}
-
-fn interaction(state: &str, held: bool) -> Interaction {
-    let mut buf = [0; LOOSE_LEN];
-    match loose(state, &mut buf).unwrap_or_default() {
-        b"alerting" | b"offering" => Interaction::Alerting,
-        b"dialing" | b"contacting" => Interaction::Dialing,
-        b"connected" if held => Interaction::Held,
-        b"connected" => Interaction::Connected,
-        // A parked interaction is on hold, waiting to be picked up again.
-        b"parked" => Interaction::Held,
-        b"disconnected" | b"terminated" => Interaction::Disconnected,
-        _ => Interaction::None,
-    }
-}
-
-/// One media array folded as it streams by: the selected session, the newest timestamp of
-/// all its sessions, and whether any timestamp was invalid.
-#[derive(Clone, Copy, Default, Debug)]
-struct Sessions {
-    best: Option<Session>,
-    newest: Option<Millis>,
-    bad_stamp: bool,
-}
-
-impl<'de> Deserialize<'de> for Sessions {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Sessions;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array of sessions")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Sessions, A::Error> {
-                let mut out = Sessions::default();
-                while let Some(raw) = seq.next_element::<RawSession>()? {
-                    let mut newest = 0;
-                    for s in [
-                        raw.start_alerting_time,
-                        raw.connected_time,
-                        raw.start_hold_time,
-                        raw.disconnected_time,
-                        raw.end_time,
-                    ]
-                    .into_iter()
-                    .flatten()
-                    {
-                        match s.0 {
-                            Some(ms) => newest = newest.max(ms),
-                            None => out.bad_stamp = true,
-                        }
-                    }
-                    let state = raw.state.as_ref().map_or("", |t| t.as_str());
-                    let session = Session {
-                        interaction: interaction(state, raw.held == Some(true)),
-                        newest,
-                    };
-                    out.newest = Some(out.newest.map_or(newest, |n| n.max(newest)));
-                    if out.best.is_none_or(|b| session.at_least(&b)) {
-                        out.best = Some(session);
-                    }
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_seq(V)
-    }
-}
-
-/// A participant as received; only the agent's one is kept.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Participant {
-    user_id: Option<JId>,
-    wrapup_required: Option<bool>,
-    /// Present (non-null) once the agent has submitted wrap-up.
-    wrapup: Option<IgnoredAny>,
-    connected_time: Option<Stamp>,
-    start_alerting_time: Option<Stamp>,
-    end_time: Option<Stamp>,
-    start_acw_time: Option<Stamp>,
-    end_acw_time: Option<Stamp>,
-    #[serde(default)]
-    calls: Sessions,
-    #[serde(default)]
-    callbacks: Sessions,
-    #[serde(default)]
-    chats: Sessions,
-    #[serde(default)]
-    emails: Sessions,
-    #[serde(default)]
-    messages: Sessions,
-    #[serde(default)]
-    videos: Sessions,
-    #[serde(default)]
-    social_expressions: Sessions,
-}
-
-impl Participant {
-    fn media(&self) -> [(Media, &Sessions); 7] {
-        [
-            (Media::Call, &self.calls),
-            (Media::Callback, &self.callbacks),
-            (Media::Chat, &self.chats),
-            (Media::Email, &self.emails),
-            (Media::Message, &self.messages),
-            (Media::Video, &self.videos),
-            // Public social posts; social DMs arrive as `messages`.
-            (Media::Other, &self.social_expressions),
-        ]
-    }
-}
-
-/// Seed for a `Conversation` object (a conversation topic's `eventBody`, REST
-/// `GET /api/v2/conversations/{id}`), knowing whose participant to keep.
-#[derive(Clone, Copy)]
-pub(super) struct ConvSeed {
-    pub user: Id,
-}
-
-/// A `Conversation` reduced to its id and the agent's participant.
-pub(super) struct ConvBody {
-    id: Option<JId>,
-    agent: Option<Participant>,
-}
-
-impl<'de> DeserializeSeed<'de> for ConvSeed {
-    type Value = ConvBody;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ConvBody, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ConvSeed {
-    type Value = ConvBody;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a conversation")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ConvBody, A::Error> {
-        let mut body = ConvBody {
-            id: None,
-            agent: None,
-        };
-        while let Some(Key(key)) = map.next_key()? {
-            match key {
-                Some("id") => body.id = Some(map.next_value()?),
-                Some("participants") => {
-                    if let Some(p) = map.next_value_seed(ParticipantsSeed(self))? {
-                        body.agent = Some(p);
-                    }
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(body)
-    }
-}
-
-/// Streams `participants`, keeping the last one whose `userId` is the topic's user.
-struct ParticipantsSeed(ConvSeed);
-
-impl<'de> DeserializeSeed<'de> for ParticipantsSeed {
-    type Value = Option<Participant>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ParticipantsSeed {
-    type Value = Option<Participant>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of participants")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut agent = None;
-        while let Some(p) = seq.next_element::<Participant>()? {
-            if p.user_id == Some(JId(Some(self.0.user))) {
-                agent = Some(p);
-            }
-        }
-        Ok(agent)
-    }
-}
-
-/// JSON paths named in rejections, per place a `Conversation` appears.
-pub(super) struct ConvPaths {
-    pub id: &'static str,
-    pub participant: &'static str,
-    pub session: &'static str,
-}
-
 const CONV_PATHS: ConvPaths = ConvPaths {
     id: "eventBody.id",
     participant: "eventBody.participants[userId]",
     session: "eventBody.participants[].{media}[]",
 };
 
-/// Builds the agent's [`ConversationChange`] from a `Conversation` (the one rule set for
-/// notifications and REST).
-pub(super) fn conversation_change(
-    user: Id,
-    b: ConvBody,
-    paths: &ConvPaths,
-) -> Result<ConversationChange, Rejected> {
-    let conversation = need_id(b.id, paths.id)?;
-    let p = b.agent.ok_or(Rejected::MissingField(paths.participant))?;
-
-    let mut changed = 0;
-    for s in [
-        p.connected_time,
-        p.start_alerting_time,
-        p.end_time,
-        p.start_acw_time,
-        p.end_acw_time,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        changed = changed.max(s.0.ok_or(Rejected::BadTimestamp(paths.participant))?);
-    }
-
-    let mut chosen: Option<(Media, Session)> = None;
-    for (media, sessions) in p.media() {
-        if sessions.bad_stamp {
-            return Err(Rejected::BadTimestamp(paths.session));
-        }
-        changed = changed.max(sessions.newest.unwrap_or(0));
-        if let Some(best) = sessions.best {
-            if chosen.is_none_or(|(_, c)| best.at_least(&c)) {
-                chosen = Some((media, best));
-            }
-        }
-    }
-
-    let (media, interaction) = chosen.map_or((Media::None, Interaction::None), |(m, s)| {
-        (m, s.interaction)
-    });
-    let disconnected = interaction == Interaction::Disconnected;
-    let wrapup = disconnected && p.wrapup_required == Some(true) && p.wrapup.is_none();
-    Ok(ConversationChange {
-        user,
-        conversation,
-        media,
-        interaction,
-        wrapup,
-        ended: disconnected && !wrapup,
-        changed,
-    })
-}
-
+pub(super) mod conversation;
+use conversation::conversation_change;
+pub(super) use conversation::ConvPaths;
 mod observation;
 use observation::{observation, ObsBody};
 pub(super) use observation::{MetricFold, ObsData};

@@ -5,7 +5,9 @@ use super::super::{parse, Reason, Rejected};
 use super::observation::ObsData;
 use super::*;
 use crate::decode::json::Capped;
-use crate::event::{QueueAggregate, QueueObservation, Routing};
+use crate::event::{
+    ConversationChange, Interaction, Media, Millis, QueueAggregate, QueueObservation, Routing,
+};
 use crate::limits::MAX_INTERVALS;
 use crate::message::{Control, Message};
 

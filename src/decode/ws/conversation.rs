@@ -1,0 +1,409 @@
+//! Conversations: a `Conversation` object (a `v2.users.{id}.conversations` notification's
+//! `eventBody`, REST `GET /api/v2/conversations/{id}`) reduced to its id and the agent's own
+//! participant, found while streaming `participants`, then the one rule set that makes the
+//! agent's [`ConversationChange`] from it.
+//!
+//! Read by hand from the [`Reader`], not through serde's derive (issue 16): conversation frames
+//! are two in five events and ~3 KB each, and the derived visitors cost ~280 instructions per
+//! key. The reading accepts, refuses and keeps exactly what the derived shapes did (the same
+//! grammar calls, the same duplicate-field and escape errors, in the same order; pinned by
+//! `tests/decode_differential.rs`), with two savings: other participants' timestamps are
+//! checked as strings but never parsed, and their sessions are not folded once their `userId`
+//! says they are not the agent.
+
+use serde::de::Error as _;
+use serde_json_core::de::Error;
+
+use super::super::json::LOOSE_LEN;
+use super::super::json::{loose, need_id, read_id, read_stamp, read_text, JId, LazyStamp};
+use super::super::reader::Reader;
+use super::super::Rejected;
+use crate::event::{ConversationChange, Id, Interaction, Media, Millis};
+
+/// Longest session `state` compared (`disconnected` is 12).
+const STATE_LEN: usize = 24;
+
+/// Refuses a field met twice, as serde's derive does: before its colon is read.
+fn once(seen: &mut u16, bit: u16, name: &'static str) -> Result<(), Error> {
+    if *seen & bit != 0 {
+        return Err(Error::duplicate_field(name));
+    }
+    *seen |= bit;
+    Ok(())
+}
+
+/// An optional value (`null` is `None`), read by `read` otherwise.
+fn opt<'de, T>(
+    r: &mut Reader<'de>,
+    read: impl FnOnce(&mut Reader<'de>) -> Result<T, Error>,
+) -> Result<Option<T>, Error> {
+    if r.null()? {
+        Ok(None)
+    } else {
+        read(r).map(Some)
+    }
+}
+
+/// A session `state`, compared loosely (case, spaces and underscores ignored).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum StateName {
+    Alerting,
+    Dialing,
+    Connected,
+    Parked,
+    Disconnected,
+    Other,
+}
+
+impl StateName {
+    fn of(state: &str) -> StateName {
+        let mut buf = [0; LOOSE_LEN];
+        match loose(state, &mut buf).unwrap_or_default() {
+            b"alerting" | b"offering" => StateName::Alerting,
+            b"dialing" | b"contacting" => StateName::Dialing,
+            b"connected" => StateName::Connected,
+            b"parked" => StateName::Parked,
+            b"disconnected" | b"terminated" => StateName::Disconnected,
+            _ => StateName::Other,
+        }
+    }
+
+    fn interaction(self, held: bool) -> Interaction {
+        match self {
+            StateName::Alerting => Interaction::Alerting,
+            StateName::Dialing => Interaction::Dialing,
+            StateName::Connected if held => Interaction::Held,
+            StateName::Connected => Interaction::Connected,
+            // A parked interaction is on hold, waiting to be picked up again.
+            StateName::Parked => Interaction::Held,
+            StateName::Disconnected => Interaction::Disconnected,
+            StateName::Other => Interaction::None,
+        }
+    }
+}
+
+/// One media session (`calls[]`, `chats[]`, …) as received.
+#[derive(Default)]
+struct RawSession<'de> {
+    state: Option<StateName>,
+    held: Option<bool>,
+    /// `startAlertingTime`, `connectedTime`, `startHoldTime`, `disconnectedTime`, `endTime`.
+    stamps: [Option<LazyStamp<'de>>; 5],
+}
+
+const SESSION_STAMPS: [&str; 5] = [
+    "startAlertingTime",
+    "connectedTime",
+    "startHoldTime",
+    "disconnectedTime",
+    "endTime",
+];
+
+fn session<'de>(r: &mut Reader<'de>) -> Result<RawSession<'de>, Error> {
+    r.begin_object()?;
+    let mut s = RawSession::default();
+    let (mut seen, mut first) = (0u16, true);
+    while let Some(key) = r.next_key(&mut first)? {
+        let stamp = match key {
+            "state" => {
+                once(&mut seen, 1, "state")?;
+                r.colon()?;
+                s.state = opt(r, |r| read_text::<STATE_LEN, _>(r, |t, _| StateName::of(t)))?;
+                continue;
+            }
+            "held" => {
+                once(&mut seen, 2, "held")?;
+                r.colon()?;
+                s.held = opt(r, |r| Ok(r.boolean()?))?;
+                continue;
+            }
+            "startAlertingTime" => 0,
+            "connectedTime" => 1,
+            "startHoldTime" => 2,
+            "disconnectedTime" => 3,
+            "endTime" => 4,
+            _ => {
+                r.colon()?;
+                r.skip()?;
+                continue;
+            }
+        };
+        once(&mut seen, 4 << stamp, SESSION_STAMPS[stamp])?;
+        r.colon()?;
+        s.stamps[stamp] = opt(r, read_stamp)?;
+    }
+    r.end_object()?;
+    Ok(s)
+}
+
+/// A session reduced to what selection needs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Session {
+    interaction: Interaction,
+    /// Newest of its timestamps (0 when it has none).
+    newest: Millis,
+}
+
+impl Session {
+    fn live(&self) -> bool {
+        self.interaction != Interaction::Disconnected
+    }
+
+    /// Newest live session wins over any disconnected one; among equals the later in the
+    /// stream wins (`>=`).
+    fn at_least(&self, other: &Session) -> bool {
+        (self.live(), self.newest) >= (other.live(), other.newest)
+    }
+}
+
+/// One media array folded as it streams by: the selected session, the newest timestamp of
+/// all its sessions, and whether any timestamp was invalid.
+#[derive(Clone, Copy, Default, Debug)]
+struct Sessions {
+    best: Option<Session>,
+    newest: Option<Millis>,
+    bad_stamp: bool,
+}
+
+impl Sessions {
+    fn add(&mut self, raw: &RawSession<'_>) {
+        let mut newest = 0;
+        for s in raw.stamps.iter().flatten() {
+            match s.stamp().0 {
+                Some(ms) => newest = newest.max(ms),
+                None => self.bad_stamp = true,
+            }
+        }
+        let state = raw.state.unwrap_or(StateName::Other);
+        let session = Session {
+            interaction: state.interaction(raw.held == Some(true)),
+            newest,
+        };
+        self.newest = Some(self.newest.map_or(newest, |n| n.max(newest)));
+        if self.best.is_none_or(|b| session.at_least(&b)) {
+            self.best = Some(session);
+        }
+    }
+}
+
+/// One media array: every session read and checked; folded only when `fold` (the
+/// participant may be the agent).
+fn sessions(r: &mut Reader<'_>, fold: bool) -> Result<Sessions, Error> {
+    r.begin_array()?;
+    let mut out = Sessions::default();
+    let mut first = true;
+    while r.next_element(&mut first)? {
+        let raw = session(r)?;
+        if fold {
+            out.add(&raw);
+        }
+    }
+    r.end_array()?;
+    Ok(out)
+}
+
+/// The media arrays of a participant, in selection order, with the media each one is.
+const MEDIA: [(&str, Media); 7] = [
+    ("calls", Media::Call),
+    ("callbacks", Media::Callback),
+    ("chats", Media::Chat),
+    ("emails", Media::Email),
+    ("messages", Media::Message),
+    ("videos", Media::Video),
+    // Public social posts; social DMs arrive as `messages`.
+    ("socialExpressions", Media::Other),
+];
+
+/// The participant-level stamps, all of which say when the participant last changed.
+const PARTICIPANT_STAMPS: [&str; 5] = [
+    "connectedTime",
+    "startAlertingTime",
+    "endTime",
+    "startAcwTime",
+    "endAcwTime",
+];
+
+/// A participant as received; only the agent's one is kept.
+#[derive(Default)]
+struct Participant<'de> {
+    user_id: Option<JId>,
+    wrapup_required: Option<bool>,
+    /// `wrapup` present and not null: the agent has submitted wrap-up.
+    wrapup: bool,
+    stamps: [Option<LazyStamp<'de>>; 5],
+    media: [Sessions; 7],
+}
+
+fn participant<'de>(r: &mut Reader<'de>, user: Id) -> Result<Participant<'de>, Error> {
+    r.begin_object()?;
+    let mut p = Participant::default();
+    let (mut seen, mut first) = (0u16, true);
+    while let Some(key) = r.next_key(&mut first)? {
+        match key {
+            "userId" => {
+                once(&mut seen, 1, "userId")?;
+                r.colon()?;
+                p.user_id = opt(r, read_id)?;
+            }
+            "wrapupRequired" => {
+                once(&mut seen, 2, "wrapupRequired")?;
+                r.colon()?;
+                p.wrapup_required = opt(r, |r| Ok(r.boolean()?))?;
+            }
+            "wrapup" => {
+                once(&mut seen, 4, "wrapup")?;
+                r.colon()?;
+                p.wrapup = opt(r, |r| Ok(r.skip()?))?.is_some();
+            }
+            "connectedTime" => stamp(r, &mut seen, &mut p, 0)?,
+            "startAlertingTime" => stamp(r, &mut seen, &mut p, 1)?,
+            "endTime" => stamp(r, &mut seen, &mut p, 2)?,
+            "startAcwTime" => stamp(r, &mut seen, &mut p, 3)?,
+            "endAcwTime" => stamp(r, &mut seen, &mut p, 4)?,
+            "calls" => media(r, &mut seen, &mut p, user, 0)?,
+            "callbacks" => media(r, &mut seen, &mut p, user, 1)?,
+            "chats" => media(r, &mut seen, &mut p, user, 2)?,
+            "emails" => media(r, &mut seen, &mut p, user, 3)?,
+            "messages" => media(r, &mut seen, &mut p, user, 4)?,
+            "videos" => media(r, &mut seen, &mut p, user, 5)?,
+            "socialExpressions" => media(r, &mut seen, &mut p, user, 6)?,
+            _ => {
+                r.colon()?;
+                r.skip()?;
+            }
+        }
+    }
+    r.end_object()?;
+    Ok(p)
+}
+
+/// Participant stamp `i` (of [`PARTICIPANT_STAMPS`]).
+fn stamp<'de>(
+    r: &mut Reader<'de>,
+    seen: &mut u16,
+    p: &mut Participant<'de>,
+    i: usize,
+) -> Result<(), Error> {
+    once(seen, 8 << i, PARTICIPANT_STAMPS[i])?;
+    r.colon()?;
+    p.stamps[i] = opt(r, read_stamp)?;
+    Ok(())
+}
+
+/// Media array `i` (of [`MEDIA`]): folded unless the participant's `userId`, read already,
+/// says it is not the agent.
+fn media(
+    r: &mut Reader<'_>,
+    seen: &mut u16,
+    p: &mut Participant<'_>,
+    user: Id,
+    i: usize,
+) -> Result<(), Error> {
+    once(seen, 256 << i, MEDIA[i].0)?;
+    r.colon()?;
+    let fold = p.user_id.is_none_or(|id| id == JId(Some(user)));
+    p.media[i] = sessions(r, fold)?;
+    Ok(())
+}
+
+/// Streams `participants`, keeping the last one whose `userId` is `user`.
+fn participants<'de>(r: &mut Reader<'de>, user: Id) -> Result<Option<Participant<'de>>, Error> {
+    r.begin_array()?;
+    let mut agent = None;
+    let mut first = true;
+    while r.next_element(&mut first)? {
+        let p = participant(r, user)?;
+        if p.user_id == Some(JId(Some(user))) {
+            agent = Some(p);
+        }
+    }
+    r.end_array()?;
+    Ok(agent)
+}
+
+/// A `Conversation` reduced to its id and the agent's participant.
+pub(crate) struct ConvBody<'de> {
+    id: Option<JId>,
+    agent: Option<Participant<'de>>,
+}
+
+/// Reads the `Conversation` object `r` is at, keeping `user`'s participant. An `id` or
+/// `participants` met twice is read again (the later `id` wins; a later `participants`
+/// without the agent keeps the earlier one's).
+pub(crate) fn read<'de>(r: &mut Reader<'de>, user: Id) -> Result<ConvBody<'de>, Error> {
+    r.begin_object()?;
+    let mut body = ConvBody {
+        id: None,
+        agent: None,
+    };
+    let mut first = true;
+    while let Some(key) = r.next_key(&mut first)? {
+        r.colon()?;
+        match key {
+            "id" => body.id = Some(read_id(r)?),
+            "participants" => {
+                if let Some(p) = participants(r, user)? {
+                    body.agent = Some(p);
+                }
+            }
+            _ => r.skip()?,
+        }
+    }
+    r.end_object()?;
+    Ok(body)
+}
+
+/// JSON paths named in rejections, per place a `Conversation` appears.
+pub(crate) struct ConvPaths {
+    pub id: &'static str,
+    pub participant: &'static str,
+    pub session: &'static str,
+}
+
+/// Builds the agent's [`ConversationChange`] from a `Conversation` (the one rule set for
+/// notifications and REST).
+pub(crate) fn conversation_change(
+    user: Id,
+    b: ConvBody<'_>,
+    paths: &ConvPaths,
+) -> Result<ConversationChange, Rejected> {
+    let conversation = need_id(b.id, paths.id)?;
+    let p = b.agent.ok_or(Rejected::MissingField(paths.participant))?;
+
+    let mut changed = 0;
+    for s in p.stamps.iter().flatten() {
+        changed = changed.max(
+            s.stamp()
+                .0
+                .ok_or(Rejected::BadTimestamp(paths.participant))?,
+        );
+    }
+
+    let mut chosen: Option<(Media, Session)> = None;
+    for ((_, media), sessions) in MEDIA.iter().zip(p.media.iter()) {
+        if sessions.bad_stamp {
+            return Err(Rejected::BadTimestamp(paths.session));
+        }
+        changed = changed.max(sessions.newest.unwrap_or(0));
+        if let Some(best) = sessions.best {
+            if chosen.is_none_or(|(_, c)| best.at_least(&c)) {
+                chosen = Some((*media, best));
+            }
+        }
+    }
+
+    let (media, interaction) = chosen.map_or((Media::None, Interaction::None), |(m, s)| {
+        (m, s.interaction)
+    });
+    let disconnected = interaction == Interaction::Disconnected;
+    let wrapup = disconnected && p.wrapup_required == Some(true) && !p.wrapup;
+    Ok(ConversationChange {
+        user,
+        conversation,
+        media,
+        interaction,
+        wrapup,
+        ended: disconnected && !wrapup,
+        changed,
+    })
+}
