@@ -460,7 +460,9 @@ const REST_CONV_PATHS: ConvPaths = ConvPaths {
 /// whose `userId` is `user`, its newest live session across media, wrap-up pending while
 /// disconnected with `wrapupRequired` and no `wrapup`. The conversation id is the body's `id`.
 pub fn conversation(body: &[u8], user: Id) -> Result<ConversationChange, Rejected> {
-    let b = super::json::read(body, |r| conversation::read(r, user))?;
+    let b = super::json::read(body, |r| {
+        conversation::read(r, user).map_err(|f| r.error(f))
+    })?;
     conversation_change(user, b, &REST_CONV_PATHS)
 }
 

@@ -30,7 +30,7 @@ use heapless::String;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::reader::{closing_quote, find, Reader};
+use super::reader::{closing_quote, find, Fault, Reader, Step};
 use super::{parse_timestamp, Rejected};
 use crate::event::{Id, Millis, Presence, Routing};
 use crate::limits::MAX_JSON_DEPTH;
@@ -170,15 +170,23 @@ impl<'de, const N: usize> Deserialize<'de> for Text<N> {
     }
 }
 
+/// The message of the error a kept string with an invalid escape raises.
+pub(crate) const BAD_ESCAPE: &str = "invalid escape in string";
+
 impl<const N: usize> Text<N> {
     /// A string's raw body (escapes in) unescaped into `N` bytes: what deserializing a
     /// `Text<N>` keeps, or its error.
     fn from_raw<E: de::Error>(raw: &str) -> Result<Text<N>, E> {
+        // A fixed short message: see the module docs on custom errors.
+        Text::unescaped(raw).map_err(|_| E::custom(BAD_ESCAPE))
+    }
+
+    /// [`Text::from_raw`] for the shapes read by hand.
+    fn unescaped(raw: &str) -> Step<Text<N>> {
         let mut s = String::new();
         match unescape_into(raw, &mut s) {
             Ok(truncated) => Ok(Text { s, truncated }),
-            // A fixed short message: see the module docs on custom errors.
-            Err(()) => Err(E::custom("invalid escape in string")),
+            Err(()) => Err(Fault::BadEscape),
         }
     }
 }
@@ -211,19 +219,19 @@ fn cut(raw: &str, n: usize) -> (&str, bool) {
 pub(crate) fn read_text<const N: usize, T>(
     r: &mut Reader<'_>,
     f: impl FnOnce(&str, bool) -> T,
-) -> Result<T, serde_json_core::de::Error> {
+) -> Step<T> {
     let raw = r.parse_str()?;
     if plain(raw) {
         let (s, truncated) = cut(raw, N);
         Ok(f(s, truncated))
     } else {
-        let t = Text::<N>::from_raw::<serde_json_core::de::Error>(raw)?;
+        let t = Text::<N>::unescaped(raw)?;
         Ok(f(t.as_str(), t.truncated))
     }
 }
 
 /// A [`JId`], read as its `Deserialize` reads it.
-pub(crate) fn read_id(r: &mut Reader<'_>) -> Result<JId, serde_json_core::de::Error> {
+pub(crate) fn read_id(r: &mut Reader<'_>) -> Step<JId> {
     read_text::<SHORT, _>(r, |s, truncated| {
         JId((!truncated).then(|| Id::parse(s)).flatten())
     })
@@ -251,15 +259,35 @@ impl LazyStamp<'_> {
     }
 }
 
+/// A [`SysPresence`], read as its `Deserialize` reads it.
+pub(crate) fn read_presence(r: &mut Reader<'_>) -> Step<SysPresence> {
+    read_text::<ENUM_LEN, _>(r, |s, truncated| {
+        SysPresence(if truncated {
+            Presence::Unknown
+        } else {
+            presence_from_str(s)
+        })
+    })
+}
+
+/// A [`RoutingName`], read as its `Deserialize` reads it.
+pub(crate) fn read_routing(r: &mut Reader<'_>) -> Step<RoutingName> {
+    read_text::<ENUM_LEN, _>(r, |s, truncated| {
+        RoutingName(if truncated {
+            Routing::Unknown
+        } else {
+            routing_from_str(s)
+        })
+    })
+}
+
 /// A [`LazyStamp`], read as `Stamp`'s `Deserialize` reads it.
-pub(crate) fn read_stamp<'de>(
-    r: &mut Reader<'de>,
-) -> Result<LazyStamp<'de>, serde_json_core::de::Error> {
+pub(crate) fn read_stamp<'de>(r: &mut Reader<'de>) -> Step<LazyStamp<'de>> {
     let raw = r.parse_str()?;
     if plain(raw) {
         return Ok(LazyStamp::Raw(raw));
     }
-    let t = Text::<SHORT>::from_raw::<serde_json_core::de::Error>(raw)?;
+    let t = Text::<SHORT>::unescaped(raw)?;
     Ok(LazyStamp::Read(Stamp(
         t.whole().and_then(|s| parse_timestamp(&s)),
     )))

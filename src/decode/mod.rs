@@ -251,7 +251,7 @@ fn envelope(r: &mut Reader<'_>) -> Result<Result<Message, Rejected>, JsonError> 
     let mut first = true;
     while let Some(key) = r.next_key(&mut first)? {
         match key {
-            "topicName" => {
+            b"topicName" => {
                 if topic.is_some() {
                     return Err(de::Error::duplicate_field("topicName"));
                 }
@@ -263,14 +263,14 @@ fn envelope(r: &mut Reader<'_>) -> Result<Result<Message, Rejected>, JsonError> 
                 });
                 topic = Some(t);
             }
-            "result" => {
+            b"result" => {
                 if result.is_some() {
                     return Err(de::Error::duplicate_field("result"));
                 }
                 r.colon()?;
                 result = Some(Option::deserialize(&mut *r)?);
             }
-            "eventBody" if matches!(body, Body::Absent) => {
+            b"eventBody" if matches!(body, Body::Absent) => {
                 r.colon()?;
                 body = match route {
                     Some(Ok(t)) if ws::has_body(t) => Body::Decoded(ws::body(t, r)?),

@@ -141,22 +141,20 @@ pub(super) fn bodiless(topic: Topic) -> Result<Message, Rejected> {
 pub(super) fn body(topic: Topic, r: &mut Reader<'_>) -> Result<Result<Message, Rejected>, Error> {
     let event = match topic {
         Topic::Presence(user) => {
-            let b = PresenceBody::deserialize(&mut *r)?;
+            let b = activity::presence(r).map_err(|f| r.error(f))?;
             presence_change(user, b, &PRESENCE_PATHS).map(Event::Presence)
         }
-        Topic::Routing(user) => {
-            let b = RoutingBody::deserialize(&mut *r)?;
-            b.routing_status
-                .ok_or(Rejected::MissingField("eventBody.routingStatus"))
-                .and_then(|s| routing_change(user, s, &ROUTING_PATHS))
-                .map(Event::Routing)
-        }
+        Topic::Routing(user) => activity::routing_body(r)
+            .map_err(|f| r.error(f))?
+            .ok_or(Rejected::MissingField("eventBody.routingStatus"))
+            .and_then(|s| routing_change(user, s, &ROUTING_PATHS))
+            .map(Event::Routing),
         Topic::Activity(user) => {
-            let b = ActivityBody::deserialize(&mut *r)?;
+            let b = activity::activity(r).map_err(|f| r.error(f))?;
             activity(user, b)
         }
         Topic::Conversations(user) => {
-            let b = conversation::read(r, user)?;
+            let b = conversation::read(r, user).map_err(|f| r.error(f))?;
             conversation_change(user, b, &CONV_PATHS).map(Event::Conversation)
         }
         Topic::QueueUsers(queue) => {
@@ -292,14 +290,7 @@ pub(super) fn routing_change(
     })
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RoutingBody {
-    routing_status: Option<RoutingObj>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// The activity topic's body (read by hand: `ws/activity.rs`).
 struct ActivityBody {
     routing_status: Option<RoutingObj>,
     presence: Option<PresenceBody>,
@@ -369,6 +360,7 @@ const CONV_PATHS: ConvPaths = ConvPaths {
     session: "eventBody.participants[].{media}[]",
 };
 
+mod activity;
 pub(super) mod conversation;
 use conversation::conversation_change;
 pub(super) use conversation::ConvPaths;

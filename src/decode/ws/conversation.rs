@@ -11,38 +11,14 @@
 //! checked as strings but never parsed, and their sessions are not folded once their `userId`
 //! says they are not the agent.
 
-use serde::de::Error as _;
-use serde_json_core::de::Error;
-
 use super::super::json::LOOSE_LEN;
 use super::super::json::{loose, need_id, read_id, read_stamp, read_text, JId, LazyStamp};
-use super::super::reader::Reader;
+use super::super::reader::{Reader, Step};
 use super::super::Rejected;
 use crate::event::{ConversationChange, Id, Interaction, Media, Millis};
 
 /// Longest session `state` compared (`disconnected` is 12).
 const STATE_LEN: usize = 24;
-
-/// Refuses a field met twice, as serde's derive does: before its colon is read.
-fn once(seen: &mut u16, bit: u16, name: &'static str) -> Result<(), Error> {
-    if *seen & bit != 0 {
-        return Err(Error::duplicate_field(name));
-    }
-    *seen |= bit;
-    Ok(())
-}
-
-/// An optional value (`null` is `None`), read by `read` otherwise.
-fn opt<'de, T>(
-    r: &mut Reader<'de>,
-    read: impl FnOnce(&mut Reader<'de>) -> Result<T, Error>,
-) -> Result<Option<T>, Error> {
-    if r.null()? {
-        Ok(None)
-    } else {
-        read(r).map(Some)
-    }
-}
 
 /// A session `state`, compared loosely (case, spaces and underscores ignored).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -99,38 +75,38 @@ const SESSION_STAMPS: [&str; 5] = [
     "endTime",
 ];
 
-fn session<'de>(r: &mut Reader<'de>) -> Result<RawSession<'de>, Error> {
+fn session<'de>(r: &mut Reader<'de>) -> Step<RawSession<'de>> {
     r.begin_object()?;
     let mut s = RawSession::default();
     let (mut seen, mut first) = (0u16, true);
     while let Some(key) = r.next_key(&mut first)? {
         let stamp = match key {
-            "state" => {
-                once(&mut seen, 1, "state")?;
+            b"state" => {
+                r.once(&mut seen, 1, "state")?;
                 r.colon()?;
-                s.state = opt(r, |r| read_text::<STATE_LEN, _>(r, |t, _| StateName::of(t)))?;
+                s.state = r.opt(|r| read_text::<STATE_LEN, _>(r, |t, _| StateName::of(t)))?;
                 continue;
             }
-            "held" => {
-                once(&mut seen, 2, "held")?;
+            b"held" => {
+                r.once(&mut seen, 2, "held")?;
                 r.colon()?;
-                s.held = opt(r, |r| Ok(r.boolean()?))?;
+                s.held = r.opt(|r| r.boolean())?;
                 continue;
             }
-            "startAlertingTime" => 0,
-            "connectedTime" => 1,
-            "startHoldTime" => 2,
-            "disconnectedTime" => 3,
-            "endTime" => 4,
+            b"startAlertingTime" => 0,
+            b"connectedTime" => 1,
+            b"startHoldTime" => 2,
+            b"disconnectedTime" => 3,
+            b"endTime" => 4,
             _ => {
                 r.colon()?;
                 r.skip()?;
                 continue;
             }
         };
-        once(&mut seen, 4 << stamp, SESSION_STAMPS[stamp])?;
+        r.once(&mut seen, 4 << stamp, SESSION_STAMPS[stamp])?;
         r.colon()?;
-        s.stamps[stamp] = opt(r, read_stamp)?;
+        s.stamps[stamp] = r.opt(read_stamp)?;
     }
     r.end_object()?;
     Ok(s)
@@ -188,7 +164,7 @@ impl Sessions {
 
 /// One media array: every session read and checked; folded only when `fold` (the
 /// participant may be the agent).
-fn sessions(r: &mut Reader<'_>, fold: bool) -> Result<Sessions, Error> {
+fn sessions(r: &mut Reader<'_>, fold: bool) -> Step<Sessions> {
     r.begin_array()?;
     let mut out = Sessions::default();
     let mut first = true;
@@ -232,41 +208,44 @@ struct Participant<'de> {
     wrapup: bool,
     stamps: [Option<LazyStamp<'de>>; 5],
     media: [Sessions; 7],
+    /// Media arrays read before `userId` (byte ranges in the text): folded afterwards if the
+    /// participant turns out to be the agent.
+    unfolded: [Option<(usize, usize)>; 7],
 }
 
-fn participant<'de>(r: &mut Reader<'de>, user: Id) -> Result<Participant<'de>, Error> {
+fn participant<'de>(r: &mut Reader<'de>, user: Id) -> Step<Participant<'de>> {
     r.begin_object()?;
     let mut p = Participant::default();
     let (mut seen, mut first) = (0u16, true);
     while let Some(key) = r.next_key(&mut first)? {
         match key {
-            "userId" => {
-                once(&mut seen, 1, "userId")?;
+            b"userId" => {
+                r.once(&mut seen, 1, "userId")?;
                 r.colon()?;
-                p.user_id = opt(r, read_id)?;
+                p.user_id = r.opt(read_id)?;
             }
-            "wrapupRequired" => {
-                once(&mut seen, 2, "wrapupRequired")?;
+            b"wrapupRequired" => {
+                r.once(&mut seen, 2, "wrapupRequired")?;
                 r.colon()?;
-                p.wrapup_required = opt(r, |r| Ok(r.boolean()?))?;
+                p.wrapup_required = r.opt(|r| r.boolean())?;
             }
-            "wrapup" => {
-                once(&mut seen, 4, "wrapup")?;
+            b"wrapup" => {
+                r.once(&mut seen, 4, "wrapup")?;
                 r.colon()?;
-                p.wrapup = opt(r, |r| Ok(r.skip()?))?.is_some();
+                p.wrapup = r.opt(|r| r.skip())?.is_some();
             }
-            "connectedTime" => stamp(r, &mut seen, &mut p, 0)?,
-            "startAlertingTime" => stamp(r, &mut seen, &mut p, 1)?,
-            "endTime" => stamp(r, &mut seen, &mut p, 2)?,
-            "startAcwTime" => stamp(r, &mut seen, &mut p, 3)?,
-            "endAcwTime" => stamp(r, &mut seen, &mut p, 4)?,
-            "calls" => media(r, &mut seen, &mut p, user, 0)?,
-            "callbacks" => media(r, &mut seen, &mut p, user, 1)?,
-            "chats" => media(r, &mut seen, &mut p, user, 2)?,
-            "emails" => media(r, &mut seen, &mut p, user, 3)?,
-            "messages" => media(r, &mut seen, &mut p, user, 4)?,
-            "videos" => media(r, &mut seen, &mut p, user, 5)?,
-            "socialExpressions" => media(r, &mut seen, &mut p, user, 6)?,
+            b"connectedTime" => stamp(r, &mut seen, &mut p, 0)?,
+            b"startAlertingTime" => stamp(r, &mut seen, &mut p, 1)?,
+            b"endTime" => stamp(r, &mut seen, &mut p, 2)?,
+            b"startAcwTime" => stamp(r, &mut seen, &mut p, 3)?,
+            b"endAcwTime" => stamp(r, &mut seen, &mut p, 4)?,
+            b"calls" => media(r, &mut seen, &mut p, user, 0)?,
+            b"callbacks" => media(r, &mut seen, &mut p, user, 1)?,
+            b"chats" => media(r, &mut seen, &mut p, user, 2)?,
+            b"emails" => media(r, &mut seen, &mut p, user, 3)?,
+            b"messages" => media(r, &mut seen, &mut p, user, 4)?,
+            b"videos" => media(r, &mut seen, &mut p, user, 5)?,
+            b"socialExpressions" => media(r, &mut seen, &mut p, user, 6)?,
             _ => {
                 r.colon()?;
                 r.skip()?;
@@ -274,40 +253,49 @@ fn participant<'de>(r: &mut Reader<'de>, user: Id) -> Result<Participant<'de>, E
         }
     }
     r.end_object()?;
+    if p.user_id == Some(JId(Some(user))) {
+        // The agent's `userId` came after some of its media: fold them now (they were read
+        // once already, so reading them again cannot fail).
+        for (sessions_i, range) in p.media.iter_mut().zip(p.unfolded) {
+            if let Some((start, end)) = range {
+                let mut again = Reader::new(r.text().get(start..end).unwrap_or_default(), 0);
+                *sessions_i = sessions(&mut again, true)?;
+            }
+        }
+    }
     Ok(p)
 }
 
 /// Participant stamp `i` (of [`PARTICIPANT_STAMPS`]).
-fn stamp<'de>(
-    r: &mut Reader<'de>,
-    seen: &mut u16,
-    p: &mut Participant<'de>,
-    i: usize,
-) -> Result<(), Error> {
-    once(seen, 8 << i, PARTICIPANT_STAMPS[i])?;
+fn stamp<'de>(r: &mut Reader<'de>, seen: &mut u16, p: &mut Participant<'de>, i: usize) -> Step<()> {
+    r.once(seen, 8 << i, PARTICIPANT_STAMPS[i])?;
     r.colon()?;
-    p.stamps[i] = opt(r, read_stamp)?;
+    p.stamps[i] = r.opt(read_stamp)?;
     Ok(())
 }
 
-/// Media array `i` (of [`MEDIA`]): folded unless the participant's `userId`, read already,
-/// says it is not the agent.
+/// Media array `i` (of [`MEDIA`]): folded when the participant's `userId`, read already, is
+/// the agent's; before `userId` (or without it: customers, queues), read and its range kept.
 fn media(
     r: &mut Reader<'_>,
     seen: &mut u16,
     p: &mut Participant<'_>,
     user: Id,
     i: usize,
-) -> Result<(), Error> {
-    once(seen, 256 << i, MEDIA[i].0)?;
+) -> Step<()> {
+    r.once(seen, 256 << i, MEDIA[i].0)?;
     r.colon()?;
-    let fold = p.user_id.is_none_or(|id| id == JId(Some(user)));
-    p.media[i] = sessions(r, fold)?;
+    r.whitespace();
+    let start = r.pos();
+    p.media[i] = sessions(r, p.user_id == Some(JId(Some(user))))?;
+    if p.user_id.is_none() {
+        p.unfolded[i] = Some((start, r.pos()));
+    }
     Ok(())
 }
 
 /// Streams `participants`, keeping the last one whose `userId` is `user`.
-fn participants<'de>(r: &mut Reader<'de>, user: Id) -> Result<Option<Participant<'de>>, Error> {
+fn participants<'de>(r: &mut Reader<'de>, user: Id) -> Step<Option<Participant<'de>>> {
     r.begin_array()?;
     let mut agent = None;
     let mut first = true;
@@ -330,7 +318,7 @@ pub(crate) struct ConvBody<'de> {
 /// Reads the `Conversation` object `r` is at, keeping `user`'s participant. An `id` or
 /// `participants` met twice is read again (the later `id` wins; a later `participants`
 /// without the agent keeps the earlier one's).
-pub(crate) fn read<'de>(r: &mut Reader<'de>, user: Id) -> Result<ConvBody<'de>, Error> {
+pub(crate) fn read<'de>(r: &mut Reader<'de>, user: Id) -> Step<ConvBody<'de>> {
     r.begin_object()?;
     let mut body = ConvBody {
         id: None,
@@ -340,8 +328,8 @@ pub(crate) fn read<'de>(r: &mut Reader<'de>, user: Id) -> Result<ConvBody<'de>, 
     while let Some(key) = r.next_key(&mut first)? {
         r.colon()?;
         match key {
-            "id" => body.id = Some(read_id(r)?),
-            "participants" => {
+            b"id" => body.id = Some(read_id(r)?),
+            b"participants" => {
                 if let Some(p) = participants(r, user)? {
                     body.agent = Some(p);
                 }

@@ -562,6 +562,59 @@ fn conversation_rejections() {
     assert_eq!(err(&f), Rejected::BadId("eventBody.id"));
 }
 
+/// The hand-read conversation (issue 16): a participant's media read before its `userId` are
+/// folded once the `userId` says it is the agent; other participants' fields are still
+/// checked (a bad stamp there is a JSON-level outcome only when the string itself is bad).
+#[test]
+fn conversation_agent_fields_in_any_order_and_others_checked() {
+    let agent_last = format!(
+        r#"{{"topicName":"v2.users.{USER}.conversations","eventBody":{{"id":"{CONV}","participants":[
+          {{"purpose":"customer","calls":[{{"state":"connected","connectedTime":"2024-12-30T09:40:01.120Z"}}]}},
+          {{"purpose":"agent","emails":[{{"state":"alerting","startAlertingTime":"2024-12-30T09:41:00.000Z"}}],
+            "calls":[{{"state":"disconnected","disconnectedTime":"2024-12-30T09:40:30.000Z"}}],
+            "userId":"{USER}"}}]}}}}"#
+    );
+    let Event::Conversation(c) = ok(&agent_last) else {
+        panic!("not a conversation");
+    };
+    assert_eq!(
+        (c.media, c.interaction),
+        (Media::Email, Interaction::Alerting)
+    );
+    assert_eq!(c.changed, ts("2024-12-30T09:41:00.000Z"));
+
+    // Another participant's stamp that is not a time: never parsed, not the agent's problem.
+    let f = agent_last.replace("09:40:01.120Z", "not a time");
+    assert!(matches!(ok(&f), Event::Conversation(_)));
+    // Another participant's duplicate field or invalid escape: refused as serde's derive
+    // refused it (the error value included).
+    let dup = agent_last.replace(
+        r#""purpose":"customer","#,
+        r#""purpose":"customer","calls":[],"#,
+    );
+    assert_eq!(
+        err(&dup),
+        Rejected::Malformed(serde::de::Error::duplicate_field("calls"))
+    );
+    let escape = agent_last.replace("09:40:01.120Z", r"09:40:01\q");
+    assert_eq!(
+        err(&escape),
+        Rejected::Malformed(serde::de::Error::custom("invalid escape in string"))
+    );
+    // `null` media is refused (an array is required), `null` fields are absent.
+    let null_calls = agent_last.replace(
+        r#""calls":[{"state":"disconnected","disconnectedTime":"2024-12-30T09:40:30.000Z"}]"#,
+        r#""calls":null"#,
+    );
+    assert_eq!(err(&null_calls).reason(), Reason::Malformed);
+    // A session without a known state is still the newest live one: shown, as no interaction.
+    let null_state = agent_last.replace(r#""state":"alerting""#, r#""state":null"#);
+    let Event::Conversation(c) = ok(&null_state) else {
+        panic!("not a conversation");
+    };
+    assert_eq!((c.media, c.interaction), (Media::Email, Interaction::None));
+}
+
 #[test]
 fn controls() {
     let hb = r#"{"topicName":"channel.metadata","eventBody":{"message":"WebSocket Heartbeat"}}"#;
