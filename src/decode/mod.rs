@@ -242,7 +242,7 @@ pub fn parse(frame: &[u8], max_len: usize) -> Result<Message, Rejected> {
 /// (or its range kept, when it comes before the topic), everything else skipped. The outer
 /// `Err` is a JSON error anywhere in the frame, which wins over any other outcome.
 fn envelope(r: &mut Reader<'_>) -> Result<Result<Message, Rejected>, JsonError> {
-    let mut topic: Option<Option<json::Text<TOPIC_LEN>>> = None;
+    let mut topic_seen = false;
     // Replies to WebSocket `subscribe` and channel-gone notices: `"200"`, `"404"`, `"4xx"`.
     let mut result: Option<Option<json::Text<8>>> = None;
     let mut route: Option<Result<ws::Topic, Rejected>> = None;
@@ -252,16 +252,18 @@ fn envelope(r: &mut Reader<'_>) -> Result<Result<Message, Rejected>, JsonError> 
     while let Some(key) = r.next_key(&mut first)? {
         match key {
             b"topicName" => {
-                if topic.is_some() {
+                if topic_seen {
                     return Err(de::Error::duplicate_field("topicName"));
                 }
+                topic_seen = true;
                 r.colon()?;
-                let t = Option::<json::Text<TOPIC_LEN>>::deserialize(&mut *r)?;
-                route = t.as_ref().map(|t| match t.truncated {
-                    true => Err(Rejected::UnknownTopic(evidence(t.as_str()))),
-                    false => ws::classify(t.as_str()),
-                });
-                topic = Some(t);
+                // Classified where it lies (`Option<Text<TOPIC_LEN>>` as it was, not copied).
+                route = r.opt(|r| {
+                    json::read_text::<TOPIC_LEN, _>(r, |t, truncated| match truncated {
+                        true => Err(Rejected::UnknownTopic(evidence(t))),
+                        false => ws::classify(t),
+                    })
+                })?;
             }
             b"result" => {
                 if result.is_some() {

@@ -294,7 +294,7 @@ impl<'de> Reader<'de> {
 
     /// Moves past the string whose body starts at `self.pos` (just after its `"`); its raw
     /// body.
-    #[inline]
+    #[inline(always)]
     pub(super) fn string_body(&mut self) -> Step<&'de str> {
         let (start, end) = self.string_span()?;
         // Both ends are ASCII quotes in valid UTF-8, so this slice is always whole.
@@ -304,7 +304,7 @@ impl<'de> Reader<'de> {
     }
 
     /// A string value, raw (escapes left in).
-    #[inline]
+    #[inline(always)]
     pub(super) fn parse_str(&mut self) -> Step<&'de str> {
         match self.whitespace() {
             None => Err(Fault::EofWhileParsingValue),
@@ -345,7 +345,7 @@ impl<'de> Reader<'de> {
     /// The next key of an open object (its raw bytes, escapes left in: compared as bytes, so
     /// no `str` is made), or `None` at its `}` (not consumed: see [`Reader::end_object`]).
     /// `first` is the object's own flag, initially `true`.
-    #[inline]
+    #[inline(always)]
     pub fn next_key(&mut self, first: &mut bool) -> Step<Option<&'de [u8]>> {
         if self.key_start(first)? {
             self.pos += 1;
@@ -359,7 +359,7 @@ impl<'de> Reader<'de> {
     }
 
     /// Positions on the next key's `"` (`true`) or finds the object's `}` (`false`).
-    #[inline]
+    #[inline(always)]
     pub(super) fn key_start(&mut self, first: &mut bool) -> Step<bool> {
         let peek = match self.whitespace().ok_or(Fault::EofWhileParsingObject)? {
             b'}' => return Ok(false),
@@ -381,7 +381,7 @@ impl<'de> Reader<'de> {
     }
 
     /// The `:` between a key and its value.
-    #[inline]
+    #[inline(always)]
     pub fn colon(&mut self) -> Step<()> {
         match self.whitespace().ok_or(Fault::EofWhileParsingObject)? {
             b':' => {
