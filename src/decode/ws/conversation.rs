@@ -213,9 +213,11 @@ struct Participant<'de> {
     unfolded: [Option<(usize, usize)>; 7],
 }
 
-fn participant<'de>(r: &mut Reader<'de>, user: Id) -> Step<Participant<'de>> {
+/// Reads one participant into `p` (reset first; filled in place: a participant is ~600
+/// bytes, and moving one per participant cost more than reading its keys, callgrind).
+fn participant<'de>(r: &mut Reader<'de>, user: Id, p: &mut Participant<'de>) -> Step<()> {
     r.begin_object()?;
-    let mut p = Participant::default();
+    *p = Participant::default();
     let (mut seen, mut first) = (0u16, true);
     while let Some(key) = r.next_key(&mut first)? {
         match key {
@@ -234,18 +236,18 @@ fn participant<'de>(r: &mut Reader<'de>, user: Id) -> Step<Participant<'de>> {
                 r.colon()?;
                 p.wrapup = r.opt(|r| r.skip())?.is_some();
             }
-            b"connectedTime" => stamp(r, &mut seen, &mut p, 0)?,
-            b"startAlertingTime" => stamp(r, &mut seen, &mut p, 1)?,
-            b"endTime" => stamp(r, &mut seen, &mut p, 2)?,
-            b"startAcwTime" => stamp(r, &mut seen, &mut p, 3)?,
-            b"endAcwTime" => stamp(r, &mut seen, &mut p, 4)?,
-            b"calls" => media(r, &mut seen, &mut p, user, 0)?,
-            b"callbacks" => media(r, &mut seen, &mut p, user, 1)?,
-            b"chats" => media(r, &mut seen, &mut p, user, 2)?,
-            b"emails" => media(r, &mut seen, &mut p, user, 3)?,
-            b"messages" => media(r, &mut seen, &mut p, user, 4)?,
-            b"videos" => media(r, &mut seen, &mut p, user, 5)?,
-            b"socialExpressions" => media(r, &mut seen, &mut p, user, 6)?,
+            b"connectedTime" => stamp(r, &mut seen, p, 0)?,
+            b"startAlertingTime" => stamp(r, &mut seen, p, 1)?,
+            b"endTime" => stamp(r, &mut seen, p, 2)?,
+            b"startAcwTime" => stamp(r, &mut seen, p, 3)?,
+            b"endAcwTime" => stamp(r, &mut seen, p, 4)?,
+            b"calls" => media(r, &mut seen, p, user, 0)?,
+            b"callbacks" => media(r, &mut seen, p, user, 1)?,
+            b"chats" => media(r, &mut seen, p, user, 2)?,
+            b"emails" => media(r, &mut seen, p, user, 3)?,
+            b"messages" => media(r, &mut seen, p, user, 4)?,
+            b"videos" => media(r, &mut seen, p, user, 5)?,
+            b"socialExpressions" => media(r, &mut seen, p, user, 6)?,
             _ => {
                 r.colon()?;
                 r.skip()?;
@@ -263,7 +265,7 @@ fn participant<'de>(r: &mut Reader<'de>, user: Id) -> Step<Participant<'de>> {
             }
         }
     }
-    Ok(p)
+    Ok(())
 }
 
 /// Participant stamp `i` (of [`PARTICIPANT_STAMPS`]).
@@ -298,11 +300,12 @@ fn media(
 fn participants<'de>(r: &mut Reader<'de>, user: Id) -> Step<Option<Participant<'de>>> {
     r.begin_array()?;
     let mut agent = None;
+    let mut p = Participant::default();
     let mut first = true;
     while r.next_element(&mut first)? {
-        let p = participant(r, user)?;
+        participant(r, user, &mut p)?;
         if p.user_id == Some(JId(Some(user))) {
-            agent = Some(p);
+            agent = Some(core::mem::take(&mut p));
         }
     }
     r.end_array()?;
