@@ -4,7 +4,9 @@
 //! records are restored; every other entry is dropped, counted (`records_dropped`) and
 //! removed from sled; the session counter continues. End to end, a gateway started on such a
 //! directory, or on one sled cannot open at all (quarantined), converges to the simulator's
-//! ground truth: what was dropped is rebuilt through resync.
+//! ground truth: what was dropped is rebuilt through resync. The "older build" store is
+//! written with sled's default 512 KiB log segments, as every build before
+//! `state::SEGMENT_BYTES` wrote it: opening it exercises the rewrite to 64 KiB too.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
