@@ -68,22 +68,36 @@ impl Topics {
 
     /// One agent in one zone.
     pub fn agent(&self, zone: &str, user: &Id) -> String {
-        format!("{}/zone/{zone}/agent/{user}", self.base)
+        self.entity(zone, "agent", user)
     }
 
     /// One queue in one zone.
     pub fn queue(&self, zone: &str, queue: &Id) -> String {
-        format!("{}/zone/{zone}/queue/{queue}", self.base)
+        self.entity(zone, "queue", queue)
     }
 
     /// One agent's display name in one zone.
     pub fn name(&self, zone: &str, user: &Id) -> String {
-        format!("{}/zone/{zone}/name/{user}", self.base)
+        self.entity(zone, "name", user)
     }
 
     /// One queue's display name in one zone.
     pub fn queue_name(&self, zone: &str, queue: &Id) -> String {
-        format!("{}/zone/{zone}/queue_name/{queue}", self.base)
+        self.entity(zone, "queue_name", queue)
+    }
+
+    /// `{base}/zone/{zone}/{kind}/{id}` in one allocation of its exact size: the topic of every
+    /// published frame. `format!` grew the string four times and went through the formatter
+    /// piece by piece, ~2,500 instructions per frame, a fifth of the publish step (callgrind).
+    fn entity(&self, zone: &str, kind: &str, id: &Id) -> String {
+        let text = id.hyphenated();
+        let id = core::str::from_utf8(&text).unwrap_or_default();
+        let parts = [self.base.as_str(), "/zone/", zone, "/", kind, "/", id];
+        let mut topic = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        for p in parts {
+            topic.push_str(p);
+        }
+        topic
     }
 
     /// A zone's roster.
@@ -147,6 +161,20 @@ mod tests {
         assert_eq!(
             t.agent("floor-2", &id),
             "presence/lyon-1/zone/floor-2/agent/9ed7d9f6-0c59-4360-ac54-40dd35eb9c2f"
+        );
+        let topic = t.queue("floor-2", &id);
+        assert_eq!(
+            topic,
+            "presence/lyon-1/zone/floor-2/queue/9ed7d9f6-0c59-4360-ac54-40dd35eb9c2f"
+        );
+        assert_eq!(
+            topic.capacity(),
+            topic.len(),
+            "one allocation of the exact size"
+        );
+        assert_eq!(
+            t.queue_name("floor-2", &id),
+            "presence/lyon-1/zone/floor-2/queue_name/9ed7d9f6-0c59-4360-ac54-40dd35eb9c2f"
         );
         assert_eq!(t.zone_filter("wall"), "presence/lyon-1/zone/wall/#");
         assert_eq!(
