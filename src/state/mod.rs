@@ -51,7 +51,7 @@ pub use record::{
     decode_record, encode_record, AgentRecord, Key, QueueRecord, Value, RECORD_BUF, RECORD_VERSION,
 };
 pub use stage::{now_ms, Shared, StateStage};
-pub use store::{Disk, Reason, Store, StoreEvent, LOCK_WAIT};
+pub use store::{Disk, Reason, Store, StoreEvent, LOCK_WAIT, SEGMENT_BYTES};
 pub use table::Table;
 
 /// How often the records changed since the last save are written to sled: a power cut loses
