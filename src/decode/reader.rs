@@ -466,6 +466,40 @@ impl<'de> Reader<'de> {
         }
     }
 
+    /// Reads the object at `pos`, for a shape read by hand: `field` is called with each key
+    /// (raw bytes) and the bit set of the fields seen so far, reads the value of a key it keeps
+    /// (`Some`), or says `None` and the value is skipped.
+    #[inline]
+    pub(super) fn object(
+        &mut self,
+        mut field: impl FnMut(&mut Self, &'de [u8], &mut u16) -> Step<Option<()>>,
+    ) -> Step<()> {
+        self.begin_object()?;
+        let (mut seen, mut first) = (0u16, true);
+        while let Some(key) = self.next_key(&mut first)? {
+            if field(self, key, &mut seen)?.is_none() {
+                self.colon()?;
+                self.skip()?;
+            }
+        }
+        self.end_object()
+    }
+
+    /// One optional field of a shape read by hand, its key just read: refused if met before
+    /// (`once`), then its colon, then the value (`opt`), in the derive's order.
+    #[inline]
+    pub(super) fn field<T>(
+        &mut self,
+        seen: &mut u16,
+        bit: u16,
+        name: &'static str,
+        read: impl FnOnce(&mut Self) -> Step<T>,
+    ) -> Step<Option<T>> {
+        self.once(seen, bit, name)?;
+        self.colon()?;
+        self.opt(read)
+    }
+
     /// An optional value: `None` for `null`, else what `read` reads (serde's `Option`).
     #[inline]
     pub(super) fn opt<T>(&mut self, read: impl FnOnce(&mut Self) -> Step<T>) -> Step<Option<T>> {

@@ -9,41 +9,20 @@ use super::super::json::{read_id, read_presence, read_routing, read_stamp};
 use super::super::reader::{Reader, Step};
 use super::{ActivityBody, OutOfOfficeBody, PresenceBody, PresenceDef, RoutingObj};
 
-/// Reads the object `r` is at: `field` is called with each key (raw bytes) and the bit set of
-/// fields seen so far, and says how it read the value, or `None` for a key it does not keep
-/// (skipped).
-fn object<'de>(
-    r: &mut Reader<'de>,
-    mut field: impl FnMut(&mut Reader<'de>, &[u8], &mut u16) -> Step<Option<()>>,
-) -> Step<()> {
-    r.begin_object()?;
-    let (mut seen, mut first) = (0u16, true);
-    while let Some(key) = r.next_key(&mut first)? {
-        if field(r, key, &mut seen)?.is_none() {
-            r.colon()?;
-            r.skip()?;
-        }
-    }
-    r.end_object()
-}
-
 /// `{presenceDefinition{id, systemPresence}, modifiedDate}`.
 pub(super) fn presence(r: &mut Reader<'_>) -> Step<PresenceBody> {
     let mut b = PresenceBody {
         presence_definition: None,
         modified_date: None,
     };
-    object(r, |r, key, seen| {
+    r.object(|r, key, seen| {
         match key {
             b"presenceDefinition" => {
-                r.once(seen, 1, "presenceDefinition")?;
-                r.colon()?;
-                b.presence_definition = r.opt(definition)?;
+                b.presence_definition = r.field(seen, 1, "presenceDefinition", definition)?
             }
             b"modifiedDate" => {
-                r.once(seen, 2, "modifiedDate")?;
-                r.colon()?;
-                b.modified_date = r.opt(|r| Ok(read_stamp(r)?.stamp()))?;
+                b.modified_date =
+                    r.field(seen, 2, "modifiedDate", |r| Ok(read_stamp(r)?.stamp()))?
             }
             _ => return Ok(None),
         }
@@ -57,17 +36,11 @@ fn definition(r: &mut Reader<'_>) -> Step<PresenceDef> {
         id: None,
         system_presence: None,
     };
-    object(r, |r, key, seen| {
+    r.object(|r, key, seen| {
         match key {
-            b"id" => {
-                r.once(seen, 1, "id")?;
-                r.colon()?;
-                d.id = r.opt(read_id)?;
-            }
+            b"id" => d.id = r.field(seen, 1, "id", read_id)?,
             b"systemPresence" => {
-                r.once(seen, 2, "systemPresence")?;
-                r.colon()?;
-                d.system_presence = r.opt(read_presence)?;
+                d.system_presence = r.field(seen, 2, "systemPresence", read_presence)?
             }
             _ => return Ok(None),
         }
@@ -82,17 +55,11 @@ pub(super) fn routing(r: &mut Reader<'_>) -> Step<RoutingObj> {
         status: None,
         start_time: None,
     };
-    object(r, |r, key, seen| {
+    r.object(|r, key, seen| {
         match key {
-            b"status" => {
-                r.once(seen, 1, "status")?;
-                r.colon()?;
-                o.status = r.opt(read_routing)?;
-            }
+            b"status" => o.status = r.field(seen, 1, "status", read_routing)?,
             b"startTime" => {
-                r.once(seen, 2, "startTime")?;
-                r.colon()?;
-                o.start_time = r.opt(|r| Ok(read_stamp(r)?.stamp()))?;
+                o.start_time = r.field(seen, 2, "startTime", |r| Ok(read_stamp(r)?.stamp()))?
             }
             _ => return Ok(None),
         }
@@ -104,13 +71,11 @@ pub(super) fn routing(r: &mut Reader<'_>) -> Step<RoutingObj> {
 /// The routing topic's body: `{routingStatus}`.
 pub(super) fn routing_body(r: &mut Reader<'_>) -> Step<Option<RoutingObj>> {
     let mut status = None;
-    object(r, |r, key, seen| {
+    r.object(|r, key, seen| {
         if key != b"routingStatus" {
             return Ok(None);
         }
-        r.once(seen, 1, "routingStatus")?;
-        r.colon()?;
-        status = r.opt(routing)?;
+        status = r.field(seen, 1, "routingStatus", routing)?;
         Ok(Some(()))
     })?;
     Ok(status)
@@ -122,17 +87,12 @@ fn out_of_office(r: &mut Reader<'_>) -> Step<OutOfOfficeBody> {
         active: None,
         modified_date: None,
     };
-    object(r, |r, key, seen| {
+    r.object(|r, key, seen| {
         match key {
-            b"active" => {
-                r.once(seen, 1, "active")?;
-                r.colon()?;
-                o.active = r.opt(Reader::boolean)?;
-            }
+            b"active" => o.active = r.field(seen, 1, "active", Reader::boolean)?,
             b"modifiedDate" => {
-                r.once(seen, 2, "modifiedDate")?;
-                r.colon()?;
-                o.modified_date = r.opt(|r| Ok(read_stamp(r)?.stamp()))?;
+                o.modified_date =
+                    r.field(seen, 2, "modifiedDate", |r| Ok(read_stamp(r)?.stamp()))?
             }
             _ => return Ok(None),
         }
@@ -148,23 +108,11 @@ pub(super) fn activity(r: &mut Reader<'_>) -> Step<ActivityBody> {
         presence: None,
         out_of_office: None,
     };
-    object(r, |r, key, seen| {
+    r.object(|r, key, seen| {
         match key {
-            b"routingStatus" => {
-                r.once(seen, 1, "routingStatus")?;
-                r.colon()?;
-                b.routing_status = r.opt(routing)?;
-            }
-            b"presence" => {
-                r.once(seen, 2, "presence")?;
-                r.colon()?;
-                b.presence = r.opt(presence)?;
-            }
-            b"outOfOffice" => {
-                r.once(seen, 4, "outOfOffice")?;
-                r.colon()?;
-                b.out_of_office = r.opt(out_of_office)?;
-            }
+            b"routingStatus" => b.routing_status = r.field(seen, 1, "routingStatus", routing)?,
+            b"presence" => b.presence = r.field(seen, 2, "presence", presence)?,
+            b"outOfOffice" => b.out_of_office = r.field(seen, 4, "outOfOffice", out_of_office)?,
             _ => return Ok(None),
         }
         Ok(Some(()))

@@ -76,39 +76,29 @@ const SESSION_STAMPS: [&str; 5] = [
 ];
 
 fn session<'de>(r: &mut Reader<'de>) -> Step<RawSession<'de>> {
-    r.begin_object()?;
     let mut s = RawSession::default();
-    let (mut seen, mut first) = (0u16, true);
-    while let Some(key) = r.next_key(&mut first)? {
+    r.object(|r, key, seen| {
         let stamp = match key {
             b"state" => {
-                r.once(&mut seen, 1, "state")?;
-                r.colon()?;
-                s.state = r.opt(|r| read_text::<STATE_LEN, _>(r, |t, _| StateName::of(t)))?;
-                continue;
+                let state =
+                    |r: &mut Reader<'de>| read_text::<STATE_LEN, _>(r, |t, _| StateName::of(t));
+                s.state = r.field(seen, 1, "state", state)?;
+                return Ok(Some(()));
             }
             b"held" => {
-                r.once(&mut seen, 2, "held")?;
-                r.colon()?;
-                s.held = r.opt(|r| r.boolean())?;
-                continue;
+                s.held = r.field(seen, 2, "held", Reader::boolean)?;
+                return Ok(Some(()));
             }
             b"startAlertingTime" => 0,
             b"connectedTime" => 1,
             b"startHoldTime" => 2,
             b"disconnectedTime" => 3,
             b"endTime" => 4,
-            _ => {
-                r.colon()?;
-                r.skip()?;
-                continue;
-            }
+            _ => return Ok(None),
         };
-        r.once(&mut seen, 4 << stamp, SESSION_STAMPS[stamp])?;
-        r.colon()?;
-        s.stamps[stamp] = r.opt(read_stamp)?;
-    }
-    r.end_object()?;
+        s.stamps[stamp] = r.field(seen, 4 << stamp, SESSION_STAMPS[stamp], read_stamp)?;
+        Ok(Some(()))
+    })?;
     Ok(s)
 }
 
@@ -216,45 +206,30 @@ struct Participant<'de> {
 /// Reads one participant into `p` (reset first; filled in place: a participant is ~600
 /// bytes, and moving one per participant cost more than reading its keys, callgrind).
 fn participant<'de>(r: &mut Reader<'de>, user: Id, p: &mut Participant<'de>) -> Step<()> {
-    r.begin_object()?;
     *p = Participant::default();
-    let (mut seen, mut first) = (0u16, true);
-    while let Some(key) = r.next_key(&mut first)? {
+    r.object(|r, key, seen| {
         match key {
-            b"userId" => {
-                r.once(&mut seen, 1, "userId")?;
-                r.colon()?;
-                p.user_id = r.opt(read_id)?;
-            }
+            b"userId" => p.user_id = r.field(seen, 1, "userId", read_id)?,
             b"wrapupRequired" => {
-                r.once(&mut seen, 2, "wrapupRequired")?;
-                r.colon()?;
-                p.wrapup_required = r.opt(|r| r.boolean())?;
+                p.wrapup_required = r.field(seen, 2, "wrapupRequired", Reader::boolean)?
             }
-            b"wrapup" => {
-                r.once(&mut seen, 4, "wrapup")?;
-                r.colon()?;
-                p.wrapup = r.opt(|r| r.skip())?.is_some();
-            }
-            b"connectedTime" => stamp(r, &mut seen, p, 0)?,
-            b"startAlertingTime" => stamp(r, &mut seen, p, 1)?,
-            b"endTime" => stamp(r, &mut seen, p, 2)?,
-            b"startAcwTime" => stamp(r, &mut seen, p, 3)?,
-            b"endAcwTime" => stamp(r, &mut seen, p, 4)?,
-            b"calls" => media(r, &mut seen, p, user, 0)?,
-            b"callbacks" => media(r, &mut seen, p, user, 1)?,
-            b"chats" => media(r, &mut seen, p, user, 2)?,
-            b"emails" => media(r, &mut seen, p, user, 3)?,
-            b"messages" => media(r, &mut seen, p, user, 4)?,
-            b"videos" => media(r, &mut seen, p, user, 5)?,
-            b"socialExpressions" => media(r, &mut seen, p, user, 6)?,
-            _ => {
-                r.colon()?;
-                r.skip()?;
-            }
+            b"wrapup" => p.wrapup = r.field(seen, 4, "wrapup", Reader::skip)?.is_some(),
+            b"connectedTime" => stamp(r, seen, p, 0)?,
+            b"startAlertingTime" => stamp(r, seen, p, 1)?,
+            b"endTime" => stamp(r, seen, p, 2)?,
+            b"startAcwTime" => stamp(r, seen, p, 3)?,
+            b"endAcwTime" => stamp(r, seen, p, 4)?,
+            b"calls" => media(r, seen, p, user, 0)?,
+            b"callbacks" => media(r, seen, p, user, 1)?,
+            b"chats" => media(r, seen, p, user, 2)?,
+            b"emails" => media(r, seen, p, user, 3)?,
+            b"messages" => media(r, seen, p, user, 4)?,
+            b"videos" => media(r, seen, p, user, 5)?,
+            b"socialExpressions" => media(r, seen, p, user, 6)?,
+            _ => return Ok(None),
         }
-    }
-    r.end_object()?;
+        Ok(Some(()))
+    })?;
     if p.user_id == Some(JId(Some(user))) {
         // The agent's `userId` came after some of its media: fold them now (they were read
         // once already, so reading them again cannot fail).
@@ -270,9 +245,7 @@ fn participant<'de>(r: &mut Reader<'de>, user: Id, p: &mut Participant<'de>) -> 
 
 /// Participant stamp `i` (of [`PARTICIPANT_STAMPS`]).
 fn stamp<'de>(r: &mut Reader<'de>, seen: &mut u16, p: &mut Participant<'de>, i: usize) -> Step<()> {
-    r.once(seen, 8 << i, PARTICIPANT_STAMPS[i])?;
-    r.colon()?;
-    p.stamps[i] = r.opt(read_stamp)?;
+    p.stamps[i] = r.field(seen, 8 << i, PARTICIPANT_STAMPS[i], read_stamp)?;
     Ok(())
 }
 
