@@ -43,8 +43,9 @@ pub struct Zones {
     specs: Vec<ZoneSpec>,
     user_mask: HashMap<Id, ZoneMask>,
     queue_mask: HashMap<Id, ZoneMask>,
-    /// Zones that take the members of a given queue.
-    member_mask: HashMap<Id, ZoneMask>,
+    /// Zones that take the members of each known queue, by queue index (an agent's
+    /// membership list holds indices: no hashing per published frame).
+    member_mask: Vec<ZoneMask>,
     /// Zones that hold every watched agent.
     everyone: ZoneMask,
     /// Index of each known queue, for compact membership lists.
@@ -60,7 +61,7 @@ impl Zones {
             specs: Vec::new(),
             user_mask: HashMap::new(),
             queue_mask: HashMap::new(),
-            member_mask: HashMap::new(),
+            member_mask: Vec::new(),
             everyone: 0,
             queue_index: HashMap::new(),
             queues: Vec::new(),
@@ -75,10 +76,12 @@ impl Zones {
             }
             for q in &spec.queues {
                 *z.queue_mask.entry(*q).or_default() |= bit;
+                let qi = usize::from(z.index_queue(*q));
                 if spec.members_of_queues {
-                    *z.member_mask.entry(*q).or_default() |= bit;
+                    if let Some(m) = z.member_mask.get_mut(qi) {
+                        *m |= bit;
+                    }
                 }
-                z.index_queue(*q);
             }
             z.specs.push(spec);
         }
@@ -88,12 +91,16 @@ impl Zones {
         z
     }
 
-    fn index_queue(&mut self, q: Id) {
-        if !self.queue_index.contains_key(&q) {
-            let i = u16::try_from(self.queues.len()).unwrap_or(u16::MAX);
-            self.queue_index.insert(q, i);
-            self.queues.push(q);
+    /// The index of queue `q`, given one if it is new.
+    fn index_queue(&mut self, q: Id) -> u16 {
+        if let Some(&i) = self.queue_index.get(&q) {
+            return i;
         }
+        let i = u16::try_from(self.queues.len()).unwrap_or(u16::MAX);
+        self.queue_index.insert(q, i);
+        self.queues.push(q);
+        self.member_mask.push(0);
+        i
     }
 
     /// The zones, in bit order.
@@ -123,18 +130,30 @@ impl Zones {
 
     /// Zones of an agent, given the indices of the queues it is a member of.
     pub fn of_agent(&self, user: &Id, member_of: &[u16]) -> ZoneMask {
-        let mut m = self.everyone | self.user_mask.get(user).copied().unwrap_or(0);
+        let mut m = self.everyone;
+        // Most sites zone by queue: no explicit users, no lookup.
+        if !self.user_mask.is_empty() {
+            m |= self.user_mask.get(user).copied().unwrap_or(0);
+        }
         for &qi in member_of {
-            if let Some(q) = self.queues.get(usize::from(qi)) {
-                m |= self.member_mask.get(q).copied().unwrap_or(0);
-            }
+            m |= self.member_mask.get(usize::from(qi)).copied().unwrap_or(0);
         }
         m
     }
 
     /// Iterates the set bits of a mask as zone indices.
     pub fn bits(mask: ZoneMask) -> impl Iterator<Item = usize> {
-        (0..MAX_ZONES).filter(move |i| mask & (1 << i) != 0)
+        // One step per set bit (three calls per published key: not 64 tests each).
+        let mut rest = mask;
+        std::iter::from_fn(move || {
+            if rest == 0 {
+                return None;
+            }
+            // trailing_zeros of a non-zero u64 is < 64.
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            Some(i)
+        })
     }
 }
 
@@ -181,6 +200,12 @@ mod tests {
         assert_eq!(zones.of_agent(&id(2), &[q11]), 0);
         assert!(zones.queue_index(&id(12)).is_some());
         assert_eq!(Zones::bits(0b101).collect::<Vec<_>>(), vec![0, 2]);
+        assert_eq!(Zones::bits(0).count(), 0);
+        assert_eq!(Zones::bits(1 << 63).collect::<Vec<_>>(), vec![63]);
+        assert_eq!(
+            Zones::bits(ZoneMask::MAX).collect::<Vec<_>>(),
+            (0..MAX_ZONES).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -67,6 +67,35 @@ pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// What VmRSS is made of for `pid`: (RssAnon, RssFile + RssShmem in KiB, threads). The
+/// file-backed part is mostly the executable's own pages (text and read-only data), which no
+/// heap setting moves; None once it has exited.
+pub fn rss_split(pid: u32) -> Option<RssSplit> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some(RssSplit {
+        anon_kib: field("RssAnon:")?,
+        file_kib: field("RssFile:")? + field("RssShmem:").unwrap_or(0),
+        threads: field("Threads:")?,
+    })
+}
+
+/// VmRSS split by kind (see [`rss_split`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RssSplit {
+    /// Anonymous pages: heap, stacks, the allocator's arenas.
+    pub anon_kib: u64,
+    /// File-backed and shared pages: the executable's text and data.
+    pub file_kib: u64,
+    /// Threads of the process.
+    pub threads: u64,
+}
+
 /// (VmRSS, VmHWM) of this process in KiB.
 pub fn own_rss_kib() -> (u64, u64) {
     rss_kib(std::process::id()).unwrap_or((0, 0))

@@ -349,6 +349,8 @@ struct Figures {
     latency: Vec<(BrokerKind, [Series; 4], Vec<u32>, Series)>,
     hwm_kib: Series,
     rss_at_rate: Series,
+    /// VmRSS by kind at the end of each 20 k/s run.
+    rss_split: Vec<machine::RssSplit>,
     sled_share_kib: Series,
     sled_note: String,
     soak: Option<Soak>,
@@ -720,12 +722,16 @@ async fn run(o: &Opts, pinned: bool) -> String {
                 let exact = rig::converge(&sim, &p.view, Duration::from_secs(600)).await;
                 // Under a profiler these are the profiler's process figures.
                 let (rss, hwm) = p.gw().rss().unwrap_or_default();
+                let split = p.gw().rss_split().unwrap_or_default();
                 eprintln!(
-                    "[P] {} events at {}/s; display {}; VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+                    "[P] {} events at {}/s; display {}; VmRSS {:.1} MiB ({:.1} anonymous, {:.1} file-backed, {} threads), VmHWM {:.1} MiB",
                     sent.events,
                     o.profile_rate,
                     if exact.is_ok() { "exact" } else { "NOT exact" },
                     rss as f64 / 1024.0,
+                    split.anon_kib as f64 / 1024.0,
+                    split.file_kib as f64 / 1024.0,
+                    split.threads,
                     hwm as f64 / 1024.0
                 );
             }
@@ -837,12 +843,17 @@ async fn hwm_run(o: &Opts, s: &mut Session, f: &mut Figures) {
     };
     f.hwm_kib.push(hwm as f64);
     f.rss_at_rate.push(rss_max.max(rss) as f64);
+    let split = s.gw().rss_split().unwrap_or_default();
+    f.rss_split.push(split);
     eprintln!(
-        "[rss] {:.0} events/s for {:.0} s: VmHWM {} (process life), VmRSS max {} during the run",
+        "[rss] {:.0} events/s for {:.0} s: VmHWM {} (process life), VmRSS max {} during the run; at its end anonymous {}, file-backed {}, {} threads",
         driven.events as f64 / driven.secs,
         driven.secs,
         mib(hwm as f64),
-        mib(rss_max as f64)
+        mib(rss_max as f64),
+        mib(split.anon_kib as f64),
+        mib(split.file_kib as f64),
+        split.threads
     );
     if rig::converge(&s.sim, &s.view, Duration::from_secs(120))
         .await
@@ -1383,9 +1394,15 @@ fn table(o: &Opts, head: &str, f: &Figures) -> String {
         format!("peak RSS (VmHWM), {org}, 20,000 events/s"),
         "≤ 16 MiB",
         format!(
-            "{} over the process life (boot, resync, 20 k events/s); max VmRSS during the 20 k/s run {}; sled's share {} ({})",
+            "{} over the process life (boot, resync, 20 k events/s); max VmRSS during the 20 k/s run {}{}; sled's share {} ({})",
             f.hwm_kib.show(mib),
             f.rss_at_rate.show(mib),
+            f.rss_split.last().map_or(String::new(), |x| format!(
+                ", at its end {} anonymous + {} file-backed (the executable's pages), {} threads",
+                mib(x.anon_kib as f64),
+                mib(x.file_kib as f64),
+                x.threads
+            )),
             f.sled_share_kib.show(mib),
             f.sled_note
         ),

@@ -289,6 +289,11 @@ impl Gateway {
         crate::machine::rss_kib(self.pid)
     }
 
+    /// VmRSS by kind (anonymous, file-backed) and the thread count.
+    pub fn rss_split(&self) -> Option<crate::machine::RssSplit> {
+        crate::machine::rss_split(self.pid)
+    }
+
     /// CPU time used so far.
     pub fn cpu(&self) -> Option<Duration> {
         crate::machine::cpu_time(self.pid)

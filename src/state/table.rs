@@ -184,6 +184,10 @@ impl Table {
 
     /// Slot of `key`, created empty if absent; None when the table is full (counted).
     pub(super) fn slot_for(&mut self, key: Key) -> Option<u32> {
+        // Known keys (nearly every event) skip building an empty record.
+        if let Some(&i) = self.index.get(&key) {
+            return Some(i);
+        }
         let empty = match key {
             Key::Agent(_) => Value::Agent(AgentRecord::default()),
             Key::Queue(_) => Value::Queue(QueueRecord::default()),
