@@ -58,13 +58,18 @@ pub fn load() -> String {
 /// (VmRSS, VmHWM) of `pid` in KiB; None once it has exited.
 pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    Some((
+        status_field(&text, "VmRSS:")?,
+        status_field(&text, "VmHWM:")?,
+    ))
+}
+
+/// The number after `name` in the text of `/proc/PID/status`.
+fn status_field(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
 }
 
 /// What VmRSS is made of for `pid`: (RssAnon, RssFile + RssShmem in KiB, threads). The
@@ -72,12 +77,7 @@ pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
 /// heap setting moves; None once it has exited.
 pub fn rss_split(pid: u32) -> Option<RssSplit> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-    };
+    let field = |name: &str| status_field(&text, name);
     Some(RssSplit {
         anon_kib: field("RssAnon:")?,
         file_kib: field("RssFile:")? + field("RssShmem:").unwrap_or(0),
