@@ -119,9 +119,20 @@ fn exit_usage() -> ExitCode {
     ExitCode::from(u8::try_from(EXIT_USAGE).unwrap_or(64))
 }
 
+/// Runtime workers: the stages are few and mostly wait on sockets; two keep one busy stage
+/// (a resync's decode, a republish sweep) from delaying the others.
+const WORKER_THREADS: usize = 2;
+
+/// The most blocking threads at once (tokio's default is 512). Their users are few and each
+/// bounded: one store upkeep, one watchdog probe, and a name lookup per connection being
+/// made (21 channel sockets, the REST clients, the broker); a lookup past this waits for a
+/// thread instead of adding one (a fixed-memory box: each thread reserves a stack).
+const BLOCKING_THREADS: usize = 32;
+
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(WORKER_THREADS)
+        .max_blocking_threads(BLOCKING_THREADS)
         .enable_all()
         .build()
 }

@@ -13,6 +13,11 @@ pub type ZoneMask = u64;
 /// Most zones a site may configure (one bit each in a [`ZoneMask`]).
 pub const MAX_ZONES: usize = 64;
 
+/// Most distinct queues the table indexes (an agent's membership list holds 16-bit queue
+/// indices); boards cap `max_queues` at this (config validation), and a queue past it is
+/// left unindexed rather than sharing another's slot.
+pub const MAX_QUEUES: usize = 1 << 16;
+
 /// Most watched-queue memberships tracked per agent; more are ignored for zoning (counted
 /// by the state stage). Agents in more than 16 of one site's watched queues are rare.
 pub const MAX_AGENT_QUEUES: usize = 16;
@@ -76,9 +81,9 @@ impl Zones {
             }
             for q in &spec.queues {
                 *z.queue_mask.entry(*q).or_default() |= bit;
-                let qi = usize::from(z.index_queue(*q));
+                let qi = z.index_queue(*q);
                 if spec.members_of_queues {
-                    if let Some(m) = z.member_mask.get_mut(qi) {
+                    if let Some(m) = qi.and_then(|i| z.member_mask.get_mut(usize::from(i))) {
                         *m |= bit;
                     }
                 }
@@ -91,16 +96,17 @@ impl Zones {
         z
     }
 
-    /// The index of queue `q`, given one if it is new.
-    fn index_queue(&mut self, q: Id) -> u16 {
+    /// The index of queue `q`, given one if it is new; `None` once [`MAX_QUEUES`] are
+    /// indexed (never two queues in one slot).
+    fn index_queue(&mut self, q: Id) -> Option<u16> {
         if let Some(&i) = self.queue_index.get(&q) {
-            return i;
+            return Some(i);
         }
-        let i = u16::try_from(self.queues.len()).unwrap_or(u16::MAX);
+        let i = u16::try_from(self.queues.len()).ok()?;
         self.queue_index.insert(q, i);
         self.queues.push(q);
         self.member_mask.push(0);
-        i
+        Some(i)
     }
 
     /// The zones, in bit order.
@@ -206,6 +212,21 @@ mod tests {
             Zones::bits(ZoneMask::MAX).collect::<Vec<_>>(),
             (0..MAX_ZONES).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn queues_past_sixteen_bit_indices_are_left_unindexed() {
+        let queue = |n: usize| {
+            let mut b = [0u8; 16];
+            b[8..].copy_from_slice(&(n as u64).to_be_bytes());
+            Id(b)
+        };
+        let extra: Vec<Id> = (0..=MAX_QUEUES).map(queue).collect();
+        let zones = Zones::new(vec![], &extra);
+        assert_eq!(zones.queue_index(&queue(0)), Some(0));
+        assert_eq!(zones.queue_index(&queue(MAX_QUEUES - 1)), Some(u16::MAX));
+        // Clamped, it would have shared the last slot with the queue before it.
+        assert_eq!(zones.queue_index(&queue(MAX_QUEUES)), None);
     }
 
     #[test]

@@ -33,11 +33,16 @@ pub const ZONE_MEMBER_BYTES: u64 = 16;
 pub const EVENT_BYTES: u64 = 128;
 /// One queued rumqttc request or inflight publish: packet struct + a postcard frame.
 pub const MQTT_REQUEST_BYTES: u64 = 256;
-/// sled's resident memory beyond its page cache (measured: ~20 MiB RSS regardless of the
-/// configured cache, of which 16 MiB is not the cache).
+/// sled's resident memory beyond its page cache, worst case (measured before issue 16's
+/// 64 KiB segments and records written behind: ~20 MiB RSS regardless of the configured
+/// cache, of which 16 MiB was not the cache; bench run 10: sled's whole share 10.2 MiB at
+/// 10,500 records after 2 M writes with a 16 MiB cache, 7.3 MiB with 1 MiB). Kept as the
+/// bound the budget check uses.
 pub const SLED_OVERHEAD_BYTES: u64 = 16 * MIB;
-/// Everything that does not scale with capacities: tokio runtime and worker stacks, rustls
-/// state and webpki roots, the binary's own text/data. Measured well under 8 MiB.
+/// Everything that does not scale with capacities: tokio runtime and thread stacks (2
+/// workers, at most 32 blocking threads: `main.rs`), sled's I/O threads, rustls state and
+/// webpki roots, the binary's own text/data. Measured well under 8 MiB (run 10: 3.2 MiB of
+/// executable pages and 12 threads at 10,000 agents).
 pub const RUNTIME_OVERHEAD_BYTES: u64 = 8 * MIB;
 
 const MIB: u64 = 1024 * 1024;
@@ -362,14 +367,25 @@ impl RawBoard {
                 "must be at least 1".into(),
             ));
         }
-        if c.max_zones > crate::zones::MAX_ZONES {
+        // Limits of the zone table's compact forms.
+        let table: [(&str, usize, usize, &str); 2] = [
+            (
+                "max_zones",
+                c.max_zones,
+                crate::zones::MAX_ZONES,
+                "one bit per zone in zones::ZoneMask",
+            ),
+            (
+                "max_queues",
+                c.max_queues,
+                crate::zones::MAX_QUEUES,
+                "16-bit queue indices in zones and membership lists",
+            ),
+        ];
+        if let Some((field, v, max, why)) = table.iter().find(|(_, v, max, _)| v > max) {
             return Err(at(
-                "capacity.max_zones",
-                format!(
-                    "{} exceeds {} (one bit per zone in zones::ZoneMask)",
-                    c.max_zones,
-                    crate::zones::MAX_ZONES
-                ),
+                &format!("capacity.{field}"),
+                format!("{v} exceeds {max} ({why})"),
             ));
         }
         if c.ws_max_frame_bytes > c.ws_max_message_bytes {
@@ -551,6 +567,23 @@ mod tests {
                 .starts_with("board.capacity.ws_max_frame_bytes:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn capacities_past_the_zone_table_forms_are_refused() {
+        let (_, text) = EMBEDDED[0];
+        for (field, max) in [("max_queues", 65_536), ("max_zones", 64)] {
+            let line = text.lines().find(|l| l.starts_with(field)).unwrap();
+            let at_cap = text.replace(line, &format!("{field} = {max}"));
+            assert!(Board::from_toml_str(&at_cap, BoardOrigin::Embedded("t")).is_ok());
+            let over = text.replace(line, &format!("{field} = {}", max + 1));
+            let err = Board::from_toml_str(&over, BoardOrigin::Embedded("t")).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("board.capacity.{field}:")),
+                "{err}"
+            );
+        }
     }
 
     #[test]
