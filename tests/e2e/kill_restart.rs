@@ -186,7 +186,29 @@ async fn kill_dash_nine_at_random_points_during_a_burst_always_converges_and_sle
 
     // Restart: the store opens (never quarantined), and the display converges to the truth.
     let _child = spawn_gateway(&config_path, &log, &sim);
-    converge(&sim, &display, Duration::from_secs(120)).await;
+    if let Err(u) = try_converge(&sim, &display, Duration::from_secs(120)).await {
+        // The evidence for a rare failure: the last boot's log lines about resyncs and
+        // conversations, and those naming the first differing agent or its conversation.
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let last_boot = text.rfind("state loaded from sled").unwrap_or(0);
+        let names = [
+            u.first.clone(),
+            u.conversation.as_ref().map(|c| c.id.clone()),
+        ];
+        let lines: Vec<&str> = text[last_boot..]
+            .lines()
+            .filter(|l| {
+                l.contains("resync")
+                    || l.contains("conversation")
+                    || names
+                        .iter()
+                        .flatten()
+                        .any(|n| !n.is_empty() && l.contains(n.as_str()))
+            })
+            .take(40)
+            .collect();
+        panic!("{u}\nseed {seed}\nlast boot's log:\n{}", lines.join("\n"));
+    }
     let session = display.snapshot().session.expect("a session");
     let corrupt: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()

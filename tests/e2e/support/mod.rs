@@ -151,32 +151,78 @@ pub async fn converge(sim: &Sim, display: &Subscriber, timeout: Duration) -> Dur
     converge_with(sim, display, timeout, None).await
 }
 
+/// Waits until the display equals the truth; after `timeout`, the differences (at most 8) and
+/// the truth's conversation of the first differing agent, for the caller's failure message.
+pub async fn try_converge(
+    sim: &Sim,
+    display: &Subscriber,
+    timeout: Duration,
+) -> Result<Duration, Unconverged> {
+    let start = Instant::now();
+    loop {
+        let truth = sim.truth();
+        let d = diff(&display.snapshot(), &truth);
+        if d.is_empty() {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            let first = d[0]
+                .split_whitespace()
+                .nth(1)
+                .map(|id| id.trim_end_matches(':'));
+            let conversation = first
+                .and_then(|id| truth.agents.get(id))
+                .and_then(|a| a.conversation.clone());
+            return Err(Unconverged {
+                timeout,
+                count: d.len(),
+                first: first.map(str::to_owned),
+                differences: d.into_iter().take(8).collect(),
+                conversation,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What [`try_converge`] saw when the display had not converged.
+#[derive(Debug)]
+pub struct Unconverged {
+    pub timeout: Duration,
+    pub count: usize,
+    /// The first differing agent or queue id.
+    pub first: Option<String>,
+    pub differences: Vec<String>,
+    /// The truth's latest conversation of the first differing agent.
+    pub conversation: Option<genesys_sim::ConversationTruth>,
+}
+
+impl std::fmt::Display for Unconverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "display did not converge to the truth within {:?}: {} differences, first: {:#?}\ntruth's conversation of the first: {:?}",
+            self.timeout, self.count, self.differences, self.conversation
+        )
+    }
+}
+
 async fn converge_with(
     sim: &Sim,
     display: &Subscriber,
     timeout: Duration,
     gw: Option<&presence_gateway::app::Running>,
 ) -> Duration {
-    let start = Instant::now();
-    loop {
-        let d = diff(&display.snapshot(), &sim.truth());
-        if d.is_empty() {
-            return start.elapsed();
-        }
-        if start.elapsed() > timeout {
-            let gateway_view = gw.and_then(|gw| {
-                let id = d[0].split_whitespace().nth(1)?.trim_end_matches(':');
+    match try_converge(sim, display, timeout).await {
+        Ok(d) => d,
+        Err(u) => {
+            let gateway_view = gw.zip(u.first.as_deref()).and_then(|(gw, id)| {
                 let key =
                     presence_gateway::state::Key::Agent(presence_gateway::event::Id::parse(id)?);
                 Some(format!("{:?}", gw.shared.lock().get(&key)))
             });
-            panic!(
-                "display did not converge to the truth within {timeout:?}: {} differences, first: {:#?}\ngateway table for the first: {gateway_view:?}",
-                d.len(),
-                &d[..d.len().min(8)]
-            );
+            panic!("{u}\ngateway table for the first: {gateway_view:?}");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
