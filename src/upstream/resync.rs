@@ -36,6 +36,27 @@ pub(super) struct Busy {
     /// status moves when a conversation is offered or wrapped up, so one newer than everything
     /// the index shows of the agent means the index has missed a conversation.
     pub routing_since: Ms,
+    /// Whether its routing status says it is on an ACD interaction (ringing, connected or in
+    /// after-call work), when known. Without a summary this alone tells an agent the index
+    /// has nothing for yet from an idle one.
+    pub interacting: Option<bool>,
+}
+
+impl Busy {
+    /// An agent with no summary and no routing status yet.
+    fn unknown(id: Id) -> Busy {
+        Busy {
+            id,
+            summary: None,
+            routing_since: 0,
+            interacting: None,
+        }
+    }
+}
+
+/// Whether a routing status is "on an ACD interaction".
+fn interacting(r: crate::event::RoutingChange) -> bool {
+    r.routing == crate::event::Routing::Interacting
 }
 
 /// What the resync made of one busy agent's conversations.
@@ -186,7 +207,10 @@ impl Upstream {
     ///    index has not shown yet: its summary and the index are asked again, 1, 2, 4 s apart;
     ///    after [`UNINDEXED_TRIES`] it is left as last known, counted in
     ///    `conversations_unindexed`, and the step is reported failed (retried later). It is
-    ///    never cleared on the index's word.
+    ///    never cleared on the index's word. An agent without a summary (the expand is best
+    ///    effort) whose routing status says it is on an interaction, or is unknown, is asked
+    ///    about the same way when the index shows nothing open for it (found by
+    ///    `without_summaries_an_agent_on_an_interaction_is_not_cleared_on_a_lagging_index`).
     ///
     /// Live events from the start of the resync on win over all of this (each change carries
     /// its newest participant timestamp, and the subscription was made first). What the index
@@ -218,7 +242,19 @@ impl Upstream {
                 // A fresh count: a conversation that ended meanwhile is not waited for.
                 self.metrics.upstream.conversation_index_retries.inc();
                 let ids: Vec<Id> = pending.iter().map(|b| b.id).collect();
-                pending = self.summaries(&ids).await?;
+                let fresh = self.summaries(&ids).await?;
+                // An expand dropped this time does not forget what the last answer said.
+                pending = fresh
+                    .into_iter()
+                    .zip(&pending)
+                    .map(|(mut new, old)| {
+                        if new.interacting.is_none() {
+                            new.interacting = old.interacting;
+                            new.routing_since = old.routing_since;
+                        }
+                        new
+                    })
+                    .collect();
             }
             let ids: Vec<Id> = pending.iter().map(|b| b.id).collect();
             let seen = self.indexed_conversations(&ids).await?;
@@ -301,10 +337,12 @@ impl Upstream {
                 if let Some(r) = user.and_then(|u| u.routing) {
                     self.send(Update::Event(Event::Routing(r))).await;
                 }
+                let routing = user.and_then(|u| u.routing);
                 out.push(Busy {
                     id,
                     summary: user.and_then(|u| u.conversations),
-                    routing_since: user.and_then(|u| u.routing).map_or(0, |r| r.started),
+                    routing_since: routing.map_or(0, |r| r.started),
+                    interacting: routing.map(interacting),
                 });
             }
         }
@@ -375,6 +413,10 @@ impl Upstream {
         match summary {
             Some(s) if s.active.saturating_add(s.acw) > still_open => Ok(Settled::Unindexed),
             _ if still_open > 0 => Ok(Settled::Busy),
+            // No summary (the expand is best effort): the index showing nothing open proves
+            // nothing while it lags; only a routing status known to be off any interaction
+            // makes the agent idle. On one, or unknown: asked again, never cleared.
+            None if agent.interacting != Some(false) => Ok(Settled::Unindexed),
             _ => Ok(Settled::Idle),
         }
     }
@@ -564,29 +606,36 @@ impl Upstream {
                     // Routing status says "on an ACD interaction" (ringing included): a
                     // summary of none is not believed. Genesys does not document whether a
                     // ringing conversation counts as active (docs/research/resync-sources.md A3).
-                    let interacting = u
-                        .routing
-                        .is_some_and(|r| r.routing == crate::event::Routing::Interacting);
-                    if c.active == 0 && c.acw == 0 && !interacting {
+                    let on_interaction = u.routing.is_some_and(interacting);
+                    if c.active == 0 && c.acw == 0 && !on_interaction {
                         idle.push(u.id);
                     } else {
                         busy.push(Busy {
                             id: u.id,
                             summary: Some(c),
                             routing_since: u.routing.map_or(0, |r| r.started),
+                            interacting: u.routing.map(interacting),
                         });
                     }
                 }
             }
-            // No summary (left out, or the user was not in the page): ask analytics.
+            // No summary (left out, or the user was not in the page): ask analytics, with the
+            // routing status if the page had it (else read below).
             busy.extend(
                 chunk
                     .iter()
                     .filter(|id| !summarized.contains(id))
-                    .map(|id| Busy {
-                        id: *id,
-                        summary: None,
-                        routing_since: 0,
+                    .map(|id| {
+                        let routing = page
+                            .iter()
+                            .flat_map(|p| p.users.iter())
+                            .find(|u| u.id == *id)
+                            .and_then(|u| u.routing);
+                        Busy {
+                            routing_since: routing.map_or(0, |r| r.started),
+                            interacting: routing.map(interacting),
+                            ..Busy::unknown(*id)
+                        }
                     }),
             );
             no_routing.extend(missing_routing);
@@ -610,7 +659,13 @@ impl Upstream {
                     decode::rest::routing_status(&body).map_err(|e| parse_err("routing status", e))
                 });
             match read {
-                Ok(r) => self.send(Update::Event(Event::Routing(r))).await,
+                Ok(r) => {
+                    if let Some(b) = busy.iter_mut().find(|b| b.id == r.user) {
+                        b.routing_since = r.started;
+                        b.interacting = Some(interacting(r));
+                    }
+                    self.send(Update::Event(Event::Routing(r))).await;
+                }
                 Err(e) => {
                     self.step_failed(&mut report, ResyncStep::RoutingStatus, e)?;
                     break;

@@ -671,6 +671,69 @@ async fn a_conversation_the_index_has_not_shown_yet_is_read_not_cleared() {
     s.gw.stop().await;
 }
 
+/// Best-effort expands and a lagging index together (both Genesys' rules): no agent comes with
+/// a conversation summary, and the details index never shows the conversations of the last
+/// hour. An agent the index shows nothing for is cleared only when its routing status says it
+/// is not on an interaction; one on an interaction is left as last known and the step is
+/// reported failed (retried later), never shown idle on the index's word. (It was cleared:
+/// the display showed busy agents idle until their next event.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_summaries_an_agent_on_an_interaction_is_not_cleared_on_a_lagging_index() {
+    use presence_wire::Media;
+    let cfg = genesys_sim::SimConfig {
+        agents: 30,
+        queues: 2,
+        seed: 29,
+        details_lag: Duration::from_secs(3_600),
+        drop_expand: true,
+        ..genesys_sim::SimConfig::default()
+    };
+    let s = scenario_with(cfg, FAST).await;
+    let m = s.gw.metrics.clone();
+    let conversations = presence_gateway::upstream::ResyncStep::Conversations as usize;
+    let failures = m.upstream.resync_step_failures[conversations].get();
+    // Conversations seen live, then a gap with more, then a resync.
+    burst(&s, 200);
+    s.converge(CONVERGE).await;
+    let before = s.display.snapshot();
+    s.sim.fault(Fault::Silence(true));
+    burst(&s, 100);
+    s.sim.fault(Fault::Silence(false));
+    s.sim.fault(Fault::DropSockets);
+    wait_for("the conversations step to fail", CONVERGE, || {
+        m.upstream.resync_step_failures[conversations].get() > failures
+    })
+    .await;
+    assert!(m.upstream.conversations_unindexed.get() >= 1);
+    // Busy before the gap and busy now: never shown idle.
+    let (truth, floor) = (s.sim.truth(), s.display.snapshot());
+    let mut busy = 0;
+    for (id, t) in &truth.agents {
+        let open = t
+            .conversation
+            .as_ref()
+            .is_some_and(|c| c.state != "disconnected" || c.wrapup);
+        let was_busy = before
+            .agents
+            .get(id)
+            .is_some_and(|a| a.media != Media::None);
+        if open && was_busy {
+            busy += 1;
+            let shown = floor.agents.get(id).map(|a| a.media);
+            assert!(
+                shown.is_some_and(|m| m != Media::None),
+                "agent {id}, on an interaction, shown {shown:?}"
+            );
+        }
+    }
+    println!("{busy} agents busy before and after the gap, none cleared");
+    assert!(
+        busy > 0,
+        "no agent busy before and after the gap: nothing tested"
+    );
+    s.gw.stop().await;
+}
+
 /// Issue 13: an index that never shows a conversation the agent's summary counts (its lag far
 /// beyond the resync's tries): the agent is not cleared on the index's word, the
 /// conversations step is reported failed and counted, and the rest of the floor is exact.
