@@ -43,13 +43,17 @@ pub(super) struct Busy {
 }
 
 impl Busy {
-    /// An agent with no summary and no routing status yet.
-    fn unknown(id: Id) -> Busy {
+    /// `id` with what a users page (or a routing status read) said of it.
+    fn new(
+        id: Id,
+        summary: Option<ConversationSummary>,
+        routing: Option<crate::event::RoutingChange>,
+    ) -> Busy {
         Busy {
             id,
-            summary: None,
-            routing_since: 0,
-            interacting: None,
+            summary,
+            routing_since: routing.map_or(0, |r| r.started),
+            interacting: routing.map(interacting),
         }
     }
 }
@@ -243,7 +247,8 @@ impl Upstream {
                 self.metrics.upstream.conversation_index_retries.inc();
                 let ids: Vec<Id> = pending.iter().map(|b| b.id).collect();
                 let fresh = self.summaries(&ids).await?;
-                // An expand dropped this time does not forget what the last answer said.
+                // An expand dropped this time does not forget what the last answer said
+                // (`summaries` answers in the order asked).
                 pending = fresh
                     .into_iter()
                     .zip(&pending)
@@ -337,13 +342,11 @@ impl Upstream {
                 if let Some(r) = user.and_then(|u| u.routing) {
                     self.send(Update::Event(Event::Routing(r))).await;
                 }
-                let routing = user.and_then(|u| u.routing);
-                out.push(Busy {
+                out.push(Busy::new(
                     id,
-                    summary: user.and_then(|u| u.conversations),
-                    routing_since: routing.map_or(0, |r| r.started),
-                    interacting: routing.map(interacting),
-                });
+                    user.and_then(|u| u.conversations),
+                    user.and_then(|u| u.routing),
+                ));
             }
         }
         Ok(out)
@@ -610,12 +613,7 @@ impl Upstream {
                     if c.active == 0 && c.acw == 0 && !on_interaction {
                         idle.push(u.id);
                     } else {
-                        busy.push(Busy {
-                            id: u.id,
-                            summary: Some(c),
-                            routing_since: u.routing.map_or(0, |r| r.started),
-                            interacting: u.routing.map(interacting),
-                        });
+                        busy.push(Busy::new(u.id, Some(c), u.routing));
                     }
                 }
             }
@@ -631,11 +629,7 @@ impl Upstream {
                             .flat_map(|p| p.users.iter())
                             .find(|u| u.id == *id)
                             .and_then(|u| u.routing);
-                        Busy {
-                            routing_since: routing.map_or(0, |r| r.started),
-                            interacting: routing.map(interacting),
-                            ..Busy::unknown(*id)
-                        }
+                        Busy::new(*id, None, routing)
                     }),
             );
             no_routing.extend(missing_routing);
@@ -661,8 +655,7 @@ impl Upstream {
             match read {
                 Ok(r) => {
                     if let Some(b) = busy.iter_mut().find(|b| b.id == r.user) {
-                        b.routing_since = r.started;
-                        b.interacting = Some(interacting(r));
+                        *b = Busy::new(b.id, b.summary, Some(r));
                     }
                     self.send(Update::Event(Event::Routing(r))).await;
                 }
