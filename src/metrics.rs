@@ -66,6 +66,9 @@ pub struct UpstreamMetrics {
     pub rest_paging_stopped: Counter,
     /// Resyncs completed.
     pub resyncs: Counter,
+    /// Watch sets read again and reconciled after a reconnect (joiners subscribed and
+    /// resynced, leavers dropped): counted once all of it is done.
+    pub rediscoveries: Counter,
     /// Gauge: [`uptime_ms`] when the latest resync completed every step (0: none yet).
     pub last_resync_uptime_ms: Counter,
     /// Sockets declared dead because a ping went unanswered for `pong_timeout`.
@@ -391,6 +394,8 @@ pub struct Snapshot {
     pub reconnects: u64,
     /// Resyncs done.
     pub resyncs: u64,
+    /// Watch sets read again and reconciled after a reconnect.
+    pub rediscoveries: u64,
     /// Sockets declared dead for an unanswered ping.
     pub pong_timeouts: u64,
     /// Channels live.

@@ -268,6 +268,7 @@ pub fn snapshot(
         refused_full: m.state.refused_full.get(),
         reconnects: m.upstream.connects.get(),
         resyncs: m.upstream.resyncs.get(),
+        rediscoveries: m.upstream.rediscoveries.get(),
         pong_timeouts: m.upstream.pong_timeouts.get(),
         channels: m.upstream.channels.get(),
         resync_agents_ms: m.upstream.resync_agents_ms.get(),

@@ -362,10 +362,11 @@ impl Upstream {
         s.leavers
             .extend(s.known.iter().copied().filter(|a| !fresh_set.contains(a)));
         self.drop_leavers(s, true).await?;
-        if new.is_empty() {
-            return Ok(());
+        if !new.is_empty() {
+            Box::pin(self.add_agents(s, generation, ntx, &new)).await?;
         }
-        Box::pin(self.add_agents(s, generation, ntx, &new)).await
+        self.metrics.upstream.rediscoveries.inc();
+        Ok(())
     }
 }
 
