@@ -108,7 +108,12 @@ pub struct UpstreamMetrics {
     pub subscriptions_refused: Counter,
     /// Resync steps that failed and were skipped, per [`crate::upstream::ResyncStep`] (index =
     /// the step's position in `ResyncStep::ALL`).
-    pub resync_step_failures: [Counter; 6],
+    pub resync_step_failures: [Counter; 7],
+    /// Out-of-office states read one by one (after a resync, at spare budget) because the
+    /// users page's expand left them out.
+    pub out_of_office_reads: Counter,
+    /// Gauge: out-of-office states still to be read that way.
+    pub out_of_office_pending: Counter,
     /// Queue interval-figure reads (conversation aggregates queries), in resyncs and the
     /// periodic re-read.
     pub queue_figure_reads: Counter,
@@ -412,6 +417,10 @@ pub struct Snapshot {
     pub conversation_reads: u64,
     /// Rounds of asking summary and index again.
     pub conversation_index_retries: u64,
+    /// Out-of-office states read one by one (the expand left them out).
+    pub out_of_office_reads: u64,
+    /// Out-of-office states still to be read one by one.
+    pub out_of_office_pending: u64,
     /// Agents with a conversation the index had not shown when the latest resync gave up.
     pub conversations_unindexed: u64,
     /// Queue interval-figure reads.
@@ -553,6 +562,7 @@ pub struct StepFailures {
     pub conversations: u64,
     pub queues: u64,
     pub queue_figures: u64,
+    pub out_of_office: u64,
 }
 
 impl Metrics {

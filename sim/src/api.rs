@@ -168,6 +168,7 @@ pub(crate) fn api(hub: &mut Hub, req: &Request<'_>, now: u64) -> Response {
     if let Some(d) = &hub.deny {
         if (d.method == "*" || d.method.eq_ignore_ascii_case(req.method))
             && req.path.starts_with(&d.path_prefix)
+            && req.path.ends_with(&d.path_suffix)
         {
             crate::stats::Counters::inc(&hub.counters().rest_denied);
             let e = if d.status == 404 {
@@ -240,6 +241,9 @@ fn route(hub: &mut Hub, token: &str, req: &Request<'_>, now: u64) -> Result<Resp
                 // "A value of OFF_QUEUE will be returned if the specified user does not exist."
                 None => json!({ "userId": id, "status": "OFF_QUEUE" }),
             }))
+        }
+        ("GET", ["users", id, "outofoffice"]) => {
+            Ok(Response::ok(payload::out_of_office(agent(&hub.world, id)?)))
         }
         ("GET", ["users", id, "presences", source]) if source.eq_ignore_ascii_case("purecloud") => {
             Ok(Response::ok(payload::user_presence(agent(&hub.world, id)?)))

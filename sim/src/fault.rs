@@ -94,6 +94,9 @@ pub struct Denial {
     pub method: String,
     /// Path prefix, e.g. `/api/v2/analytics/conversations/details/query`.
     pub path_prefix: String,
+    /// Path suffix as well (`/outofoffice`: every user's), empty for any.
+    #[serde(default)]
+    pub path_suffix: String,
     /// 403 or 404.
     pub status: u16,
 }

@@ -149,6 +149,22 @@ pub(crate) fn set_routing(
     }))
 }
 
+/// Scripted out-of-office change (`.activity` only, as the generator's).
+pub(crate) fn set_out_of_office(
+    world: &mut World,
+    user: &str,
+    active: bool,
+    now: u64,
+) -> Option<Vec<Notification>> {
+    let agent = world.agents.get_mut(user)?;
+    agent.out_of_office = active;
+    agent.out_of_office_ms = agent.stamp(now);
+    world.sync_agent(user);
+    Some(user_notifications(world, user, false, false, true, &|_| {
+        true
+    }))
+}
+
 /// `v2.users.{user}.{suffix}`, built without the fmt machinery (several per event).
 fn user_topic(user: &str, suffix: &str) -> String {
     let mut t = String::with_capacity("v2.users.".len() + user.len() + 1 + suffix.len());

@@ -910,6 +910,16 @@ impl Hub {
         true
     }
 
+    /// Scripted out-of-office change. Unknown user: ignored (returns false).
+    pub(crate) fn set_out_of_office(&mut self, user: &str, active: bool, now: u64) -> bool {
+        let Some(ns) = generate::set_out_of_office(&mut self.world, user, active, now) else {
+            return false;
+        };
+        Counters::inc(&self.counters.events_generated);
+        self.publish_all(ns, now);
+        true
+    }
+
     /// Emits observation notifications for changed queues, at most one per queue per
     /// [`OBSERVATION_MIN_GAP_MS`]; a snapshot change goes first, a pending aggregate change takes the next slot.
     fn observations(&mut self, now: u64) {

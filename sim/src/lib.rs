@@ -360,6 +360,15 @@ impl Sim {
         }
     }
 
+    /// Scripted out-of-office change (an `.activity` notification, as Genesys sends). Unknown
+    /// user: logged and ignored.
+    pub fn set_out_of_office(&self, user: &str, active: bool) {
+        let (mut hub, now) = self.inner.hub_now();
+        if !hub.set_out_of_office(user, active, now) {
+            tracing::warn!(user, "set_out_of_office ignored: unknown user");
+        }
+    }
+
     /// Sim clock, ms since the Unix epoch.
     pub fn now_ms(&self) -> u64 {
         self.inner.now_ms()

@@ -372,16 +372,21 @@ pub(crate) fn user(world: &World, agent: &Agent, expand: Expand) -> Value {
         v["conversationSummary"] = conversation_summary(agent);
     }
     if expand.out_of_office {
-        // `OutOfOffice` (the REST model carries no modifiedDate).
-        v["outOfOffice"] = json!({
-            "id": format!("{}-ooo", agent.id),
-            "user": { "id": agent.id, "selfUri": format!("/api/v2/users/{}", agent.id) },
-            "active": agent.out_of_office,
-            "indefinite": false,
-            "selfUri": format!("/api/v2/users/{}/outofoffice", agent.id),
-        });
+        v["outOfOffice"] = out_of_office(agent);
     }
     v
+}
+
+/// `OutOfOffice` (`GET /api/v2/users/{id}/outofoffice`, and the users page's `outOfOffice`
+/// expand): the REST model carries no modifiedDate.
+pub(crate) fn out_of_office(agent: &Agent) -> Value {
+    json!({
+        "id": format!("{}-ooo", agent.id),
+        "user": { "id": agent.id, "selfUri": format!("/api/v2/users/{}", agent.id) },
+        "active": agent.out_of_office,
+        "indefinite": false,
+        "selfUri": format!("/api/v2/users/{}/outofoffice", agent.id),
+    })
 }
 
 /// `QueueMember` (samples/queue.members.page.json).

@@ -549,6 +549,17 @@ async fn resync_endpoints_match_the_truth() {
     .await
     .json();
     assert_eq!(pr["presenceDefinition"]["id"], a.presence_id.as_str());
+    let ooo = api(
+        &sim,
+        &t,
+        "GET",
+        &format!("/api/v2/users/{}/outofoffice", users[5]),
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(ooo["active"], a.out_of_office);
+    assert_eq!(ooo["user"]["id"], users[5].as_str());
     let unknown = api(
         &sim,
         &t,

@@ -547,6 +547,27 @@ pub fn routing_status(body: &[u8]) -> Result<RoutingChange, Rejected> {
     })
 }
 
+#[derive(Deserialize)]
+struct RawUserOutOfOffice {
+    user: Option<UserRef>,
+    active: Option<bool>,
+}
+
+/// Parses `GET /api/v2/users/{id}/outofoffice` → `{id, name, user{id}, startDate, endDate,
+/// active, indefinite, selfUri}` (the `OutOfOffice` model; it has no `modifiedDate`, so
+/// `modified` is 0). `user.id` and `active` are required: without them the answer says
+/// nothing about whom, or whether (unknown is not "in office").
+pub fn user_out_of_office(body: &[u8]) -> Result<OutOfOfficeChange, Rejected> {
+    let raw: RawUserOutOfOffice = read(body)?;
+    let user = need_id(raw.user.and_then(|u| u.id), "user.id")?;
+    let active = raw.active.ok_or(Rejected::MissingField("active"))?;
+    Ok(OutOfOfficeChange {
+        user,
+        active,
+        modified: 0,
+    })
+}
+
 /// One page of presence definitions: `definition id → system presence`.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct DefinitionsPage {

@@ -474,7 +474,7 @@ impl Upstream {
         }
         self.agents = Some(s.agents.clone());
         let report = Box::pin(self.resync(&placed)).await?;
-        s.after_resync(report, &self.clock);
+        s.after_resync(report, &self.clock, false);
         Ok(())
     }
 }

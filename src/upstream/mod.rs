@@ -233,14 +233,39 @@ struct Session {
     groups_at: Ms,
     /// When the queues' interval figures are next read (`Ms::MAX`: no queues).
     figures_at: Ms,
+    /// Agents whose out-of-office state a resync could not read from the users page (the
+    /// expand is best effort), read one by one at spare budget; at most the watched agents.
+    out_of_office: Vec<Id>,
+    /// When the next batch of them is read.
+    out_of_office_at: Ms,
+    /// Set while those reads fail: the current pause between tries.
+    out_of_office_pause: Option<Duration>,
 }
 
 impl Session {
-    /// After a resync: none pending when it was complete, otherwise a retry after the current
-    /// pause (doubling from [`RESYNC_RETRY_MIN`] up to [`RESYNC_RETRY_MAX`]).
-    fn after_resync(&mut self, report: ResyncReport, clock: &Clock) {
+    /// After a resync of every agent (`whole`) or of a few joiners: the out-of-office states
+    /// it left out join the line read at spare budget; then none pending when a whole resync was
+    /// complete (a joiners' one that completes leaves a pending retry of the whole in place),
+    /// otherwise a retry after the current pause (doubling from [`RESYNC_RETRY_MIN`] up to
+    /// [`RESYNC_RETRY_MAX`]).
+    fn after_resync(&mut self, report: ResyncReport, clock: &Clock, whole: bool) {
+        if !report.out_of_office.is_empty() {
+            let mut queued: HashSet<Id> = self.out_of_office.iter().copied().collect();
+            self.out_of_office.extend(
+                report
+                    .out_of_office
+                    .iter()
+                    .copied()
+                    .filter(|id| queued.insert(*id)),
+            );
+            if self.out_of_office_pause.is_none() {
+                self.out_of_office_at = clock.now_ms();
+            }
+        }
         if report.complete() {
-            self.resync_retry = None;
+            if whole {
+                self.resync_retry = None;
+            }
             return;
         }
         let pause = self
@@ -338,6 +363,9 @@ impl Upstream {
             leavers: HashSet::new(),
             groups_at: self.next_group_refresh(),
             figures_at: self.next_figures_read(),
+            out_of_office: Vec::new(),
+            out_of_office_at: Ms::MAX,
+            out_of_office_pause: None,
         };
         // Subscribed and connected: now read the truth that may have changed while we were
         // away. Events arriving meanwhile are ordered against it by source timestamps.
@@ -347,7 +375,7 @@ impl Upstream {
         // A step that fails (a missing permission, an endpoint down) is skipped and retried
         // later at a slow pace; it never tears the channels down.
         match Box::pin(self.resync(&s.agents)).await {
-            Ok(report) => s.after_resync(report, &self.clock),
+            Ok(report) => s.after_resync(report, &self.clock, true),
             Err(e) => {
                 cancel_all(&s.live);
                 return Err(e);
@@ -371,7 +399,7 @@ impl Upstream {
                 _ = clock.sleep_until(s.resync_retry.map_or(Ms::MAX, |(at, _)| at)), if s.resync_retry.is_some() => {
                     let agents = s.agents.clone();
                     match Box::pin(self.resync(&agents)).await {
-                        Ok(report) => s.after_resync(report, &clock),
+                        Ok(report) => s.after_resync(report, &clock, true),
                         Err(e) => {
                             cancel_all(&s.live);
                             return Err(e);
@@ -397,11 +425,7 @@ impl Upstream {
                     // skipped read is counted and tried again a second later.
                     let needed = self.watch.queues.len().div_ceil(resync::QUEUES_PER_QUERY);
                     let per_client = u32::try_from(needed.div_ceil(self.clients.len())).unwrap_or(u32::MAX);
-                    let mut spare = true;
-                    for c in &self.clients {
-                        spare &= c.rest.has_spare_budget(per_client).await;
-                    }
-                    if !spare {
+                    if !self.spare_budget(per_client).await {
                         self.metrics.upstream.queue_figure_reads_skipped.inc();
                         s.figures_at = clock.after(Duration::from_secs(1));
                         continue;
@@ -417,6 +441,12 @@ impl Upstream {
                         // abandoned and the service level) until the next read.
                         Err(e) => self.audit.record("resync", &format!("queue figures read failed, retried in {} s: {e}", self.settings.queue_figures.as_secs())),
                         Ok(()) => {}
+                    }
+                }
+                _ = clock.sleep_until(s.out_of_office_at), if !s.out_of_office.is_empty() => {
+                    if let Err(e) = Box::pin(self.read_pending_out_of_office(&mut s)).await {
+                        cancel_all(&s.live);
+                        return Err(e);
                     }
                 }
                 _ = clock.sleep_until(rotate_at) => {
@@ -488,6 +518,17 @@ impl Upstream {
         } else {
             self.clock.after(self.settings.group_refresh)
         }
+    }
+
+    /// Whether every client can send `per_client` requests now without waiting (and keep a
+    /// reserve): the low-priority reads (interval figures, out-of-office) run only then.
+    async fn spare_budget(&self, per_client: u32) -> bool {
+        for c in &self.clients {
+            if !c.rest.has_spare_budget(per_client).await {
+                return false;
+            }
+        }
+        true
     }
 
     /// When the watched queues' interval figures are next read: `queue_figures` from now,

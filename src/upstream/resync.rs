@@ -107,17 +107,21 @@ pub enum ResyncStep {
     Queues,
     /// Queue interval figures (offered, answered, abandoned, service level).
     QueueFigures,
+    /// Out-of-office state read one by one (what an expand left out), after the resync, at
+    /// spare budget ([`Upstream::read_pending_out_of_office`]).
+    OutOfOffice,
 }
 
 impl ResyncStep {
     /// Every step, in the order a resync runs them (its bit in [`ResyncReport::failed`]).
-    pub const ALL: [ResyncStep; 6] = [
+    pub const ALL: [ResyncStep; 7] = [
         ResyncStep::Users,
         ResyncStep::RoutingStatus,
         ResyncStep::Presence,
         ResyncStep::Conversations,
         ResyncStep::Queues,
         ResyncStep::QueueFigures,
+        ResyncStep::OutOfOffice,
     ];
 
     /// Name in health, metrics and the audit trail.
@@ -129,19 +133,23 @@ impl ResyncStep {
             ResyncStep::Conversations => "conversations",
             ResyncStep::Queues => "queues",
             ResyncStep::QueueFigures => "queue_figures",
+            ResyncStep::OutOfOffice => "out_of_office",
         }
     }
 
-    fn bit(self) -> u64 {
+    pub(super) fn bit(self) -> u64 {
         1 << (self as u32)
     }
 }
 
 /// What a resync could not read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResyncReport {
     /// Steps that failed (bits of [`ResyncStep`]); 0 = complete.
     pub failed: u64,
+    /// Agents whose out-of-office state the users page left out (the expand is best effort):
+    /// read one by one after the resync, at spare budget.
+    pub out_of_office: Vec<Id>,
 }
 
 impl ResyncReport {
@@ -486,6 +494,107 @@ impl Upstream {
         }
     }
 
+    /// Reads the pending out-of-office states (`GET /api/v2/users/{id}/outofoffice`), a
+    /// batch of at most [`OUT_OF_OFFICE_BATCH`], only while every client's REST budget has room
+    /// (as the periodic figures read): the users page's `outOfOffice` expand is best effort,
+    /// and without this read an agent whose state changed during a gap would keep the old one
+    /// until its next change (found by `dropped_expands_still_bring_back_out_of_office`).
+    ///
+    /// The model has no `modifiedDate`: a read is stamped one millisecond before it was asked
+    /// for (server time), so a live change made from then on wins whatever the arrival order.
+    /// A failure (a missing permission, an endpoint down) counts as the `out_of_office` resync
+    /// step failing (health `resync_failing`, audit), moves the agent to the back of the line
+    /// and pauses the reads (1 min, doubling to 15, as a resync retry); the first success
+    /// clears it. Only a 401 is an error.
+    pub(super) async fn read_pending_out_of_office(
+        &mut self,
+        s: &mut Session,
+    ) -> Result<(), UpstreamError> {
+        let m = self.metrics.clone();
+        // Agents no longer watched are not asked about.
+        s.out_of_office.retain(|id| s.known.contains(id));
+        for _ in 0..OUT_OF_OFFICE_BATCH {
+            let Some(&id) = s.out_of_office.last() else {
+                break;
+            };
+            if !self.spare_budget(1).await {
+                s.out_of_office_at = self.clock.after(Duration::from_secs(1));
+                m.upstream
+                    .out_of_office_pending
+                    .set(s.out_of_office.len() as u64);
+                return Ok(());
+            }
+            let asked = self.server_now_ms().saturating_sub(1);
+            let read = self
+                .rest()
+                .get(&format!("/api/v2/users/{id}/outofoffice"))
+                .await
+                .what("out of office")
+                .and_then(|body| {
+                    decode::rest::user_out_of_office(&body)
+                        .map_err(|e| parse_err("out of office", e))
+                })
+                .and_then(|o| {
+                    // The answer is about the agent asked for, or it is not believed.
+                    if o.user == id {
+                        Ok(o)
+                    } else {
+                        Err(parse_err(
+                            "out of office",
+                            format!("the answer is about user {}, not {id}", o.user),
+                        ))
+                    }
+                });
+            match read {
+                Ok(mut o) => {
+                    o.modified = asked;
+                    s.out_of_office.pop();
+                    m.upstream.out_of_office_reads.inc();
+                    self.send(Update::Event(Event::Activity(None, None, Some(o))))
+                        .await;
+                }
+                Err(e) if fatal(&e) => return Err(e),
+                Err(e) => {
+                    let bit = ResyncStep::OutOfOffice.bit();
+                    let failing = m.upstream.resync_failing.get();
+                    if failing & bit == 0 {
+                        m.upstream.resync_failing.set(failing | bit);
+                        m.upstream.resync_step_failures[ResyncStep::OutOfOffice as usize].inc();
+                        self.audit.record(
+                            "resync",
+                            &format!("step out_of_office failed, retried later: {e}"),
+                        );
+                        tracing::warn!(error = %e, "out-of-office read failed: paused");
+                    }
+                    s.out_of_office.rotate_right(1);
+                    let pause = s
+                        .out_of_office_pause
+                        .map_or(RESYNC_RETRY_MIN, |p| (p * 2).min(RESYNC_RETRY_MAX));
+                    s.out_of_office_pause = Some(pause);
+                    s.out_of_office_at = self.clock.after(pause);
+                    m.upstream
+                        .out_of_office_pending
+                        .set(s.out_of_office.len() as u64);
+                    return Ok(());
+                }
+            }
+        }
+        if s.out_of_office_pause.take().is_some() {
+            let failing = m.upstream.resync_failing.get();
+            m.upstream
+                .resync_failing
+                .set(failing & !ResyncStep::OutOfOffice.bit());
+            self.audit
+                .record("resync", "step out_of_office reads work again");
+        }
+        // The next batch at once: the select loop serves the other timers and notices first.
+        s.out_of_office_at = self.clock.now_ms();
+        m.upstream
+            .out_of_office_pending
+            .set(s.out_of_office.len() as u64);
+        Ok(())
+    }
+
     /// A step failed: fatal (401) ends the session; anything else is counted, audited and
     /// remembered in `report`, and the resync goes on without it.
     fn step_failed(
@@ -524,7 +633,8 @@ impl Upstream {
     ///
     /// Read in priority order, each phase's duration in metrics and the audit line: presence
     /// and routing of every agent first (what a display shows most), then the queue numbers (a
-    /// handful of requests), then the conversations (the costliest).
+    /// handful of requests), then the conversations (the costliest), then the out-of-office
+    /// state the expand left out (one request per agent, a flag beside the presence).
     ///
     /// The steps are independent ([`ResyncStep`]): one that fails is skipped and named in the
     /// report (the caller retries later), the others complete. Only a 401 is an error.
@@ -550,6 +660,7 @@ impl Upstream {
         };
         let mut no_presence: Vec<Id> = Vec::new();
         let mut no_routing: Vec<Id> = Vec::new();
+        let mut no_out_of_office: Vec<Id> = Vec::new();
         let mut busy: Vec<Busy> = Vec::new();
         let mut idle: Vec<Id> = Vec::new();
         for chunk in agents.chunks(USERS_PER_PAGE) {
@@ -573,6 +684,7 @@ impl Upstream {
             };
             let mut missing_routing: Vec<Id> = chunk.to_vec();
             let mut missing_presence: Vec<Id> = chunk.to_vec();
+            let mut missing_out_of_office: Vec<Id> = chunk.to_vec();
             let mut summarized: Vec<Id> = Vec::new();
             for u in page
                 .iter()
@@ -603,6 +715,7 @@ impl Upstream {
                     }
                     self.send(Update::Event(Event::Activity(None, None, Some(o))))
                         .await;
+                    missing_out_of_office.retain(|id| *id != u.id);
                 }
                 if let Some(c) = u.conversations {
                     summarized.push(u.id);
@@ -634,6 +747,7 @@ impl Upstream {
             );
             no_routing.extend(missing_routing);
             no_presence.extend(missing_presence);
+            no_out_of_office.extend(missing_out_of_office);
             progress(&m);
         }
         m.upstream.resync_total.set(
@@ -769,6 +883,9 @@ impl Upstream {
             )?;
         }
         let conversations_ms = started.elapsed().as_millis() as u64 - agents_ms - queues_ms;
+        // What the expand left out of the out-of-office state: read after the resync, one
+        // agent a request at spare budget (a flag beside the presence: it delays nothing).
+        report.out_of_office = no_out_of_office;
         let conversations = format!(
             "{} from index, {} read, {} retries",
             m.upstream.conversations_from_index.get() - from_index,
@@ -778,7 +895,9 @@ impl Upstream {
         m.upstream.resync_agents_ms.set(agents_ms);
         m.upstream.resync_queues_ms.set(queues_ms);
         m.upstream.resync_conversations_ms.set(conversations_ms);
-        m.upstream.resync_failing.set(report.failed);
+        // The out-of-office reads run after the resync: their failure is theirs to clear.
+        let reads_failing = m.upstream.resync_failing.get() & ResyncStep::OutOfOffice.bit();
+        m.upstream.resync_failing.set(report.failed | reads_failing);
         // What the resync read is on disk before it is reported done: a power cut from here
         // on boots to this state, not to an older one.
         let read_ms = started.elapsed().as_millis();
@@ -825,6 +944,10 @@ impl Upstream {
         Ok(report)
     }
 }
+
+/// Out-of-office reads per turn of the session loop (see
+/// [`Upstream::read_pending_out_of_office`]).
+pub(super) const OUT_OF_OFFICE_BATCH: usize = 10;
 
 /// Length of a Genesys Cloud analytics interval (aggregates are per UTC half hour).
 pub(super) const INTERVAL_MS: u64 = 30 * 60 * 1000;

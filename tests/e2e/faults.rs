@@ -880,6 +880,134 @@ async fn resync_without_expands_reads_everything_the_long_way() {
     s.gw.stop().await;
 }
 
+/// Out of office changed during a gap, with every expand dropped (best effort upstream): the
+/// users page says nothing of it, so it is read one agent at a time after the resync
+/// (`GET /api/v2/users/{id}/outofoffice`, at spare budget) and the floor ends exact with
+/// nothing live after the gap to repair it. (Before, an agent kept the state it had before the gap until its next
+/// out-of-office change.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_expands_still_bring_back_out_of_office() {
+    use presence_wire::AgentFrame;
+    let cfg = genesys_sim::SimConfig {
+        agents: 30,
+        queues: 2,
+        seed: 34,
+        drop_expand: true,
+        ..genesys_sim::SimConfig::default()
+    };
+    let s = scenario_with(cfg, FAST).await;
+    let m = s.gw.metrics.clone();
+    burst(&s, 100);
+    s.converge(CONVERGE).await;
+    // Six agents change their out-of-office state while no notification reaches the gateway.
+    let truth = s.sim.truth();
+    let changed: Vec<(String, bool)> = s
+        .sim
+        .users()
+        .into_iter()
+        .take(6)
+        .map(|u| {
+            let now = !truth.agents[&u].out_of_office;
+            (u, now)
+        })
+        .collect();
+    s.sim.fault(Fault::Silence(true));
+    for (u, active) in &changed {
+        s.sim.set_out_of_office(u, *active);
+    }
+    s.sim.fault(Fault::Silence(false));
+    let reads = m.upstream.out_of_office_reads.get();
+    drop_and_resync(&s).await;
+    // One read per watched agent (the expand came back for none), after the resync.
+    wait_for("every agent's out-of-office read", CONVERGE, || {
+        m.upstream.out_of_office_pending.get() == 0
+            && m.upstream.out_of_office_reads.get() - reads >= 30
+    })
+    .await;
+    assert_eq!(m.upstream.out_of_office_reads.get() - reads, 30);
+    s.converge(CONVERGE).await;
+    let floor = s.display.snapshot();
+    for (u, active) in &changed {
+        let shown = floor
+            .agents
+            .get(u)
+            .map(|a| a.flags & AgentFrame::OUT_OF_OFFICE != 0);
+        assert_eq!(shown, Some(*active), "agent {u}");
+    }
+    s.gw.stop().await;
+}
+
+/// The per-agent out-of-office read fails (404 on every `/users/{id}/outofoffice`) while every
+/// expand is dropped: the resync completes without it, the `out_of_office` step is reported
+/// failing (health, audit) with the rest of the floor exact, the reads pause (a minute, then
+/// longer, simulated) and resume once the endpoint answers, and the floor converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_out_of_office_read_is_reported_paused_and_resumed() {
+    use presence_wire::AgentFrame;
+    let cfg = genesys_sim::SimConfig {
+        agents: 20,
+        queues: 2,
+        seed: 35,
+        drop_expand: true,
+        ..genesys_sim::SimConfig::default()
+    };
+    let s = scenario_with(cfg, FAST).await;
+    let m = s.gw.metrics.clone();
+    let health_topic = s.gw.topics.health();
+    let monitor = Probe::start(&s.broker, std::slice::from_ref(&health_topic)).await;
+    let user = s.sim.users()[0].clone();
+    let active = !s.sim.truth().agents[&user].out_of_office;
+    s.sim.fault(Fault::Silence(true));
+    s.sim.set_out_of_office(&user, active);
+    s.sim.fault(Fault::Silence(false));
+    s.sim.fault(Fault::DenyEndpoint(Some(genesys_sim::Denial {
+        method: "GET".into(),
+        path_prefix: "/api/v2/users/".into(),
+        path_suffix: "/outofoffice".into(),
+        status: 404,
+    })));
+    let step = presence_gateway::upstream::ResyncStep::OutOfOffice as usize;
+    let (resyncs, failures) = (
+        m.upstream.resyncs.get(),
+        m.upstream.resync_step_failures[step].get(),
+    );
+    s.sim.fault(Fault::DropSockets);
+    wait_for("the out_of_office step to fail", CONVERGE, || {
+        m.upstream.resync_step_failures[step].get() > failures
+    })
+    .await;
+    assert!(m.upstream.resyncs.get() > resyncs, "the resync completed");
+    assert!(m.upstream.out_of_office_pending.get() > 0);
+    wait_for("health naming the failing step", CONVERGE, || {
+        monitor.on(&health_topic).iter().any(|p| {
+            let text = String::from_utf8_lossy(p);
+            text.contains("\"status\":\"degraded\"")
+                && text.contains("\"resync_failing\":[\"out_of_office\"]")
+        })
+    })
+    .await;
+    // Paused, not retried in a loop: one refusal until the clock moves.
+    let denied = s.sim.stats().rest_denied;
+    assert!(denied >= 1);
+    let floor = s.display.snapshot();
+    let shown = floor
+        .agents
+        .get(&user)
+        .map(|a| a.flags & AgentFrame::OUT_OF_OFFICE != 0);
+    assert_eq!(shown, Some(!active), "last known until the read works");
+    s.sim.fault(Fault::DenyEndpoint(None));
+    assert_eq!(s.sim.stats().rest_denied, denied, "no read while paused");
+    // The pause counts from the failure: move the clock in steps until the reads resume.
+    let start = Instant::now();
+    while !(m.upstream.out_of_office_pending.get() == 0 && m.upstream.resync_failing.get() == 0) {
+        assert!(start.elapsed() < CONVERGE, "the reads never resumed");
+        s.advance(Duration::from_secs(30)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.converge(CONVERGE).await;
+    s.gw.stop().await;
+}
+
 /// Channels the gateway opens for `users` combined user topics (weight 2 each) and `queues`
 /// watched queues (two topics of weight 1) at `max` topics per channel: the same greedy packing
 /// as the gateway's, so a test can pick the limit that yields a given channel count.
@@ -1197,6 +1325,7 @@ async fn a_resync_step_refused_403_is_skipped_retried_and_the_rest_of_the_floor_
     let denial = genesys_sim::Denial {
         method: "POST".into(),
         path_prefix: "/api/v2/analytics/conversations/details/query".into(),
+        path_suffix: String::new(),
         status: 403,
     };
     let s = scenario_with(cfg, FAST).await;

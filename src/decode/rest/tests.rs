@@ -312,6 +312,41 @@ fn routing_status_parses() {
 }
 
 #[test]
+fn user_out_of_office_parses_the_model_and_refuses_what_says_nothing() {
+    // The `OutOfOffice` model as the SDK documents it (no `modifiedDate`).
+    let json = format!(
+        r#"{{"id":"{QUEUE}","name":"Holiday","user":{{"id":"{USER}","selfUri":"/api/v2/users/{USER}"}},"startDate":"2024-12-30T00:00:00.000Z","endDate":"2025-01-02T00:00:00.000Z","active":true,"indefinite":false,"selfUri":"/api/v2/users/{USER}/outofoffice"}}"#
+    );
+    assert_eq!(
+        user_out_of_office(json.as_bytes()),
+        Ok(OutOfOfficeChange {
+            user: id(USER),
+            active: true,
+            modified: 0,
+        })
+    );
+    let json = format!(r#"{{"user":{{"id":"{USER}"}},"active":false}}"#);
+    assert_eq!(
+        user_out_of_office(json.as_bytes()).map(|o| o.active),
+        Ok(false)
+    );
+    // Whom and whether are required: a missing `active` is unknown, not "in office".
+    let json = format!(r#"{{"user":{{"id":"{USER}"}}}}"#);
+    assert_eq!(
+        user_out_of_office(json.as_bytes()),
+        Err(Rejected::MissingField("active"))
+    );
+    assert_eq!(
+        user_out_of_office(br#"{"active":true}"#),
+        Err(Rejected::MissingField("user.id"))
+    );
+    assert_eq!(
+        user_out_of_office(br#"{"user":{"id":"not-a-uuid"},"active":true}"#),
+        Err(Rejected::BadId("user.id"))
+    );
+}
+
+#[test]
 fn presence_definitions_both_endpoints() {
     // Legacy casing.
     let legacy = format!(
