@@ -703,12 +703,7 @@ impl Publisher {
         let broker = m.publish.connected.get() == 1;
         let backlog = self.shared.lock().dirty_len() as u64;
         let failing_bits = m.upstream.resync_failing.get();
-        let failing: heapless::Vec<&str, { ResyncStep::ALL.len() }> = ResyncStep::ALL
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| failing_bits & (1 << i) != 0)
-            .map(|(_, s)| s.name())
-            .collect();
+        let failing = ResyncStep::names(failing_bits);
         let mut reasons: heapless::Vec<&str, 6> = heapless::Vec::new();
         for (holds, reason) in [
             (!upstream, "upstream_down"),

@@ -137,6 +137,19 @@ impl ResyncStep {
         }
     }
 
+    /// The names of the steps whose bits are set in `failed`, in [`ResyncStep::ALL`] order
+    /// (room for every step: a REST outage fails them all).
+    pub fn names(failed: u64) -> heapless::Vec<&'static str, { ResyncStep::ALL.len() }> {
+        let mut out = heapless::Vec::new();
+        for s in ResyncStep::ALL {
+            if failed & s.bit() != 0 {
+                // One slot per step.
+                let _ = out.push(s.name());
+            }
+        }
+        out
+    }
+
     pub(super) fn bit(self) -> u64 {
         1 << (self as u32)
     }
@@ -1007,6 +1020,22 @@ pub(super) fn iso8601(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_failing_step_is_named_when_all_fail() {
+        // A REST outage (5xx everywhere, the sockets up) fails every step; the health
+        // document's list held five of six and panicked on the sixth.
+        let all = ResyncStep::ALL.iter().fold(0, |bits, s| bits | s.bit());
+        let names = ResyncStep::names(all);
+        assert_eq!(names.len(), ResyncStep::ALL.len());
+        assert_eq!(names.first(), Some(&"users"));
+        assert_eq!(names.last(), Some(&"out_of_office"));
+        assert_eq!(
+            ResyncStep::names(ResyncStep::Conversations.bit()).as_slice(),
+            ["conversations"]
+        );
+        assert!(ResyncStep::names(0).is_empty());
+    }
 
     #[test]
     fn iso8601_formats_utc_millis() {
