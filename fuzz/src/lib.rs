@@ -60,6 +60,10 @@ pub fn rest_bodies(data: &[u8]) {
     }
     let _ = rest::bulk_presence(data);
     let _ = rest::routing_status(data);
+    if let Ok(o) = rest::user_out_of_office(data) {
+        // The model has no modifiedDate: the caller stamps it.
+        assert_eq!(o.modified, 0);
+    }
     if let Ok(p) = rest::presence_definitions(data) {
         assert!(!(p.next_uri.is_some() && p.next_uri_too_long));
     }
