@@ -597,3 +597,66 @@ fn next_rotation(s: &Session) -> Ms {
         .unwrap_or(Ms::MAX)
         .min(s.token_refresh_at)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        Session {
+            live: Vec::new(),
+            agents: Vec::new(),
+            known: HashSet::new(),
+            token_refresh_at: Ms::MAX,
+            resync_retry: None,
+            leavers: HashSet::new(),
+            groups_at: Ms::MAX,
+            figures_at: Ms::MAX,
+            out_of_office: Vec::new(),
+            out_of_office_at: Ms::MAX,
+            out_of_office_pause: None,
+        }
+    }
+
+    fn id(n: u8) -> Id {
+        Id::parse(&format!("00000000-0000-4000-8000-0000000000{n:02x}")).expect("a uuid")
+    }
+
+    #[test]
+    fn a_complete_resync_of_joiners_keeps_the_retry_of_a_failed_whole_one() {
+        let clock = Clock::external(|| 1_000);
+        let mut s = session();
+        let failed = ResyncReport {
+            failed: ResyncStep::Conversations.bit(),
+            ..ResyncReport::default()
+        };
+        s.after_resync(failed, &clock, true);
+        assert_eq!(s.resync_retry, Some((1_000 + 60_000, RESYNC_RETRY_MIN)));
+        // A few joiners resynced completely: the whole site's failed step is still owed.
+        s.after_resync(ResyncReport::default(), &clock, false);
+        assert!(s.resync_retry.is_some());
+        // A whole resync that completes settles it.
+        s.after_resync(ResyncReport::default(), &clock, true);
+        assert_eq!(s.resync_retry, None);
+    }
+
+    #[test]
+    fn out_of_office_left_out_joins_the_line_once_and_is_read_at_once() {
+        let clock = Clock::external(|| 5_000);
+        let mut s = session();
+        let report = |ids: &[Id]| ResyncReport {
+            out_of_office: ids.to_vec(),
+            ..ResyncReport::default()
+        };
+        s.after_resync(report(&[id(1), id(2)]), &clock, true);
+        s.after_resync(report(&[id(2), id(3)]), &clock, false);
+        assert_eq!(s.out_of_office, [id(1), id(2), id(3)]);
+        assert_eq!(s.out_of_office_at, 5_000);
+        // While the reads are paused for a failure, a new resync does not cut the pause short.
+        s.out_of_office_pause = Some(RESYNC_RETRY_MIN);
+        s.out_of_office_at = 65_000;
+        s.after_resync(report(&[id(4)]), &clock, true);
+        assert_eq!(s.out_of_office_at, 65_000);
+        assert_eq!(s.out_of_office.len(), 4);
+    }
+}
