@@ -942,11 +942,20 @@ impl Upstream {
             &format!(
                 "{} agents ({} busy), {} queues, {} requests in {read_ms} ms: presence+routing \
                  {agents_ms} ms, queues {queues_ms} ms, conversations {conversations_ms} ms \
-                 ({conversations}); {durable}{}",
+                 ({conversations}); {durable}{}{}",
                 agents.len(),
                 busy.len(),
                 self.watch.queues.len(),
                 m.upstream.resync_total.get(),
+                if report.out_of_office.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; out of office left out of the users pages for {} agents: read one \
+                         by one at spare budget",
+                        report.out_of_office.len()
+                    )
+                },
                 if skipped.is_empty() {
                     String::new()
                 } else {
