@@ -108,7 +108,7 @@ pub enum ResyncStep {
     /// Queue interval figures (offered, answered, abandoned, service level).
     QueueFigures,
     /// Out-of-office state read one by one (what an expand left out), after the resync, at
-    /// spare budget ([`Upstream::read_pending_out_of_office`]).
+    /// spare budget (`Upstream::read_pending_out_of_office`).
     OutOfOffice,
 }
 
