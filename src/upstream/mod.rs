@@ -367,6 +367,10 @@ impl Upstream {
             out_of_office_at: Ms::MAX,
             out_of_office_pause: None,
         };
+        // The out_of_office step fails while this session's reads are paused: a previous
+        // session's pending reads ended with it (this resync lists again what is missing), so
+        // its failure is not this one's (else health would stay degraded for good).
+        resync::mark_failing(&self.metrics, ResyncStep::OutOfOffice, false);
         // Subscribed and connected: now read the truth that may have changed while we were
         // away. Events arriving meanwhile are ordered against it by source timestamps.
         // (The resync, discovery and placement futures are boxed: their fixed-capacity pages

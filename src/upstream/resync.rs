@@ -155,6 +155,19 @@ impl ResyncStep {
     }
 }
 
+/// Sets (`failing`) or clears `step`'s bit in the `resync_failing` gauge; true when that
+/// changed it. (One writer: the upstream task.)
+pub(super) fn mark_failing(m: &Metrics, step: ResyncStep, failing: bool) -> bool {
+    let was = m.upstream.resync_failing.get();
+    let now = if failing {
+        was | step.bit()
+    } else {
+        was & !step.bit()
+    };
+    m.upstream.resync_failing.set(now);
+    now != was
+}
+
 /// What a resync could not read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResyncReport {
@@ -568,10 +581,7 @@ impl Upstream {
                 }
                 Err(e) if fatal(&e) => return Err(e),
                 Err(e) => {
-                    let bit = ResyncStep::OutOfOffice.bit();
-                    let failing = m.upstream.resync_failing.get();
-                    if failing & bit == 0 {
-                        m.upstream.resync_failing.set(failing | bit);
+                    if mark_failing(&m, ResyncStep::OutOfOffice, true) {
                         m.upstream.resync_step_failures[ResyncStep::OutOfOffice as usize].inc();
                         self.audit.record(
                             "resync",
@@ -593,10 +603,7 @@ impl Upstream {
             }
         }
         if s.out_of_office_pause.take().is_some() {
-            let failing = m.upstream.resync_failing.get();
-            m.upstream
-                .resync_failing
-                .set(failing & !ResyncStep::OutOfOffice.bit());
+            mark_failing(&m, ResyncStep::OutOfOffice, false);
             self.audit
                 .record("resync", "step out_of_office reads work again");
         }

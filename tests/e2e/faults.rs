@@ -937,6 +937,31 @@ async fn dropped_expands_still_bring_back_out_of_office() {
     s.gw.stop().await;
 }
 
+/// A site of `agents` agents (two queues) whose users pages drop every expand, and a probe of
+/// its health topic.
+async fn without_expands(agents: usize, seed: u64) -> (Scenario, Probe) {
+    let cfg = genesys_sim::SimConfig {
+        agents,
+        queues: 2,
+        seed,
+        drop_expand: true,
+        ..genesys_sim::SimConfig::default()
+    };
+    let s = scenario_with(cfg, FAST).await;
+    let monitor = Probe::start(&s.broker, &[s.gw.topics.health()]).await;
+    (s, monitor)
+}
+
+/// 404 on every `/api/v2/users/{id}/outofoffice`.
+fn deny_out_of_office() -> Fault {
+    Fault::DenyEndpoint(Some(genesys_sim::Denial {
+        method: "GET".into(),
+        path_prefix: "/api/v2/users/".into(),
+        path_suffix: "/outofoffice".into(),
+        status: 404,
+    }))
+}
+
 /// The per-agent out-of-office read fails (404 on every `/users/{id}/outofoffice`) while every
 /// expand is dropped: the resync does not wait for it, the `out_of_office` step is reported
 /// failing (health, audit) with the rest of the floor exact, the reads pause (a minute, then
@@ -944,28 +969,15 @@ async fn dropped_expands_still_bring_back_out_of_office() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_out_of_office_read_is_reported_paused_and_resumed() {
     use presence_wire::AgentFrame;
-    let cfg = genesys_sim::SimConfig {
-        agents: 20,
-        queues: 2,
-        seed: 35,
-        drop_expand: true,
-        ..genesys_sim::SimConfig::default()
-    };
-    let s = scenario_with(cfg, FAST).await;
+    let (s, monitor) = without_expands(20, 35).await;
     let m = s.gw.metrics.clone();
     let health_topic = s.gw.topics.health();
-    let monitor = Probe::start(&s.broker, std::slice::from_ref(&health_topic)).await;
     let user = s.sim.users()[0].clone();
     let active = !s.sim.truth().agents[&user].out_of_office;
     s.sim.fault(Fault::Silence(true));
     s.sim.set_out_of_office(&user, active);
     s.sim.fault(Fault::Silence(false));
-    s.sim.fault(Fault::DenyEndpoint(Some(genesys_sim::Denial {
-        method: "GET".into(),
-        path_prefix: "/api/v2/users/".into(),
-        path_suffix: "/outofoffice".into(),
-        status: 404,
-    })));
+    s.sim.fault(deny_out_of_office());
     let step = presence_gateway::upstream::ResyncStep::OutOfOffice as usize;
     let failures = m.upstream.resync_step_failures[step].get();
     s.sim.fault(Fault::DropSockets);
@@ -1003,6 +1015,51 @@ async fn a_failing_out_of_office_read_is_reported_paused_and_resumed() {
         s.advance(Duration::from_secs(30)).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    s.converge(CONVERGE).await;
+    s.gw.stop().await;
+}
+
+/// The out-of-office reads fail, the endpoint comes back and the socket drops while they are
+/// paused: the new session lists again what it misses and reads it at once, and its success
+/// clears the failing step (the old session's pause ended with it; before, health stayed
+/// degraded for good, as seen under qemu in CI). The simulator clock never moves here: the
+/// paused session cannot be the one that read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_while_out_of_office_reads_fail_leaves_no_stale_failure() {
+    let (s, monitor) = without_expands(12, 36).await;
+    let m = s.gw.metrics.clone();
+    let health_topic = s.gw.topics.health();
+    let user = s.sim.users()[0].clone();
+    let active = !s.sim.truth().agents[&user].out_of_office;
+    s.sim.fault(deny_out_of_office());
+    let step = presence_gateway::upstream::ResyncStep::OutOfOffice;
+    let bit = 1u64 << (step as u32);
+    s.sim.fault(Fault::DropSockets);
+    wait_for("the out_of_office step to fail", CONVERGE, || {
+        m.upstream.resync_failing.get() & bit != 0
+    })
+    .await;
+    let connects = m.upstream.connects.get();
+    s.sim.fault(Fault::Silence(true));
+    s.sim.set_out_of_office(&user, active);
+    s.sim.fault(Fault::Silence(false));
+    s.sim.fault(Fault::DenyEndpoint(None));
+    s.sim.fault(Fault::DropSockets);
+    wait_for("a new session", CONVERGE, || {
+        m.upstream.connects.get() > connects
+    })
+    .await;
+    wait_for("its reads done and the step cleared", CONVERGE, || {
+        m.upstream.out_of_office_pending.get() == 0 && m.upstream.resync_failing.get() & bit == 0
+    })
+    .await;
+    wait_for("health no longer naming the step", CONVERGE, || {
+        monitor.on(&health_topic).last().is_some_and(|p| {
+            let text = String::from_utf8_lossy(p);
+            text.contains("\"resync_failing\":[") && !text.contains("\"out_of_office\"")
+        })
+    })
+    .await;
     s.converge(CONVERGE).await;
     s.gw.stop().await;
 }
