@@ -5,7 +5,7 @@
 //! point ([`Durable`]). Fixed size, no I/O. The domain types inside (ids, presences, changes)
 //! are in [`crate::event`].
 
-use crate::event::{Event, Id, Presence};
+use crate::event::{Event, Id, MemberChange, Presence};
 use crate::limits::NAME_LEN;
 
 /// One decoded notification-channel frame.
@@ -71,15 +71,20 @@ pub enum Update {
     /// directly): it leaves every zone (displays get empty payloads) and its record is deleted.
     Unwatch(Id),
     /// A complete listing of a queue's members (REST) begins or ends; in between, its
-    /// members arrive as joined [`MemberChange`](crate::event::MemberChange)s. At the end, an
-    /// agent the table holds as a member but the listing did not name has left (during a gap,
-    /// or while the gateway was off): the queue is removed from it and its zones follow.
+    /// members arrive as [`Update::Listed`]. At the end, an agent the table holds as a member
+    /// but the listing did not name has left (during a gap, or while the gateway was off): the
+    /// queue is removed from it and its zones follow.
     MemberListing {
         /// The queue.
         queue: Id,
         /// Begin or complete.
         phase: ListingPhase,
     },
+    /// A member named by a page of the [`Update::MemberListing`] in progress. Applied as a
+    /// member change, unless a live member event for that agent and queue was applied since
+    /// the listing began: the page may have been read before it, and the live event wins (a
+    /// leave during the listing is not undone by a page that still names the agent).
+    Listed(MemberChange),
     /// A durability point: once every update sent before it is applied, the state stage
     /// flushes sled and acknowledges `seq` on its [`Durable`] watch. Upstream sends one at the
     /// end of every resync and reports the resync done only after the acknowledgement, so a

@@ -66,8 +66,9 @@ pub struct UpstreamMetrics {
     pub rest_paging_stopped: Counter,
     /// Resyncs completed.
     pub resyncs: Counter,
-    /// Watch sets read again and reconciled after a reconnect (joiners subscribed and
-    /// resynced, leavers dropped): counted once all of it is done.
+    /// Watch sets read again and reconciled once a session is subscribed (at boot and after
+    /// each reconnect: joiners subscribed and resynced, leavers dropped): counted once all of
+    /// it is done.
     pub rediscoveries: Counter,
     /// Gauge: [`uptime_ms`] when the latest resync completed every step (0: none yet).
     pub last_resync_uptime_ms: Counter,
@@ -151,6 +152,9 @@ pub struct StateMetrics {
     pub coalesced: Counter,
     /// Changes absorbed by a record already waiting to be written to sled (write-behind).
     pub saves_coalesced: Counter,
+    /// Members named by a listing page but not applied: a live member event for that agent
+    /// and queue came during the listing (the page may predate it; the event wins).
+    pub listed_superseded: Counter,
     /// Records written to sled (one insert each: the disk's write volume follows it).
     pub saves: Counter,
     /// Record writes that did not reach sled: failed (disk full, I/O), or held back while the
@@ -391,6 +395,8 @@ pub struct Snapshot {
     pub coalesced: u64,
     /// Changes absorbed by a record already waiting to be saved.
     pub saves_coalesced: u64,
+    /// Listing pages' members not applied: a live member event came first.
+    pub listed_superseded: u64,
     /// Records written to sled.
     pub saves: u64,
     /// Refused for capacity.

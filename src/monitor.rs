@@ -264,6 +264,7 @@ pub fn snapshot(
         stale: m.state.stale.get(),
         coalesced: m.state.coalesced.get(),
         saves_coalesced: m.state.saves_coalesced.get(),
+        listed_superseded: m.state.listed_superseded.get(),
         saves: m.state.saves.get(),
         refused_full: m.state.refused_full.get(),
         reconnects: m.upstream.connects.get(),

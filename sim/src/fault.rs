@@ -3,7 +3,7 @@
 //! Owns: the public fault vocabulary (also the JSON body of `POST /sim/fault`, serde's externally tagged form:
 //! `"DropSockets"`, `{"CloseSockets":{"code":1001}}`, `{"Silence":true}`, `{"Duplicate":3}`,
 //! `{"EndlessPaging":"SelfLoop"}`, `{"HugeBodies":3145728}`, `{"RestHang":true}`,
-//! `{"HoldConversationReads":true}`, `{"DenyEndpoint":{"method":"POST","path_prefix":"/api/v2/analytics","status":403}}`…)
+//! `{"HoldConversationReads":true}`, `{"HoldSubscriptions":true}`, `{"DenyEndpoint":{"method":"POST","path_prefix":"/api/v2/analytics","status":403}}`…)
 //! and the construction of
 //! malformed / oversize / binary / deeply nested / unknown-topic frames and hostile REST answers (endless
 //! `nextUri` links, padded bodies). Applying a fault to channels and sockets is `hub.rs`'s job; holding or
@@ -80,6 +80,11 @@ pub enum Fault {
     /// `conversation_reads_held`); `false` answers every held one, with the conversation as it is then. Other
     /// requests (the analytics details query included) are served as usual meanwhile.
     HoldConversationReads(bool),
+    /// A slow notifications service, and a test's way to act between a client's first REST reads and its
+    /// subscription: while `true`, every `PUT`/`POST /api/v2/notifications/channels/{id}/subscriptions` is read
+    /// and held (counted in `subscriptions_held`); `false` answers every held one. Until then, events of the
+    /// topics asked for go to nobody, as on the real service.
+    HoldSubscriptions(bool),
     /// A missing permission or a missing endpoint: while `Some`, every authorised `/api/v2/...` request whose
     /// `method` and path match [`Denial`] is answered with its `status` (403 `not.authorized` or 404
     /// `not.found`, Genesys error bodies) and counted in `rest_denied`; other requests are served as usual.

@@ -221,6 +221,8 @@ pub(crate) struct Hub {
     pub rest_hang: bool,
     /// [`Fault::HoldConversationReads`]: `rest.rs` holds `GET /api/v2/conversations/{id}` until it is lifted.
     pub hold_conversation_reads: bool,
+    /// [`Fault::HoldSubscriptions`]: `rest.rs` holds subscription requests until it is lifted.
+    pub hold_subscriptions: bool,
     /// [`Fault::DenyEndpoint`]: requests `api.rs` refuses after admission.
     pub deny: Option<crate::fault::Denial>,
     /// Notifications kept instead of sent ([`Recording`]).
@@ -261,6 +263,7 @@ impl Hub {
             rest_pad_to: None,
             rest_hang: false,
             hold_conversation_reads: false,
+            hold_subscriptions: false,
             deny: None,
             recording: None,
         }
@@ -1198,6 +1201,7 @@ impl Hub {
             Fault::HugeBodies(bytes) => self.rest_pad_to = bytes,
             Fault::RestHang(on) => self.rest_hang = on,
             Fault::HoldConversationReads(on) => self.hold_conversation_reads = on,
+            Fault::HoldSubscriptions(on) => self.hold_subscriptions = on,
             Fault::DenyEndpoint(d) => self.deny = d,
             Fault::UnknownTopics(n) => {
                 let user = self.world.agent_order.first().cloned().unwrap_or_default();

@@ -5,8 +5,8 @@
 //!
 //! Owns: sockets of the REST port (plain TCP or, with `SimConfig::tls`, TLS via `tls.rs`), turning
 //! [`api::Response`]s into hyper responses, and the hostile REST faults applied on the way out
-//! ([`Fault::RestHang`] holds requests unanswered, [`Fault::HoldConversationReads`] holds conversation reads
-//! until lifted, [`Fault::EndlessPaging`] rewrites `nextUri`, [`Fault::HugeBodies`] pads answers). Does not own route semantics.
+//! ([`Fault::RestHang`] holds requests unanswered, [`Fault::HoldConversationReads`] conversation reads and
+//! [`Fault::HoldSubscriptions`] subscription requests until lifted, [`Fault::EndlessPaging`] rewrites `nextUri`, [`Fault::HugeBodies`] pads answers). Does not own route semantics.
 
 use std::convert::Infallible;
 use std::sync::Weak;
@@ -109,13 +109,22 @@ async fn handle(sim: Weak<Inner>, req: Request<Incoming>) -> Response<Full<Bytes
         drop(sim);
         return std::future::pending().await;
     }
-    let sim = if method == "GET" && path.starts_with("/api/v2/conversations/") {
-        match until_conversation_reads_flow(sim).await {
+    let hold = if method == "GET" && path.starts_with("/api/v2/conversations/") {
+        Some(Hold::ConversationReads)
+    } else if matches!(method, "PUT" | "POST")
+        && path.starts_with("/api/v2/notifications/channels/")
+        && path.ends_with("/subscriptions")
+    {
+        Some(Hold::Subscriptions)
+    } else {
+        None
+    };
+    let sim = match hold {
+        Some(hold) => match until_released(sim, hold).await {
             Some(sim) => sim,
             None => return plain(StatusCode::SERVICE_UNAVAILABLE, "simulator stopped"),
-        }
-    } else {
-        sim
+        },
+        None => sim,
     };
     let req = api::Request {
         method,
@@ -153,23 +162,45 @@ fn held(sim: &Sim) -> bool {
     hang
 }
 
-/// How often a request held by [`Fault::HoldConversationReads`] looks whether it was lifted (real time).
+/// How often a held request looks whether its hold was lifted (real time).
 const HOLD_POLL: Duration = Duration::from_millis(5);
 
-/// [`Fault::HoldConversationReads`]: returns once conversation reads are no longer held (at once when they
-/// are not), counting a request that had to wait; `None` if the simulator stopped meanwhile. Only a weak
-/// handle is kept while waiting, so a held request cannot keep a dropped simulator alive.
-async fn until_conversation_reads_flow(sim: Sim) -> Option<Sim> {
-    if !sim.inner.hub().hold_conversation_reads {
+/// The requests a test can hold and release.
+#[derive(Clone, Copy)]
+enum Hold {
+    /// [`Fault::HoldConversationReads`].
+    ConversationReads,
+    /// [`Fault::HoldSubscriptions`].
+    Subscriptions,
+}
+
+impl Hold {
+    fn on(self, hub: &crate::hub::Hub) -> bool {
+        match self {
+            Hold::ConversationReads => hub.hold_conversation_reads,
+            Hold::Subscriptions => hub.hold_subscriptions,
+        }
+    }
+}
+
+/// [`Fault::HoldConversationReads`], [`Fault::HoldSubscriptions`]: returns once requests of
+/// this kind are no longer held (at once when they are not), counting a request that had to
+/// wait; `None` if the simulator stopped meanwhile. Only a weak handle is kept while waiting,
+/// so a held request cannot keep a dropped simulator alive.
+async fn until_released(sim: Sim, hold: Hold) -> Option<Sim> {
+    if !hold.on(&sim.inner.hub()) {
         return Some(sim);
     }
-    Counters::inc(&sim.inner.counters.conversation_reads_held);
+    Counters::inc(match hold {
+        Hold::ConversationReads => &sim.inner.counters.conversation_reads_held,
+        Hold::Subscriptions => &sim.inner.counters.subscriptions_held,
+    });
     let weak = std::sync::Arc::downgrade(&sim.inner);
     drop(sim);
     loop {
         tokio::time::sleep(HOLD_POLL).await;
         let inner = weak.upgrade()?;
-        if !inner.hub().hold_conversation_reads {
+        if !hold.on(&inner.hub()) {
             return Some(Sim::from_inner(inner));
         }
     }

@@ -76,6 +76,8 @@ counters! {
     rest_held,
     /// `GET /api/v2/conversations/{id}` requests held by [`crate::Fault::HoldConversationReads`].
     conversation_reads_held,
+    /// Subscription requests held by [`crate::Fault::HoldSubscriptions`].
+    subscriptions_held,
     /// Listing pages given an endless `nextUri` by [`crate::Fault::EndlessPaging`].
     rest_endless_pages,
     /// REST answers padded by [`crate::Fault::HugeBodies`].

@@ -13,8 +13,8 @@ use super::stage::now_ms;
 use super::store::Reason;
 use super::{Capacity, Change};
 use crate::event::{
-    ConversationChange, Event, Id, Interaction, Media, Millis, OutOfOfficeChange, Presence,
-    PresenceChange, QueueAggregate, QueueObservation, RoutingChange,
+    ConversationChange, Event, Id, Interaction, Media, MemberChange, Millis, OutOfOfficeChange,
+    Presence, PresenceChange, QueueAggregate, QueueObservation, RoutingChange,
 };
 use crate::heatmap::{minute_of, Heatmaps};
 use crate::limits::MAX_DEFINITIONS;
@@ -43,6 +43,9 @@ pub(super) struct Slot {
     /// Epoch of the last complete member listing that named this agent (see
     /// [`Update::MemberListing`]).
     pub(super) listed: u32,
+    /// Epoch of the member listing during which a live member event for this agent and the
+    /// listed queue was applied: that listing's pages no longer change its membership.
+    pub(super) live_member: u32,
     /// Changed since its record was last written to sled: waiting in the save queue.
     pub(super) unsaved: bool,
 }
@@ -174,6 +177,7 @@ impl Table {
                     published_stale: false,
                     watched: true,
                     listed: 0,
+                    live_member: 0,
                     unsaved: false,
                 });
                 self.index.insert(key, i);
@@ -242,6 +246,7 @@ impl Table {
                 change
             }
             Update::MemberListing { queue, phase } => self.member_listing(queue, *phase),
+            Update::Listed(m) => self.listed_member(m, now_ms),
             Update::Unwatch(user) => match self.index.get(&Key::Agent(*user)).copied() {
                 Some(i) if self.slots[i as usize].watched => {
                     self.slots[i as usize].watched = false;
@@ -293,25 +298,17 @@ impl Table {
                 let Some(qi) = self.zones.queue_index(&m.queue) else {
                     return Change::Ignored;
                 };
-                let change = self.with_agent(m.user, now, |a| {
-                    let pos = a.queues.iter().position(|&q| q == qi);
-                    match (m.joined, pos) {
-                        (true, None) => {
-                            // Full list: zoning by this queue is lost for this agent (bounded).
-                            let _ = a.queues.push(qi);
-                            Change::Applied
-                        }
-                        (false, Some(p)) => {
-                            a.queues.swap_remove(p);
-                            Change::Applied
-                        }
-                        _ => Change::Duplicate,
-                    }
-                });
-                if let (true, Some((lq, epoch))) = (m.joined, self.listing) {
+                let change = self.member_change(qi, &m, now);
+                // Live during the listing of its queue: the pages (maybe read before it) no
+                // longer change this agent's membership, and a join counts as named.
+                if let Some((lq, epoch)) = self.listing {
                     if lq == qi {
                         if let Some(&i) = self.index.get(&Key::Agent(m.user)) {
-                            self.slots[i as usize].listed = epoch;
+                            let slot = &mut self.slots[i as usize];
+                            slot.live_member = epoch;
+                            if m.joined {
+                                slot.listed = epoch;
+                            }
                         }
                     }
                 }
@@ -533,6 +530,47 @@ impl Table {
         // Applied, or confirmed after being shown stale: displays must see the change.
         if change == Change::Applied || self.slots[i as usize].published_stale {
             self.touch(i);
+        }
+        change
+    }
+
+    /// `m` applied to the agent's queues (`qi`: the queue's index).
+    fn member_change(&mut self, qi: u16, m: &MemberChange, now: Millis) -> Change {
+        self.with_agent(m.user, now, |a| {
+            let pos = a.queues.iter().position(|&q| q == qi);
+            match (m.joined, pos) {
+                (true, None) => {
+                    // Full list: zoning by this queue is lost for this agent (bounded).
+                    let _ = a.queues.push(qi);
+                    Change::Applied
+                }
+                (false, Some(p)) => {
+                    a.queues.swap_remove(p);
+                    Change::Applied
+                }
+                _ => Change::Duplicate,
+            }
+        })
+    }
+
+    /// [`Update::Listed`]: a listing page's member, unless a live event for it came first.
+    pub(super) fn listed_member(&mut self, m: &MemberChange, now: Millis) -> Change {
+        let Some(qi) = self.zones.queue_index(&m.queue) else {
+            return Change::Ignored;
+        };
+        let listing = self.listing.filter(|&(lq, _)| lq == qi);
+        let slot = self.index.get(&Key::Agent(m.user)).copied();
+        if let (Some((_, epoch)), Some(i)) = (listing, slot) {
+            if self.slots[i as usize].live_member == epoch {
+                self.metrics.state.listed_superseded.inc();
+                return Change::Ignored;
+            }
+        }
+        let change = self.member_change(qi, m, now);
+        if let (Some((_, epoch)), true) = (listing, m.joined) {
+            if let Some(&i) = self.index.get(&Key::Agent(m.user)) {
+                self.slots[i as usize].listed = epoch;
+            }
         }
         change
     }

@@ -209,6 +209,15 @@ fn member(user: u8, joined: bool) -> Update {
     }))
 }
 
+/// A member named by a listing page.
+fn listed(user: u8, joined: bool) -> Update {
+    Update::Listed(crate::event::MemberChange {
+        queue: id(100),
+        user: id(user),
+        joined,
+    })
+}
+
 fn listing(phase: ListingPhase) -> Update {
     Update::MemberListing {
         queue: id(100),
@@ -231,8 +240,8 @@ fn a_complete_member_listing_removes_those_it_no_longer_names() {
     }
     // Agent 2 left while we were away: the new listing names 1 and 3 only.
     t.apply(&listing(ListingPhase::Begin), 0);
-    t.apply(&member(1, true), 0);
-    t.apply(&member(3, true), 0);
+    t.apply(&listed(1, true), 0);
+    t.apply(&listed(3, true), 0);
     assert_eq!(
         t.apply(&listing(ListingPhase::Complete), 0),
         Change::Applied
@@ -242,8 +251,8 @@ fn a_complete_member_listing_removes_those_it_no_longer_names() {
     assert!(member_of_queue(&t, 3));
     // The same listing again changes nothing.
     t.apply(&listing(ListingPhase::Begin), 0);
-    t.apply(&member(1, true), 0);
-    t.apply(&member(3, true), 0);
+    t.apply(&listed(1, true), 0);
+    t.apply(&listed(3, true), 0);
     assert_eq!(
         t.apply(&listing(ListingPhase::Complete), 0),
         Change::Duplicate
@@ -258,16 +267,40 @@ fn a_listing_cut_short_removes_nobody() {
     }
     // Paging stopped early (hostile nextUri, page limit): no Complete, then a new Begin.
     t.apply(&listing(ListingPhase::Begin), 0);
-    t.apply(&member(1, true), 0);
+    t.apply(&listed(1, true), 0);
     t.apply(&listing(ListingPhase::Begin), 0);
-    t.apply(&member(2, true), 0);
-    t.apply(&member(3, true), 0);
-    t.apply(&member(1, true), 0);
+    t.apply(&listed(2, true), 0);
+    t.apply(&listed(3, true), 0);
+    t.apply(&listed(1, true), 0);
     assert_eq!(
         t.apply(&listing(ListingPhase::Complete), 0),
         Change::Duplicate
     );
     assert!((1..=3).all(|u| member_of_queue(&t, u)));
+}
+
+#[test]
+fn a_live_member_event_during_a_listing_wins_over_its_pages() {
+    let mut t = table(8);
+    for u in 1..=2 {
+        t.apply(&member(u, true), 0);
+    }
+    t.apply(&listing(ListingPhase::Begin), 0);
+    // Agent 1 leaves live; the page, read before, still names it: the leave stands.
+    assert_eq!(t.apply(&member(1, false), 0), Change::Applied);
+    assert_eq!(t.apply(&listed(1, true), 0), Change::Ignored);
+    assert_eq!(t.metrics.state.listed_superseded.get(), 1);
+    // Agent 3 joins live; the page, read before, does not name it: the join stands.
+    assert_eq!(t.apply(&member(3, true), 0), Change::Applied);
+    t.apply(&listed(2, true), 0);
+    t.apply(&listing(ListingPhase::Complete), 0);
+    assert!(!member_of_queue(&t, 1), "left live during the listing");
+    assert!(member_of_queue(&t, 2));
+    assert!(member_of_queue(&t, 3), "joined live during the listing");
+    // The next listing's pages apply again (the live mark was that listing's).
+    t.apply(&listing(ListingPhase::Begin), 0);
+    assert_eq!(t.apply(&listed(1, true), 0), Change::Applied);
+    assert!(member_of_queue(&t, 1));
 }
 
 #[test]

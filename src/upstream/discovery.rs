@@ -172,11 +172,11 @@ impl Upstream {
                     if m.joined {
                         member_of.push((m.id, q));
                     }
-                    self.send(Update::Event(Event::Member(MemberChange {
+                    self.send(Update::Listed(MemberChange {
                         queue: q,
                         user: m.id,
                         joined: m.joined,
-                    })))
+                    }))
                     .await;
                     if !m.name.is_empty() {
                         self.send(Update::Name {
@@ -339,8 +339,9 @@ impl Upstream {
         Ok(())
     }
 
-    /// Re-reads membership after a reconnect; agents who joined while we were away are
-    /// subscribed (onto channels with room, or new ones within the budget) and resynced.
+    /// Re-reads membership once a session's channels are subscribed (after a reconnect, and
+    /// at boot); agents who joined meanwhile are subscribed (onto channels with room, or new
+    /// ones within the budget) and resynced, those who left are unsubscribed and cleared.
     pub(super) async fn rediscover(
         &mut self,
         s: &mut Session,

@@ -345,12 +345,12 @@ impl Upstream {
         self.load_definitions().await?;
         // On a reconnect the agents watched before are subscribed at once, so the gap is
         // as short as the channel setup; membership is re-read after the resync.
-        let (agents, rediscover) = match self.agents.clone() {
-            Some(a) => (a, true),
+        let agents = match self.agents.clone() {
+            Some(a) => a,
             None => {
                 let a = Box::pin(self.discover()).await?;
                 self.agents = Some(a.clone());
-                (a, false)
+                a
             }
         };
         let live = self.open_channels(generation, &agents, ntx).await?;
@@ -385,11 +385,13 @@ impl Upstream {
                 return Err(e);
             }
         }
-        if rediscover {
-            if let Err(e) = Box::pin(self.rediscover(&mut s, generation, ntx)).await {
-                cancel_all(&s.live);
-                return Err(e);
-            }
+        // Membership is read again now that its topics are subscribed (Genesys notifies a
+        // channel only of what happens once it subscribed): after a reconnect for what changed
+        // while away, at boot for what changed between the first listing and the subscription
+        // (a member event then went to nobody, and the change was lost until a reconnect).
+        if let Err(e) = Box::pin(self.rediscover(&mut s, generation, ntx)).await {
+            cancel_all(&s.live);
+            return Err(e);
         }
         backoff.reset();
         let clock = self.clock.clone();

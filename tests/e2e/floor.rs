@@ -398,6 +398,25 @@ async fn each_zone_shows_its_queue_and_members_with_a_roster_while_membership_ch
     gw.stop().await;
 }
 
+/// The members of `queues[0]` (zone z0) as the truth has them, and a member of `queues[1]`
+/// only: an agent already watched who can join the zone.
+fn zone_and_outsider(sim: &genesys_sim::Sim, queues: &[String]) -> (Vec<String>, String) {
+    let members = |q: &str| {
+        sim.truth()
+            .agents
+            .iter()
+            .filter(|(_, a)| a.queues.iter().any(|x| x == q))
+            .map(|(id, _)| id.clone())
+            .collect::<Vec<_>>()
+    };
+    let zone = members(&queues[0]);
+    let outsider = members(&queues[1])
+        .into_iter()
+        .find(|a| !zone.contains(a))
+        .expect("a member of the other queue only");
+    (zone, outsider)
+}
+
 /// Issue 13: a queue join or leave reaches the zone's tiles and roster by the member event
 /// alone (no reconnect, no re-read). An agent already watched (a member of another watched
 /// queue) joins the zone's queue, then leaves it; each time the display of that zone shows the
@@ -410,29 +429,19 @@ async fn a_queue_join_or_leave_reaches_the_zone_by_the_member_event() {
     let queues = sim.queues();
     let (broker, topics, gw, _dir) = zoned_site(&sim, 1).await;
     let display = presence_gateway::display::Subscriber::start(broker, &topics, "z0");
-    let members = |q: &str| {
-        sim.truth()
-            .agents
-            .iter()
-            .filter(|(_, a)| a.queues.iter().any(|x| x == q))
-            .map(|(id, _)| id.clone())
-            .collect::<Vec<_>>()
-    };
     let shows = |n: usize, agent: &str, present: bool| {
         let f = display.snapshot();
         f.agents.contains_key(agent) == present
             && f.agents.len() == n
             && f.roster.is_some_and(|r| usize::from(r.agents) == n)
     };
-    let before = members(&queues[0]);
-    let agent = members(&queues[1])
-        .into_iter()
-        .find(|a| !before.contains(a))
-        .expect("a member of the other queue only");
+    let (before, agent) = zone_and_outsider(&sim, &queues);
+    // Subscribed, resynced and the members read again (the display can show the zone from the
+    // first listing, before the subscription: a change then is the next test's case).
     wait_for(
-        "zone z0 as the truth has it",
+        "zone z0 as the truth has it, once subscribed",
         Duration::from_secs(30),
-        || shows(before.len(), &agent, false),
+        || gw.metrics.upstream.rediscoveries.get() >= 1 && shows(before.len(), &agent, false),
     )
     .await;
     // Neither a reconnect (its re-read of the members) nor the group re-read (every 300 s) may
@@ -458,6 +467,56 @@ async fn a_queue_join_or_leave_reaches_the_zone_by_the_member_event() {
             start.elapsed()
         );
     }
+    gw.stop().await;
+}
+
+/// A queue join made after the gateway's first member listing but before its channels are
+/// subscribed: Genesys sends that member event to nobody (the topic has no subscriber yet), so
+/// only a second read of the members, once subscribed, can bring it. Held here by holding the
+/// subscription requests (a slow notifications service); before, the join was lost until a
+/// reconnect, hours later (seen under qemu in CI, where the setup is slow enough to open that
+/// window by itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_join_before_the_subscription_is_read_again_not_lost() {
+    let sim = sim(40, 2, 49).await;
+    let queues = sim.queues();
+    sim.fault(genesys_sim::Fault::HoldSubscriptions(true));
+    let (broker, topics, gw, _dir) = zoned_site(&sim, 1).await;
+    let display = presence_gateway::display::Subscriber::start(broker, &topics, "z0");
+    let (before, agent) = zone_and_outsider(&sim, &queues);
+    wait_for(
+        "the first listing on the display, the subscription held",
+        Duration::from_secs(30),
+        || {
+            let f = display.snapshot();
+            sim.stats().subscriptions_held >= 1
+                && f.agents.len() == before.len()
+                && !f.agents.contains_key(&agent)
+        },
+    )
+    .await;
+    let unrouted = sim.stats().notifications_unrouted;
+    assert!(sim.set_queue_member(&queues[0], &agent, true));
+    assert!(
+        sim.stats().notifications_unrouted > unrouted,
+        "the member event went to nobody"
+    );
+    sim.fault(genesys_sim::Fault::HoldSubscriptions(false));
+    let connects = gw.metrics.upstream.connects.get();
+    wait_for(
+        "the join on the zone's display",
+        Duration::from_secs(60),
+        || {
+            let f = display.snapshot();
+            f.agents.contains_key(&agent)
+                && f.agents.len() == before.len() + 1
+                && f.roster
+                    .is_some_and(|r| usize::from(r.agents) == before.len() + 1)
+        },
+    )
+    .await;
+    assert_eq!(gw.metrics.upstream.connects.get(), connects, "no reconnect");
+    assert!(gw.metrics.upstream.rediscoveries.get() >= 1);
     gw.stop().await;
 }
 
