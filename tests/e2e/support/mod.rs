@@ -283,8 +283,10 @@ pub async fn scenario_with(cfg: SimConfig, genesys_extra: &str) -> Scenario {
 pub async fn scenario_skewed(cfg: SimConfig, genesys_extra: &str, skew_ms: i64) -> Scenario {
     let s = scenario_prepared(cfg, genesys_extra, skew_ms, |_| {}).await;
     let m = s.gw.metrics.clone();
-    wait_for("first resync", Duration::from_secs(30), || {
-        m.upstream.resyncs.get() >= 1
+    // The boot done: the first resync, then the watch set read again once subscribed (a test
+    // that counts requests or resyncs from here must not see the boot's).
+    wait_for("first resync and re-read", Duration::from_secs(30), || {
+        m.upstream.resyncs.get() >= 1 && m.upstream.rediscoveries.get() >= 1
     })
     .await;
     converge(&s.sim, &s.display, Duration::from_secs(30)).await;
