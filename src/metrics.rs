@@ -66,9 +66,9 @@ pub struct UpstreamMetrics {
     pub rest_paging_stopped: Counter,
     /// Resyncs completed.
     pub resyncs: Counter,
-    /// Watch sets read again and reconciled once a session is subscribed (at boot and after
-    /// each reconnect: joiners subscribed and resynced, leavers dropped): counted once all of
-    /// it is done.
+    /// Watch sets read again and reconciled (joiners subscribed and resynced, leavers
+    /// dropped) once a session is subscribed (at boot and after each reconnect) and after
+    /// dropped notices: counted once all of it is done.
     pub rediscoveries: Counter,
     /// Gauge: [`uptime_ms`] when the latest resync completed every step (0: none yet).
     pub last_resync_uptime_ms: Counter,
@@ -103,6 +103,11 @@ pub struct UpstreamMetrics {
     pub topics: Counter,
     /// Gauge: agents watched.
     pub watched_agents: Counter,
+    /// Socket notices to the supervisor dropped because 64 were waiting (it was busy: a
+    /// resync, a rotation, joiners' subscriptions). A dropped queue join or leave makes it read
+    /// the watch set again once free (one re-read for any number); a dropped `socket_closing`
+    /// ends in a reconnect and resync when the server closes the socket.
+    pub notices_dropped: Counter,
     /// Topics not subscribed because the channel budget was exhausted (watch set too large
     /// for `max_channels_per_client` × `max_topics_per_channel`, or new members with every
     /// channel full).
@@ -405,8 +410,11 @@ pub struct Snapshot {
     pub reconnects: u64,
     /// Resyncs done.
     pub resyncs: u64,
-    /// Watch sets read again and reconciled after a reconnect.
+    /// Watch sets read again and reconciled (each session, and after dropped notices).
     pub rediscoveries: u64,
+    /// Socket notices dropped while the supervisor was busy (a member change among them
+    /// makes it read the watch set again).
+    pub notices_dropped: u64,
     /// Sockets declared dead for an unanswered ping.
     pub pong_timeouts: u64,
     /// Channels live.

@@ -270,6 +270,7 @@ pub fn snapshot(
         reconnects: m.upstream.connects.get(),
         resyncs: m.upstream.resyncs.get(),
         rediscoveries: m.upstream.rediscoveries.get(),
+        notices_dropped: m.upstream.notices_dropped.get(),
         pong_timeouts: m.upstream.pong_timeouts.get(),
         channels: m.upstream.channels.get(),
         resync_agents_ms: m.upstream.resync_agents_ms.get(),

@@ -348,6 +348,8 @@ impl Upstream {
         generation: &mut u64,
         ntx: &mpsc::Sender<Notice>,
     ) -> Result<(), UpstreamError> {
+        // Member notices dropped from here on are after this read began: read again for them.
+        s.dropped_seen = self.metrics.upstream.notices_dropped.get();
         let fresh = Box::pin(self.discover()).await?;
         let new: Vec<Id> = fresh
             .iter()

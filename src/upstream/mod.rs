@@ -240,6 +240,9 @@ struct Session {
     out_of_office_at: Ms,
     /// Set while those reads fail: the current pause between tries.
     out_of_office_pause: Option<Duration>,
+    /// `notices_dropped` when the watch set was last read: a drop since means member
+    /// changes were missed, and the watch set is read again.
+    dropped_seen: u64,
 }
 
 impl Session {
@@ -366,6 +369,7 @@ impl Upstream {
             out_of_office: Vec::new(),
             out_of_office_at: Ms::MAX,
             out_of_office_pause: None,
+            dropped_seen: self.metrics.upstream.notices_dropped.get(),
         };
         // The out_of_office step fails while this session's reads are paused: a previous
         // session's pending reads ended with it (this resync lists again what is missing), so
@@ -462,37 +466,67 @@ impl Upstream {
                         return Err(e);
                     }
                 }
-                Some(notice) = nrx.recv() => match notice {
-                    Notice::Closing { generation: g } if s.holds(g) => {
-                        if let Err(e) = self.rotate(&mut s, generation, ntx, "socket_closing").await {
+                Some(notice) = nrx.recv() => {
+                    // Every notice waiting is taken now (at most a queue's worth): joiners are
+                    // subscribed together, one subscription request per channel, not one per
+                    // joiner (a shift change brings hundreds).
+                    let mut joiners: Vec<Id> = Vec::new();
+                    let mut next = Some(notice);
+                    let mut taken = 0;
+                    while let Some(notice) = next {
+                        match notice {
+                            Notice::Closing { generation: g } if s.holds(g) => {
+                                if let Err(e) = self.rotate(&mut s, generation, ntx, "socket_closing").await {
+                                    cancel_all(&s.live);
+                                    return Err(e);
+                                }
+                            }
+                            Notice::Joined { user, queue, .. } => {
+                                s.leavers.remove(&user);
+                                if s.known.contains(&user) || joiners.contains(&user) {
+                                    self.membership.join(user, queue);
+                                } else if s.known.len() + joiners.len() < self.settings.max_agents {
+                                    self.membership.join(user, queue);
+                                    joiners.push(user);
+                                }
+                            }
+                            Notice::Left { user, queue, .. } => {
+                                // No longer in any watched queue, nor watched directly:
+                                // unsubscribed at the next rotation (or the re-read after a
+                                // reconnect); a joiner of this batch is not subscribed at all.
+                                let unwatched = self.membership.leave(user, queue);
+                                if unwatched {
+                                    joiners.retain(|j| *j != user);
+                                    if s.known.contains(&user) {
+                                        s.leavers.insert(user);
+                                    }
+                                }
+                            }
+                            Notice::Ended { generation: g, why } if s.holds(g) => {
+                                cancel_all(&s.live);
+                                return Err(UpstreamError::Socket(why));
+                            }
+                            _ => {} // a notice from a channel already rotated away
+                        }
+                        taken += 1;
+                        next = if taken < NOTICE_DEPTH { nrx.try_recv().ok() } else { None };
+                    }
+                    if !joiners.is_empty() {
+                        if let Err(e) = Box::pin(self.add_agents(&mut s, generation, ntx, &joiners)).await {
+                            tracing::warn!(error = %e, joiners = joiners.len(), "could not subscribe to new queue members");
+                        }
+                    }
+                    // Notices a socket had no room for (64 waiting while this loop was busy: a
+                    // resync, a rotation, joiners' subscriptions): the member changes among them
+                    // are read again from the listings, once for any number dropped.
+                    let dropped = self.metrics.upstream.notices_dropped.get();
+                    if dropped != s.dropped_seen {
+                        self.audit.record("subscribe", &format!("{} notice(s) dropped while busy: watch set read again", dropped - s.dropped_seen));
+                        if let Err(e) = Box::pin(self.rediscover(&mut s, generation, ntx)).await {
                             cancel_all(&s.live);
                             return Err(e);
                         }
                     }
-                    Notice::Joined { user, queue, .. } => {
-                        s.leavers.remove(&user);
-                        if s.known.contains(&user) {
-                            self.membership.join(user, queue);
-                        } else if s.known.len() < self.settings.max_agents {
-                            self.membership.join(user, queue);
-                            if let Err(e) = Box::pin(self.add_agents(&mut s, generation, ntx, &[user])).await {
-                                tracing::warn!(error = %e, %user, "could not subscribe to a new queue member");
-                            }
-                        }
-                    }
-                    Notice::Left { user, queue, .. } => {
-                        // No longer in any watched queue, nor watched directly: unsubscribed at
-                        // the next rotation (or the re-read after a reconnect).
-                        let unwatched = self.membership.leave(user, queue);
-                        if unwatched && s.known.contains(&user) {
-                            s.leavers.insert(user);
-                        }
-                    }
-                    Notice::Ended { generation: g, why } if s.holds(g) => {
-                        cancel_all(&s.live);
-                        return Err(UpstreamError::Socket(why));
-                    }
-                    _ => {} // a notice from a channel already rotated away
                 }
             }
         }
@@ -621,6 +655,7 @@ mod tests {
             out_of_office: Vec::new(),
             out_of_office_at: Ms::MAX,
             out_of_office_pause: None,
+            dropped_seen: 0,
         }
     }
 

@@ -264,7 +264,10 @@ fn handle(
                 Step::Continue
             }
             Control::SocketClosing => {
-                let _ = notices.try_send(Notice::Closing { generation });
+                if notices.try_send(Notice::Closing { generation }).is_err() {
+                    // The socket ends within a minute: a reconnect and its resync follow.
+                    metrics.upstream.notices_dropped.inc();
+                }
                 Step::Continue
             }
             Control::NoLongerSubscribed | Control::TokenRevoked | Control::ChannelGone => {
@@ -285,7 +288,7 @@ fn handle(
         Ok(Message::Event(ev)) => {
             metrics.upstream.events.inc();
             if let Event::Member(m) = ev {
-                let _ = notices.try_send(if m.joined {
+                let sent = notices.try_send(if m.joined {
                     Notice::Joined {
                         generation,
                         user: m.user,
@@ -298,6 +301,10 @@ fn handle(
                         queue: m.queue,
                     }
                 });
+                if sent.is_err() {
+                    // The supervisor is busy with 64 waiting: it reads the watch set again.
+                    metrics.upstream.notices_dropped.inc();
+                }
             }
             Step::Forward(ev)
         }

@@ -308,25 +308,30 @@ async fn republish_commands_are_answered_on_the_reply_topic() {
     s.converge(Duration::from_secs(10)).await;
 }
 
-/// A gateway watching every queue of `sim`, with zones `z0`… for its first `zones` queues
-/// (one queue each): (broker, topics, gateway, state directory).
-async fn zoned_site(
-    sim: &genesys_sim::Sim,
-    zones: usize,
-) -> (
+/// A started site: its broker, topics, gateway and state directory.
+type Site = (
     (String, u16),
     presence_gateway::topics::Topics,
     presence_gateway::app::Running,
     tempfile::TempDir,
-) {
+);
+
+/// A gateway watching every queue of `sim`, with zones `z0`… for its first `zones` queues
+/// (one queue each): (broker, topics, gateway, state directory).
+async fn zoned_site(sim: &genesys_sim::Sim, zones: usize) -> Site {
+    site_watching(sim, &sim.queues(), zones).await
+}
+
+/// [`zoned_site`] watching only the queues `watched`.
+async fn site_watching(sim: &genesys_sim::Sim, watched: &[String], zones: usize) -> Site {
     init_logs();
     let broker = broker();
     let dir = tempfile::tempdir().unwrap();
     let site = site_id("zones");
-    let queues = sim.queues();
+    let queues = watched;
     let mut toml = presence_gateway::demo::site_toml(
         &sim.api_base(),
-        &queues,
+        queues,
         (&broker.0, broker.1),
         &dir.path().join("state"),
     )
@@ -519,6 +524,99 @@ async fn a_queue_join_before_the_subscription_is_read_again_not_lost() {
     gw.stop().await;
 }
 
+/// A shift change while the upstream supervisor is busy: it is subscribing a first joiner (the
+/// subscription held: a slow notifications service) when 70 more agents join the watched
+/// queue. Its notice queue holds 64: the rest are dropped and counted, and once free it reads
+/// the watch set again (one re-read, whatever the number dropped), so every joiner is watched
+/// without a reconnect and a dropped joiner's own events reach the display. Before, a dropped
+/// join was silently never subscribed (its tile kept the state of the moment it joined).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_dropped_while_the_supervisor_is_busy_are_read_again() {
+    let sim = sim(200, 4, 54).await;
+    let queues = sim.queues();
+    let (broker, topics, gw, _dir) = site_watching(&sim, &queues[..1], 0).await;
+    let display = presence_gateway::display::Subscriber::start(broker, &topics, "all");
+    let m = gw.metrics.clone();
+    wait_for("the boot done", Duration::from_secs(30), || {
+        m.upstream.resyncs.get() >= 1 && m.upstream.rediscoveries.get() >= 1
+    })
+    .await;
+    let truth = sim.truth();
+    let outsiders: Vec<String> = truth
+        .agents
+        .iter()
+        .filter(|(_, a)| !a.queues.contains(&queues[0]))
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(
+        outsiders.len() > 71,
+        "{} agents outside the queue",
+        outsiders.len()
+    );
+    let (watched, connects) = (m.upstream.watched_agents.get(), m.upstream.connects.get());
+    sim.fault(genesys_sim::Fault::HoldSubscriptions(true));
+    assert!(sim.set_queue_member(&queues[0], &outsiders[0], true));
+    wait_for(
+        "the first joiner's subscription held",
+        Duration::from_secs(30),
+        || sim.stats().subscriptions_held >= 1,
+    )
+    .await;
+    for a in &outsiders[1..=70] {
+        assert!(sim.set_queue_member(&queues[0], a, true));
+    }
+    wait_for(
+        "the notices with no room dropped",
+        Duration::from_secs(30),
+        || m.upstream.notices_dropped.get() >= 6,
+    )
+    .await;
+    sim.fault(genesys_sim::Fault::HoldSubscriptions(false));
+    wait_for("every joiner watched", Duration::from_secs(60), || {
+        m.upstream.watched_agents.get() == watched + 71
+    })
+    .await;
+    // The last joiner's notice was among the dropped: its own events reach the display.
+    let last = &outsiders[70];
+    let routing = if truth.agents[last].routing_status == "OFF_QUEUE" {
+        "IDLE"
+    } else {
+        "OFF_QUEUE"
+    };
+    sim.set_routing(last, routing);
+    agents_as_the_truth_has_them(&sim, &display, |id| id == last, "the last joiner's change").await;
+    assert_eq!(m.upstream.connects.get(), connects, "no reconnect");
+    gw.stop().await;
+}
+
+/// Waits (60 s at most) until the display shows the agents `keep` selects as the truth has
+/// them (queues left out); panics with the differences.
+async fn agents_as_the_truth_has_them(
+    sim: &genesys_sim::Sim,
+    display: &presence_gateway::display::Subscriber,
+    keep: impl Fn(&str) -> bool,
+    what: &str,
+) {
+    let start = Instant::now();
+    loop {
+        let mut floor = display.snapshot();
+        floor.agents.retain(|id, _| keep(id));
+        floor.queues.clear();
+        let mut truth = sim.truth();
+        truth.agents.retain(|id, _| keep(id));
+        truth.queues.clear();
+        let d = diff(&floor, &truth);
+        if d.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what} not on the display as the truth has them: {d:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn s_step(sim: &genesys_sim::Sim, n: usize) {
     sim.step(n);
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -688,23 +786,13 @@ async fn an_agent_watched_only_through_a_group_is_in_the_implicit_zone_all() {
     println!("{} agents watched only through the group", only_group.len());
     // The display's view of those agents equals the truth (the support diff, restricted to
     // them: the rest of the org is not watched here).
-    let start = std::time::Instant::now();
-    loop {
-        let mut floor = display.snapshot();
-        floor.agents.retain(|id, _| only_group.contains(id));
-        let mut truth = sim.truth();
-        truth.agents.retain(|id, _| only_group.contains(id));
-        truth.queues.clear();
-        let d = diff(&floor, &truth);
-        if d.is_empty() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "group-only agents not on the floor as the truth has them: {d:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    agents_as_the_truth_has_them(
+        &sim,
+        &display,
+        |id| only_group.iter().any(|g| g == id),
+        "group-only agents",
+    )
+    .await;
     gw.stop().await;
 }
 
