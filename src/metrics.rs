@@ -108,6 +108,9 @@ pub struct UpstreamMetrics {
     /// the watch set again once free (one re-read for any number); a dropped `socket_closing`
     /// ends in a reconnect and resync when the server closes the socket.
     pub notices_dropped: Counter,
+    /// New members that could not be subscribed, or re-reads of the watch set that failed
+    /// (a 401 aside): each schedules a re-read (1 min, doubling to 15), audited.
+    pub reread_failures: Counter,
     /// Topics not subscribed because the channel budget was exhausted (watch set too large
     /// for `max_channels_per_client` × `max_topics_per_channel`, or new members with every
     /// channel full).
@@ -415,6 +418,8 @@ pub struct Snapshot {
     /// Socket notices dropped while the supervisor was busy (a member change among them
     /// makes it read the watch set again).
     pub notices_dropped: u64,
+    /// Failed subscriptions of new members or re-reads (each retried by a later re-read).
+    pub reread_failures: u64,
     /// Sockets declared dead for an unanswered ping.
     pub pong_timeouts: u64,
     /// Channels live.

@@ -271,6 +271,7 @@ pub fn snapshot(
         resyncs: m.upstream.resyncs.get(),
         rediscoveries: m.upstream.rediscoveries.get(),
         notices_dropped: m.upstream.notices_dropped.get(),
+        reread_failures: m.upstream.reread_failures.get(),
         pong_timeouts: m.upstream.pong_timeouts.get(),
         channels: m.upstream.channels.get(),
         resync_agents_ms: m.upstream.resync_agents_ms.get(),

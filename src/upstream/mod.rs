@@ -243,6 +243,9 @@ struct Session {
     /// `notices_dropped` when the watch set was last read: a drop since means member
     /// changes were missed, and the watch set is read again.
     dropped_seen: u64,
+    /// New members could not be subscribed, or a re-read failed: when to read the watch set
+    /// again (on the clock), and the pause after that.
+    reread: Option<(Ms, Duration)>,
 }
 
 impl Session {
@@ -363,6 +366,7 @@ impl Upstream {
             agents,
             token_refresh_at,
             resync_retry: None,
+            reread: None,
             leavers: HashSet::new(),
             groups_at: self.next_group_refresh(),
             figures_at: self.next_figures_read(),
@@ -414,6 +418,12 @@ impl Upstream {
                             cancel_all(&s.live);
                             return Err(e);
                         }
+                    }
+                }
+                _ = clock.sleep_until(s.reread.map_or(Ms::MAX, |(at, _)| at)), if s.reread.is_some() => {
+                    if let Err(e) = self.reread(&mut s, generation, ntx).await {
+                        cancel_all(&s.live);
+                        return Err(e);
                     }
                 }
                 _ = clock.sleep_until(s.groups_at), if s.groups_at != Ms::MAX => {
@@ -512,8 +522,14 @@ impl Upstream {
                         next = if taken < NOTICE_DEPTH { nrx.try_recv().ok() } else { None };
                     }
                     if !joiners.is_empty() {
-                        if let Err(e) = Box::pin(self.add_agents(&mut s, generation, ntx, &joiners)).await {
-                            tracing::warn!(error = %e, joiners = joiners.len(), "could not subscribe to new queue members");
+                        match Box::pin(self.add_agents(&mut s, generation, ntx, &joiners)).await {
+                            Err(e) if resync::fatal(&e) => {
+                                cancel_all(&s.live);
+                                return Err(e);
+                            }
+                            // Not watched yet: the re-read subscribes them once it can.
+                            Err(e) => self.reread_later(&mut s, &format!("could not subscribe {} new member(s): {e}", joiners.len())),
+                            Ok(()) => {}
                         }
                     }
                     // Notices a socket had no room for (64 waiting while this loop was busy: a
@@ -522,7 +538,7 @@ impl Upstream {
                     let dropped = self.metrics.upstream.notices_dropped.get();
                     if dropped != s.dropped_seen {
                         self.audit.record("subscribe", &format!("{} notice(s) dropped while busy: watch set read again", dropped - s.dropped_seen));
-                        if let Err(e) = Box::pin(self.rediscover(&mut s, generation, ntx)).await {
+                        if let Err(e) = self.reread(&mut s, generation, ntx).await {
                             cancel_all(&s.live);
                             return Err(e);
                         }
@@ -530,6 +546,46 @@ impl Upstream {
                 }
             }
         }
+    }
+
+    /// Reads the watch set again within a session ([`Upstream::rediscover`]); a failure other
+    /// than a 401 keeps the session and is tried again later ([`Upstream::reread_later`]).
+    async fn reread(
+        &mut self,
+        s: &mut Session,
+        generation: &mut u64,
+        ntx: &mpsc::Sender<Notice>,
+    ) -> Result<(), UpstreamError> {
+        match Box::pin(self.rediscover(s, generation, ntx)).await {
+            Ok(()) => {
+                s.reread = None;
+                Ok(())
+            }
+            Err(e) if resync::fatal(&e) => Err(e),
+            Err(e) => {
+                self.reread_later(s, &format!("watch set re-read failed: {e}"));
+                Ok(())
+            }
+        }
+    }
+
+    /// Schedules a re-read of the watch set after a pause (1 min, doubling to 15, as a resync
+    /// retry), audited with `why`: members who joined and could not be subscribed are
+    /// subscribed by it, not forgotten.
+    fn reread_later(&self, s: &mut Session, why: &str) {
+        let pause = s
+            .reread
+            .map_or(RESYNC_RETRY_MIN, |(_, p)| (p * 2).min(RESYNC_RETRY_MAX));
+        s.reread = Some((self.clock.after(pause), pause));
+        self.metrics.upstream.reread_failures.inc();
+        tracing::warn!(why, "watch set read again later");
+        self.audit.record(
+            "subscribe",
+            &format!(
+                "{why}; the watch set is read again in {} s",
+                pause.as_secs()
+            ),
+        );
     }
 
     /// A new token for every client; returns when to refresh (the shortest lifetime's
@@ -649,6 +705,7 @@ mod tests {
             known: HashSet::new(),
             token_refresh_at: Ms::MAX,
             resync_retry: None,
+            reread: None,
             leavers: HashSet::new(),
             groups_at: Ms::MAX,
             figures_at: Ms::MAX,

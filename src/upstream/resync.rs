@@ -186,7 +186,7 @@ impl ResyncReport {
 }
 
 /// An error only a new session repairs (the token): every other failure of a step is skipped.
-fn fatal(e: &UpstreamError) -> bool {
+pub(super) fn fatal(e: &UpstreamError) -> bool {
     matches!(
         e,
         UpstreamError::Rest {

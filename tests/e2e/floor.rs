@@ -319,11 +319,17 @@ type Site = (
 /// A gateway watching every queue of `sim`, with zones `z0`… for its first `zones` queues
 /// (one queue each): (broker, topics, gateway, state directory).
 async fn zoned_site(sim: &genesys_sim::Sim, zones: usize) -> Site {
-    site_watching(sim, &sim.queues(), zones).await
+    site_watching(sim, &sim.queues(), zones, false).await
 }
 
-/// [`zoned_site`] watching only the queues `watched`.
-async fn site_watching(sim: &genesys_sim::Sim, watched: &[String], zones: usize) -> Site {
+/// [`zoned_site`] watching only the queues `watched`; with `sim_clock`, the gateway's clock is
+/// the simulator's (its timers move when the test moves that clock).
+async fn site_watching(
+    sim: &genesys_sim::Sim,
+    watched: &[String],
+    zones: usize,
+    sim_clock: bool,
+) -> Site {
     init_logs();
     let broker = broker();
     let dir = tempfile::tempdir().unwrap();
@@ -348,7 +354,13 @@ async fn site_watching(sim: &genesys_sim::Sim, watched: &[String], zones: usize)
     )
     .expect("config with zones");
     let topics = presence_gateway::topics::Topics::new("presence", &site);
-    let gw = presence_gateway::app::start(config).await.expect("gateway");
+    let gw = if sim_clock {
+        let clock = presence_gateway::clock::Clock::external(sim.clock_reader());
+        presence_gateway::app::start_with_clock(config, clock).await
+    } else {
+        presence_gateway::app::start(config).await
+    }
+    .expect("gateway");
     (broker, topics, gw, dir)
 }
 
@@ -524,6 +536,46 @@ async fn a_queue_join_before_the_subscription_is_read_again_not_lost() {
     gw.stop().await;
 }
 
+/// A site watching only the first queue of `sim` (see [`site_watching`]), its zone `all` on
+/// a display, returned once the boot's resync and re-read are done.
+async fn first_queue_site(
+    sim: &genesys_sim::Sim,
+    sim_clock: bool,
+) -> (
+    presence_gateway::display::Subscriber,
+    presence_gateway::app::Running,
+    tempfile::TempDir,
+) {
+    let (broker, topics, gw, dir) = site_watching(sim, &sim.queues()[..1], 0, sim_clock).await;
+    let display = presence_gateway::display::Subscriber::start(broker, &topics, "all");
+    let m = gw.metrics.clone();
+    wait_for("the boot done", Duration::from_secs(30), || {
+        m.upstream.resyncs.get() >= 1 && m.upstream.rediscoveries.get() >= 1
+    })
+    .await;
+    (display, gw, dir)
+}
+
+/// Agents who are not members of the first queue (so not watched by [`first_queue_site`]).
+fn outside_the_first_queue(sim: &genesys_sim::Sim) -> Vec<String> {
+    let first = sim.queues()[0].clone();
+    sim.truth()
+        .agents
+        .iter()
+        .filter(|(_, a)| !a.queues.contains(&first))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+/// A routing status other than `agent`'s now.
+fn other_routing(sim: &genesys_sim::Sim, agent: &str) -> &'static str {
+    if sim.truth().agents[agent].routing_status == "OFF_QUEUE" {
+        "IDLE"
+    } else {
+        "OFF_QUEUE"
+    }
+}
+
 /// A shift change while the upstream supervisor is busy: it is subscribing a first joiner (the
 /// subscription held: a slow notifications service) when 70 more agents join the watched
 /// queue. Its notice queue holds 64: the rest are dropped and counted, and once free it reads
@@ -533,21 +585,9 @@ async fn a_queue_join_before_the_subscription_is_read_again_not_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joins_dropped_while_the_supervisor_is_busy_are_read_again() {
     let sim = sim(200, 4, 54).await;
-    let queues = sim.queues();
-    let (broker, topics, gw, _dir) = site_watching(&sim, &queues[..1], 0).await;
-    let display = presence_gateway::display::Subscriber::start(broker, &topics, "all");
+    let (queues, outsiders) = (sim.queues(), outside_the_first_queue(&sim));
+    let (display, gw, _dir) = first_queue_site(&sim, false).await;
     let m = gw.metrics.clone();
-    wait_for("the boot done", Duration::from_secs(30), || {
-        m.upstream.resyncs.get() >= 1 && m.upstream.rediscoveries.get() >= 1
-    })
-    .await;
-    let truth = sim.truth();
-    let outsiders: Vec<String> = truth
-        .agents
-        .iter()
-        .filter(|(_, a)| !a.queues.contains(&queues[0]))
-        .map(|(id, _)| id.clone())
-        .collect();
     assert!(
         outsiders.len() > 71,
         "{} agents outside the queue",
@@ -578,13 +618,54 @@ async fn joins_dropped_while_the_supervisor_is_busy_are_read_again() {
     .await;
     // The last joiner's notice was among the dropped: its own events reach the display.
     let last = &outsiders[70];
-    let routing = if truth.agents[last].routing_status == "OFF_QUEUE" {
-        "IDLE"
-    } else {
-        "OFF_QUEUE"
-    };
-    sim.set_routing(last, routing);
+    sim.set_routing(last, other_routing(&sim, last));
     agents_as_the_truth_has_them(&sim, &display, |id| id == last, "the last joiner's change").await;
+    assert_eq!(m.upstream.connects.get(), connects, "no reconnect");
+    gw.stop().await;
+}
+
+/// A new member's subscription request fails (403 on every subscriptions request: a missing
+/// permission, or the service failing): the join is audited and counted, the agent is not
+/// forgotten, and once the requests work the re-read (a minute later on the gateway's clock,
+/// here the simulator's) subscribes it, without a reconnect; its own events reach the
+/// display. Before, the failure was only logged and the agent never watched until a reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_member_whose_subscription_failed_is_subscribed_by_a_later_re_read() {
+    let sim = sim(60, 4, 55).await;
+    let (queues, joiner) = (sim.queues(), outside_the_first_queue(&sim)[0].clone());
+    let (display, gw, _dir) = first_queue_site(&sim, true).await;
+    let m = gw.metrics.clone();
+    let (watched, connects) = (m.upstream.watched_agents.get(), m.upstream.connects.get());
+    sim.fault(genesys_sim::Fault::DenyEndpoint(Some(
+        genesys_sim::Denial {
+            method: "*".into(),
+            path_prefix: "/api/v2/notifications/channels/".into(),
+            path_suffix: "/subscriptions".into(),
+            status: 403,
+        },
+    )));
+    assert!(sim.set_queue_member(&queues[0], &joiner, true));
+    wait_for(
+        "the failed subscription counted",
+        Duration::from_secs(30),
+        || m.upstream.reread_failures.get() >= 1,
+    )
+    .await;
+    assert!(sim.stats().rest_denied >= 1);
+    assert_eq!(m.upstream.watched_agents.get(), watched, "not watched yet");
+    sim.fault(genesys_sim::Fault::DenyEndpoint(None));
+    // The re-read waits a minute of the gateway's clock: move it until the joiner is watched.
+    let start = Instant::now();
+    while m.upstream.watched_agents.get() != watched + 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the joiner never subscribed"
+        );
+        advance(&sim, &m, Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sim.set_routing(&joiner, other_routing(&sim, &joiner));
+    agents_as_the_truth_has_them(&sim, &display, |id| id == joiner, "the joiner's change").await;
     assert_eq!(m.upstream.connects.get(), connects, "no reconnect");
     gw.stop().await;
 }
