@@ -111,6 +111,10 @@ pub struct UpstreamMetrics {
     /// New members that could not be subscribed, or re-reads of the watch set that failed
     /// (a 401 aside): each schedules a re-read (1 min, doubling to 15), audited.
     pub reread_failures: Counter,
+    /// Gauge: new members not subscribed yet because their subscription failed (0 once a
+    /// re-read has subscribed them): raises the `subscriptions` alarm, health `degraded`
+    /// with reason `members_unsubscribed`.
+    pub members_unsubscribed: Counter,
     /// Topics not subscribed because the channel budget was exhausted (watch set too large
     /// for `max_channels_per_client` × `max_topics_per_channel`, or new members with every
     /// channel full).
@@ -420,6 +424,8 @@ pub struct Snapshot {
     pub notices_dropped: u64,
     /// Failed subscriptions of new members or re-reads (each retried by a later re-read).
     pub reread_failures: u64,
+    /// New members not subscribed yet (a failed subscription waiting for the re-read).
+    pub members_unsubscribed: u64,
     /// Sockets declared dead for an unanswered ping.
     pub pong_timeouts: u64,
     /// Channels live.

@@ -105,7 +105,8 @@ pub struct Health<'a> {
     /// Why the status is `degraded`, from a documented set: `upstream_down`, `broker_down`,
     /// `resync_incomplete` (no resync has completed every step yet), `resync_steps_failing`
     /// (the latest resync skipped steps: see `resync_failing`), `store_degraded`,
-    /// `subscriptions_refused` (the channel budget left topics unsubscribed).
+    /// `subscriptions_refused` (the channel budget left topics unsubscribed),
+    /// `members_unsubscribed` (new members' subscription failed; a re-read is scheduled).
     pub reasons: &'a [&'a str],
     /// Resync steps the latest resync skipped (retried at a slow pace).
     pub resync_failing: &'a [&'a str],
@@ -148,7 +149,8 @@ pub enum Alarm {
     EventQueue,
     /// The latest resync skipped steps.
     ResyncSteps,
-    /// Topics were refused for lack of channel budget.
+    /// Topics were refused for lack of channel budget, or new members are not subscribed yet
+    /// (their subscription failed; a re-read is scheduled).
     Subscriptions,
     /// The store is degraded.
     Storage,
@@ -205,7 +207,7 @@ pub fn alarms(m: &Metrics, l: &AlarmLimits, rest_per_min: u64) -> u32 {
         at_80(rest_per_min, l.rest_per_min),
         at_80(m.state.event_queue_depth.get(), l.event_depth),
         u.resync_failing.get() != 0,
-        u.subscriptions_refused.get() > 0,
+        u.subscriptions_refused.get() > 0 || u.members_unsubscribed.get() > 0,
         m.state.store_degraded.get() == 1,
     ];
     Alarm::ALL
@@ -272,6 +274,7 @@ pub fn snapshot(
         rediscoveries: m.upstream.rediscoveries.get(),
         notices_dropped: m.upstream.notices_dropped.get(),
         reread_failures: m.upstream.reread_failures.get(),
+        members_unsubscribed: m.upstream.members_unsubscribed.get(),
         pong_timeouts: m.upstream.pong_timeouts.get(),
         channels: m.upstream.channels.get(),
         resync_agents_ms: m.upstream.resync_agents_ms.get(),
@@ -498,6 +501,12 @@ mod tests {
         m.state.store_degraded.set(1);
         let names = alarm_names(alarms(&m, &l, 0));
         assert!(names.contains(&"resync_steps") && names.contains(&"storage"));
+        assert!(!names.contains(&"subscriptions"));
+        // New members whose subscription failed, waiting for the re-read.
+        m.upstream.members_unsubscribed.set(2);
+        assert!(alarm_names(alarms(&m, &l, 0)).contains(&"subscriptions"));
+        m.upstream.members_unsubscribed.set(0);
+        assert!(!alarm_names(alarms(&m, &l, 0)).contains(&"subscriptions"));
     }
 
     #[test]

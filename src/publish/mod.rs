@@ -704,7 +704,7 @@ impl Publisher {
         let backlog = self.shared.lock().dirty_len() as u64;
         let failing_bits = m.upstream.resync_failing.get();
         let failing = ResyncStep::names(failing_bits);
-        let mut reasons: heapless::Vec<&str, 6> = heapless::Vec::new();
+        let mut reasons: heapless::Vec<&str, 7> = heapless::Vec::new();
         for (holds, reason) in [
             (!upstream, "upstream_down"),
             (!broker, "broker_down"),
@@ -715,9 +715,13 @@ impl Publisher {
                 m.upstream.subscriptions_refused.get() > 0,
                 "subscriptions_refused",
             ),
+            (
+                m.upstream.members_unsubscribed.get() > 0,
+                "members_unsubscribed",
+            ),
         ] {
             if holds {
-                // Six reasons, six slots.
+                // Seven reasons, seven slots.
                 let _ = reasons.push(reason);
             }
         }

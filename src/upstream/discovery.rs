@@ -368,6 +368,8 @@ impl Upstream {
         if !new.is_empty() {
             Box::pin(self.add_agents(s, generation, ntx, &new)).await?;
         }
+        // Whoever joined and could not be subscribed before is now (or refused by the budget).
+        self.metrics.upstream.members_unsubscribed.set(0);
         self.metrics.upstream.rediscoveries.inc();
         Ok(())
     }

@@ -528,7 +528,11 @@ impl Upstream {
                                 return Err(e);
                             }
                             // Not watched yet: the re-read subscribes them once it can.
-                            Err(e) => self.reread_later(&mut s, &format!("could not subscribe {} new member(s): {e}", joiners.len())),
+                            Err(e) => {
+                                let u = &self.metrics.upstream;
+                                u.members_unsubscribed.set(u.members_unsubscribed.get() + joiners.len() as u64);
+                                self.reread_later(&mut s, &format!("could not subscribe {} new member(s): {e}", joiners.len()));
+                            }
                             Ok(()) => {}
                         }
                     }

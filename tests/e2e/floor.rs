@@ -542,18 +542,19 @@ async fn first_queue_site(
     sim: &genesys_sim::Sim,
     sim_clock: bool,
 ) -> (
+    (String, u16),
     presence_gateway::display::Subscriber,
     presence_gateway::app::Running,
     tempfile::TempDir,
 ) {
     let (broker, topics, gw, dir) = site_watching(sim, &sim.queues()[..1], 0, sim_clock).await;
-    let display = presence_gateway::display::Subscriber::start(broker, &topics, "all");
+    let display = presence_gateway::display::Subscriber::start(broker.clone(), &topics, "all");
     let m = gw.metrics.clone();
     wait_for("the boot done", Duration::from_secs(30), || {
         m.upstream.resyncs.get() >= 1 && m.upstream.rediscoveries.get() >= 1
     })
     .await;
-    (display, gw, dir)
+    (broker, display, gw, dir)
 }
 
 /// Agents who are not members of the first queue (so not watched by [`first_queue_site`]).
@@ -586,7 +587,7 @@ fn other_routing(sim: &genesys_sim::Sim, agent: &str) -> &'static str {
 async fn joins_dropped_while_the_supervisor_is_busy_are_read_again() {
     let sim = sim(200, 4, 54).await;
     let (queues, outsiders) = (sim.queues(), outside_the_first_queue(&sim));
-    let (display, gw, _dir) = first_queue_site(&sim, false).await;
+    let (_, display, gw, _dir) = first_queue_site(&sim, false).await;
     let m = gw.metrics.clone();
     assert!(
         outsiders.len() > 71,
@@ -633,8 +634,16 @@ async fn joins_dropped_while_the_supervisor_is_busy_are_read_again() {
 async fn a_new_member_whose_subscription_failed_is_subscribed_by_a_later_re_read() {
     let sim = sim(60, 4, 55).await;
     let (queues, joiner) = (sim.queues(), outside_the_first_queue(&sim)[0].clone());
-    let (display, gw, _dir) = first_queue_site(&sim, true).await;
+    let (broker, display, gw, _dir) = first_queue_site(&sim, true).await;
     let m = gw.metrics.clone();
+    let health_topic = gw.topics.health();
+    let monitor = Probe::start(&broker, std::slice::from_ref(&health_topic)).await;
+    let health = |needle: &str| {
+        monitor
+            .on(&health_topic)
+            .last()
+            .is_some_and(|p| String::from_utf8_lossy(p).contains(needle))
+    };
     let (watched, connects) = (m.upstream.watched_agents.get(), m.upstream.connects.get());
     sim.fault(genesys_sim::Fault::DenyEndpoint(Some(
         genesys_sim::Denial {
@@ -653,6 +662,12 @@ async fn a_new_member_whose_subscription_failed_is_subscribed_by_a_later_re_read
     .await;
     assert!(sim.stats().rest_denied >= 1);
     assert_eq!(m.upstream.watched_agents.get(), watched, "not watched yet");
+    wait_for(
+        "health naming the unsubscribed member",
+        Duration::from_secs(30),
+        || health("\"members_unsubscribed\"") && health("\"subscriptions\""),
+    )
+    .await;
     sim.fault(genesys_sim::Fault::DenyEndpoint(None));
     // The re-read waits a minute of the gateway's clock: move it until the joiner is watched.
     let start = Instant::now();
@@ -666,6 +681,12 @@ async fn a_new_member_whose_subscription_failed_is_subscribed_by_a_later_re_read
     }
     sim.set_routing(&joiner, other_routing(&sim, &joiner));
     agents_as_the_truth_has_them(&sim, &display, |id| id == joiner, "the joiner's change").await;
+    wait_for(
+        "health without that reason",
+        Duration::from_secs(30),
+        || health("\"reasons\":[") && !health("members_unsubscribed"),
+    )
+    .await;
     assert_eq!(m.upstream.connects.get(), connects, "no reconnect");
     gw.stop().await;
 }
